@@ -1,0 +1,227 @@
+/* Client connections: read, parse, reply, with backpressure. */
+#include "node/conn.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node/log.h"
+#include "node/proto_text.h"
+#include "node/settings.h"
+#include "node/stats.h"
+
+#define RBUF_INITIAL 16384
+
+struct conn {
+	int fd;
+	struct event *read_ev;
+	struct event *write_ev;
+	char *rbuf;                /* unparsed request bytes */
+	size_t rsize;              /* allocated size of rbuf */
+	size_t rlen;               /* bytes in rbuf */
+	size_t rbuf_max;           /* largest rbuf a request may need */
+	struct evbuffer *out;      /* replies not yet written */
+	struct proto_state proto;
+	struct thread_stats *stats;
+	bool reading;              /* read_ev is armed */
+	bool closing;              /* close once `out` is written */
+	struct conn_list *list;
+	struct conn *prev, *next;
+};
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
+
+static void
+conn_destroy(struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->list->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	event_free(c->read_ev);
+	event_free(c->write_ev);
+	evbuffer_free(c->out);
+	close(c->fd);
+	free(c->rbuf);
+	free(c);
+	__atomic_sub_fetch(&conn_stats.curr_connections, 1, __ATOMIC_RELAXED);
+}
+
+void
+conn_create(struct event_base *base, int fd, const struct proto_env *env,
+            struct thread_stats *stats, struct conn_list *list)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		goto out_close_fd;
+	c->fd = fd;
+	c->rsize = RBUF_INITIAL;
+	c->rbuf = malloc(c->rsize);
+	c->out = evbuffer_new();
+	c->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->write_ev = event_new(base, fd, EV_WRITE, conn_write_cb, c);
+	if (c->rbuf == NULL || c->out == NULL || c->read_ev == NULL ||
+	    c->write_ev == NULL || event_add(c->read_ev, NULL) != 0)
+		goto out_free;
+	/* Room for the largest storable value plus its command line. */
+	c->rbuf_max = env->settings->item_size_max + PROTO_GET_LINE_MAX;
+	c->stats = stats;
+	c->reading = true;
+	proto_state_init(&c->proto, env, stats);
+	c->list = list;
+	c->next = list->head;
+	if (list->head != NULL)
+		list->head->prev = c;
+	list->head = c;
+	__atomic_add_fetch(&conn_stats.curr_connections, 1, __ATOMIC_RELAXED);
+	return;
+
+out_free:
+	if (c->read_ev != NULL)
+		event_free(c->read_ev);
+	if (c->write_ev != NULL)
+		event_free(c->write_ev);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	free(c->rbuf);
+	free(c);
+out_close_fd:
+	close(fd);
+	log_msg(LOG_ALWAYS, "out of memory accepting a connection");
+}
+
+void
+conn_close_all(struct conn_list *list)
+{
+	while (list->head != NULL)
+		conn_destroy(list->head);
+}
+
+static bool
+rbuf_resize(struct conn *c, size_t size)
+{
+	char *p = realloc(c->rbuf, size);
+
+	if (p == NULL)
+		return false;
+	c->rbuf = p;
+	c->rsize = size;
+	return true;
+}
+
+/* Write what we can.  Returns false if the connection was destroyed. */
+static bool
+conn_flush(struct conn *c)
+{
+	while (evbuffer_get_length(c->out) > 0) {
+		int n = evbuffer_write(c->out, c->fd);
+
+		if (n > 0) {
+			STATS_ADD(c->stats, bytes_written, (uint64_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			event_add(c->write_ev, NULL);
+			/* Stop taking requests while replies pile up unread. */
+			if (evbuffer_get_length(c->out) > CONN_OUTPUT_LIMIT && c->reading) {
+				event_del(c->read_ev);
+				c->reading = false;
+			}
+			return true;
+		}
+		conn_destroy(c);  /* the peer is gone */
+		return false;
+	}
+	if (c->closing) {
+		conn_destroy(c);
+		return false;
+	}
+	return true;
+}
+
+/* Parse what has been read and send the replies, until the input holds no
+ * complete request or the client stops reading.  Returns false if the
+ * connection was destroyed. */
+static bool
+conn_process(struct conn *c)
+{
+	size_t used, need;
+
+	for (;;) {
+		used = proto_process(&c->proto, c->rbuf, c->rlen, c->out,
+		                     CONN_OUTPUT_LIMIT, &need);
+		if (used > 0) {
+			c->rlen -= used;
+			memmove(c->rbuf, c->rbuf + used, c->rlen);
+		}
+		if (c->proto.close)
+			c->closing = true;
+		if (need > c->rsize && !rbuf_resize(c, need))
+			c->closing = true;
+		/* A large value was read: give the memory back. */
+		if (need == 0 && c->rsize > RBUF_INITIAL * 4 && c->rlen <= RBUF_INITIAL)
+			rbuf_resize(c, RBUF_INITIAL);
+		if (!conn_flush(c))
+			return false;
+		/* The parser pauses when output piles up; go on once it is sent. */
+		if (used == 0 || c->rlen == 0 || evbuffer_get_length(c->out) > 0)
+			return true;
+	}
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	ssize_t n;
+
+	(void)what;
+	if (c->rlen == c->rsize) {
+		/* A request line that has not ended yet: let it grow, up to the
+		 * limit the parser enforces. */
+		size_t bigger = c->rsize * 2;
+
+		if (bigger > c->rbuf_max || !rbuf_resize(c, bigger)) {
+			conn_destroy(c);
+			return;
+		}
+	}
+	n = read(fd, c->rbuf + c->rlen, c->rsize - c->rlen);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		conn_destroy(c);
+		return;
+	}
+	if (n < 0)
+		return;
+	c->rlen += (size_t)n;
+	STATS_ADD(c->stats, bytes_read, (uint64_t)n);
+	conn_process(c);
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!conn_flush(c))
+		return;
+	if (evbuffer_get_length(c->out) > 0)
+		return;  /* still blocked; write_ev is armed again */
+	if (!c->reading) {
+		event_add(c->read_ev, NULL);
+		c->reading = true;
+	}
+	/* Requests may be waiting in rbuf since the parser paused. */
+	if (c->rlen > 0)
+		conn_process(c);
+}

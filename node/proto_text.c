@@ -1,0 +1,880 @@
+/* memcache ASCII protocol: tokenizing, command dispatch, replies.
+ *
+ * Request framing (memcached 1.6):
+ *   <command line>\r\n            ("\n" alone is accepted too)
+ *   <data block of vlen bytes>\r\n (storage commands only)
+ * The command line is split on spaces (runs of spaces count as one).  After
+ * 23 tokens the rest of the line is left for the command to tokenize again,
+ * which only get/gets use (long multi-key gets).
+ */
+#include "node/proto_text.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "node/log.h"
+#include "node/settings.h"
+#include "node/stats.h"
+#include "storage/cache.h"
+
+#define MAX_TOKENS 24
+#define REALTIME_MAXDELTA (60 * 60 * 24 * 30)  /* 30 days: relative vs absolute */
+#define VALUE_BY_REFERENCE 16384               /* larger values are not copied */
+#define VERSION_STRING "1.6.21-cairn-" CAIRN_VERSION
+
+struct token {
+	char *value;   /* NUL-terminated; NULL in the terminal token if the line ended */
+	size_t length; /* 0 only in the terminal token */
+};
+
+/* Split `line` (NUL-terminated, modified in place) like memcached's
+ * tokenize_command: returns the token count including a terminal token of
+ * length 0 whose value points at the unparsed rest of the line, or is NULL
+ * when the whole line was consumed. */
+static size_t
+tokenize(char *line, struct token *tokens, size_t max_tokens)
+{
+	size_t ntokens = 0, len = strlen(line), i;
+	char *s = line, *e = line;
+
+	for (i = 0; i < len; i++, e++) {
+		if (*e != ' ')
+			continue;
+		if (s != e) {
+			tokens[ntokens].value = s;
+			tokens[ntokens].length = (size_t)(e - s);
+			ntokens++;
+			*e = '\0';
+			if (ntokens == max_tokens - 1) {
+				e++;
+				s = e;
+				break;
+			}
+		}
+		s = e + 1;
+	}
+	if (s != e) {
+		tokens[ntokens].value = s;
+		tokens[ntokens].length = (size_t)(e - s);
+		ntokens++;
+	}
+	tokens[ntokens].value = *e == '\0' ? NULL : e;
+	tokens[ntokens].length = 0;
+	return ntokens + 1;
+}
+
+/******** NUMBERS, as memcached's safe_strto* read them ********/
+
+static bool
+ends_number(const char *end, const char *start)
+{
+	return end != start && (*end == '\0' || *end == ' ' || *end == '\t' ||
+	                        *end == '\r' || *end == '\n');
+}
+
+static bool
+parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE || !ends_number(end, s))
+		return false;
+	/* strtoull accepts "-1" as 2^64-1: refuse negative numbers. */
+	if ((long long)v < 0 && memchr(s, '-', (size_t)(end - s)) != NULL)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool
+parse_u32(const char *s, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno == ERANGE || !ends_number(end, s))
+		return false;
+	if ((long)v < 0 && strchr(s, '-') != NULL)
+		return false;
+	if (v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool
+parse_i32(const char *s, int32_t *out)
+{
+	long v;
+	char *end;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno == ERANGE || !ends_number(end, s) || v > INT32_MAX || v < INT32_MIN)
+		return false;
+	*out = (int32_t)v;
+	return true;
+}
+
+/* The protocol's exptime (0 never; up to 30 days relative; beyond, a unix
+ * time; negative, already expired) as an absolute unix time for the cache. */
+static uint32_t
+absolute_exptime(int32_t exptime)
+{
+	if (exptime == 0)
+		return 0;
+	if (exptime < 0)
+		return 1;  /* long past: expired */
+	if (exptime > REALTIME_MAXDELTA)
+		return (uint32_t)exptime;
+	return cache_now() + (uint32_t)exptime;
+}
+
+/******** REPLIES ********/
+
+static void
+reply(struct evbuffer *out, bool noreply, const char *text)
+{
+	if (noreply)
+		return;
+	evbuffer_add(out, text, strlen(text));
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static char *
+format_u64(char *p, uint64_t v)
+{
+	char tmp[21];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* A large value handed to the output buffer without copying it. */
+struct value_ref {
+	struct cache *cache;
+	struct item *it;
+};
+
+static void
+release_value_ref(const void *data, size_t len, void *arg)
+{
+	struct value_ref *ref = arg;
+
+	(void)data;
+	(void)len;
+	cache_item_put(ref->cache, ref->it);
+	free(ref);
+}
+
+/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<value>\r\n" */
+static void
+reply_value(struct proto_state *ps, struct evbuffer *out, struct item *it,
+            bool with_cas)
+{
+	char header[CACHE_KEY_MAX + 80];
+	char *p = header;
+
+	memcpy(p, "VALUE ", 6);
+	p += 6;
+	memcpy(p, item_key(it), it->nkey);
+	p += it->nkey;
+	*p++ = ' ';
+	p = format_u64(p, it->flags);
+	*p++ = ' ';
+	p = format_u64(p, it->nbytes);
+	if (with_cas) {
+		*p++ = ' ';
+		p = format_u64(p, ps->env->settings->use_cas ? it->cas : 0);
+	}
+	*p++ = '\r';
+	*p++ = '\n';
+	evbuffer_add(out, header, (size_t)(p - header));
+	if (it->nbytes >= VALUE_BY_REFERENCE) {
+		struct value_ref *ref = malloc(sizeof(*ref));
+
+		/* The item reference is dropped once the bytes have been written. */
+		if (ref != NULL) {
+			ref->cache = ps->env->cache;
+			ref->it = it;
+			if (evbuffer_add_reference(out, item_value(it), (size_t)it->nbytes + 2,
+			                           release_value_ref, ref) == 0)
+				return;
+			free(ref);
+		}
+	}
+	evbuffer_add(out, item_value(it), (size_t)it->nbytes + 2);
+	cache_item_put(ps->env->cache, it);
+}
+
+static bool
+wants_noreply(const struct token *tokens, size_t ntokens)
+{
+	const char *last = tokens[ntokens - 2].value;
+
+	return last != NULL && strcmp(last, "noreply") == 0;
+}
+
+/******** COMMANDS ********/
+
+/* get, gets, gat, gats: one VALUE block per hit, then END. */
+static void
+process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
+            bool with_cas, bool touch)
+{
+	struct cache *c = ps->env->cache;
+	struct token *key = &tokens[1];
+	uint32_t exptime = 0;
+	int32_t exptime_arg;
+	struct token *t;
+
+	if (touch) {
+		if (!parse_i32(tokens[1].value, &exptime_arg)) {
+			reply(out, false, "CLIENT_ERROR invalid exptime argument");
+			return;
+		}
+		exptime = absolute_exptime(exptime_arg);
+		key++;
+	}
+	/* memcached drops the partial reply when a key is too long: check every
+	 * key first so nothing is sent for such a request. */
+	for (t = key; t->length != 0; t++) {
+		if (t->length > CACHE_KEY_MAX) {
+			reply(out, false, "CLIENT_ERROR bad command line format");
+			return;
+		}
+	}
+	for (;;) {
+		for (; key->length != 0; key++) {
+			struct item *it = touch
+			    ? cache_get_and_touch(c, key->value, key->length, exptime)
+			    : cache_get(c, key->value, key->length);
+
+			if (touch) {
+				STATS_INCR(ps->stats, cmd_touch);
+				if (it != NULL)
+					STATS_INCR(ps->stats, touch_hits);
+				else
+					STATS_INCR(ps->stats, touch_misses);
+			} else {
+				STATS_INCR(ps->stats, cmd_get);
+				if (it != NULL)
+					STATS_INCR(ps->stats, get_hits);
+				else
+					STATS_INCR(ps->stats, get_misses);
+			}
+			if (it != NULL)
+				reply_value(ps, out, it, with_cas);
+		}
+		if (key->value == NULL)
+			break;
+		/* More keys than one tokenize pass holds. */
+		tokenize(key->value, tokens, MAX_TOKENS);
+		key = tokens;
+		for (t = key; t->length != 0; t++) {
+			if (t->length > CACHE_KEY_MAX) {
+				reply(out, false, "CLIENT_ERROR bad command line format");
+				return;
+			}
+		}
+	}
+	evbuffer_add(out, "END\r\n", 5);
+}
+
+enum store_parse {
+	STORE_DONE,      /* replied (an error), line consumed */
+	STORE_SWALLOW,   /* replied, line consumed, value must be skipped */
+	STORE_READY,     /* parsed: value follows */
+};
+
+struct store_request {
+	enum cache_store_mode mode;
+	const char *key;
+	size_t nkey;
+	uint32_t flags;
+	uint32_t exptime;
+	uint64_t cas;
+	uint32_t vlen;
+	bool noreply;
+};
+
+/* Parse "<cmd> <key> <flags> <exptime> <bytes> [<cas>] [noreply]". */
+static enum store_parse
+parse_store(struct proto_state *ps, struct token *tokens, size_t ntokens,
+            enum cache_store_mode mode, struct store_request *req,
+            struct evbuffer *out, uint64_t *swallow)
+{
+	int32_t exptime, vlen;
+
+	req->mode = mode;
+	req->noreply = wants_noreply(tokens, ntokens);
+	if (tokens[1].length > CACHE_KEY_MAX) {
+		reply(out, req->noreply, "CLIENT_ERROR bad command line format");
+		return STORE_DONE;
+	}
+	req->key = tokens[1].value;
+	req->nkey = tokens[1].length;
+	if (!(parse_u32(tokens[2].value, &req->flags) &&
+	      parse_i32(tokens[3].value, &exptime) &&
+	      parse_i32(tokens[4].value, &vlen))) {
+		reply(out, req->noreply, "CLIENT_ERROR bad command line format");
+		return STORE_DONE;
+	}
+	req->exptime = absolute_exptime(exptime);
+	req->cas = 0;
+	if (mode == CACHE_CAS && !parse_u64(tokens[5].value, &req->cas)) {
+		reply(out, req->noreply, "CLIENT_ERROR bad command line format");
+		return STORE_DONE;
+	}
+	if (vlen < 0 || vlen > INT32_MAX - 2) {
+		reply(out, req->noreply, "CLIENT_ERROR bad command line format");
+		return STORE_DONE;
+	}
+	req->vlen = (uint32_t)vlen;
+	if (cache_item_too_large(ps->env->cache, req->nkey, req->vlen, req->flags)) {
+		STATS_INCR(ps->stats, store_too_large);
+		reply(out, req->noreply, "SERVER_ERROR object too large for cache");
+		*swallow = (uint64_t)req->vlen + 2;
+		/* memcached drops the old value so a failed set leaves no stale data. */
+		if (mode == CACHE_SET)
+			cache_discard(ps->env->cache, req->key, req->nkey);
+		return STORE_SWALLOW;
+	}
+	return STORE_READY;
+}
+
+/* Store a value whose data block `data` (vlen + 2 bytes) has arrived. */
+static void
+complete_store(struct proto_state *ps, const struct store_request *req,
+               const char *data, struct evbuffer *out)
+{
+	struct cache *c = ps->env->cache;
+	enum cache_status status;
+	struct item *it;
+
+	STATS_INCR(ps->stats, cmd_set);
+	if (data[req->vlen] != '\r' || data[req->vlen + 1] != '\n') {
+		reply(out, req->noreply, "CLIENT_ERROR bad data chunk");
+		return;
+	}
+	it = cache_item_create(c, req->key, req->nkey, req->flags, req->exptime, req->vlen);
+	if (it == NULL) {
+		STATS_INCR(ps->stats, store_no_memory);
+		reply(out, false, "SERVER_ERROR out of memory storing object");
+		if (req->mode == CACHE_SET)
+			cache_discard(c, req->key, req->nkey);
+		return;
+	}
+	memcpy(item_value(it), data, req->vlen);
+	status = cache_store(c, it, req->mode, req->cas, NULL);
+	cache_item_put(c, it);
+	if (req->mode == CACHE_CAS) {
+		if (status == CACHE_STORED)
+			STATS_INCR(ps->stats, cas_hits);
+		else if (status == CACHE_EXISTS)
+			STATS_INCR(ps->stats, cas_badval);
+		else if (status == CACHE_NOT_FOUND)
+			STATS_INCR(ps->stats, cas_misses);
+	}
+	switch (status) {
+	case CACHE_STORED:
+		reply(out, req->noreply, "STORED");
+		break;
+	case CACHE_EXISTS:
+		reply(out, req->noreply, "EXISTS");
+		break;
+	case CACHE_NOT_FOUND:
+		reply(out, req->noreply, "NOT_FOUND");
+		break;
+	case CACHE_NO_MEMORY:
+		STATS_INCR(ps->stats, store_no_memory);
+		reply(out, false, "SERVER_ERROR out of memory storing object");
+		break;
+	default:
+		reply(out, req->noreply, "NOT_STORED");
+		break;
+	}
+}
+
+static void
+process_arithmetic(struct proto_state *ps, struct token *tokens, size_t ntokens,
+                   struct evbuffer *out, bool incr)
+{
+	bool noreply = wants_noreply(tokens, ntokens);
+	char digits[24];
+	uint64_t delta, result;
+
+	if (tokens[1].length > CACHE_KEY_MAX) {
+		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (!parse_u64(tokens[2].value, &delta)) {
+		reply(out, noreply, "CLIENT_ERROR invalid numeric delta argument");
+		return;
+	}
+	switch (cache_incr(ps->env->cache, tokens[1].value, tokens[1].length, incr,
+	                   delta, &result)) {
+	case CACHE_STORED:
+		if (incr)
+			STATS_INCR(ps->stats, incr_hits);
+		else
+			STATS_INCR(ps->stats, decr_hits);
+		*format_u64(digits, result) = '\0';
+		reply(out, noreply, digits);
+		break;
+	case CACHE_NON_NUMERIC:
+		reply(out, noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		break;
+	case CACHE_NOT_FOUND:
+		if (incr)
+			STATS_INCR(ps->stats, incr_misses);
+		else
+			STATS_INCR(ps->stats, decr_misses);
+		reply(out, noreply, "NOT_FOUND");
+		break;
+	default:
+		reply(out, false, "SERVER_ERROR out of memory");
+		break;
+	}
+}
+
+static void
+process_delete(struct proto_state *ps, struct token *tokens, size_t ntokens,
+               struct evbuffer *out)
+{
+	bool noreply = false;
+
+	if (ntokens > 3) {
+		bool hold_is_zero = strcmp(tokens[2].value, "0") == 0;
+		bool valid;
+
+		noreply = wants_noreply(tokens, ntokens);
+		valid = (ntokens == 4 && (hold_is_zero || noreply)) ||
+		        (ntokens == 5 && hold_is_zero && noreply);
+		if (!valid) {
+			reply(out, noreply, "CLIENT_ERROR bad command line format.  "
+			      "Usage: delete <key> [noreply]");
+			return;
+		}
+	}
+	if (tokens[1].length > CACHE_KEY_MAX) {
+		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (cache_delete(ps->env->cache, tokens[1].value, tokens[1].length) == CACHE_STORED) {
+		STATS_INCR(ps->stats, delete_hits);
+		reply(out, noreply, "DELETED");
+	} else {
+		STATS_INCR(ps->stats, delete_misses);
+		reply(out, noreply, "NOT_FOUND");
+	}
+}
+
+static void
+process_touch(struct proto_state *ps, struct token *tokens, size_t ntokens,
+              struct evbuffer *out)
+{
+	bool noreply = wants_noreply(tokens, ntokens);
+	int32_t exptime;
+	struct item *it;
+
+	if (tokens[1].length > CACHE_KEY_MAX) {
+		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (!parse_i32(tokens[2].value, &exptime)) {
+		reply(out, noreply, "CLIENT_ERROR invalid exptime argument");
+		return;
+	}
+	it = cache_get_and_touch(ps->env->cache, tokens[1].value, tokens[1].length,
+	                         absolute_exptime(exptime));
+	STATS_INCR(ps->stats, cmd_touch);
+	if (it != NULL) {
+		STATS_INCR(ps->stats, touch_hits);
+		cache_item_put(ps->env->cache, it);
+		reply(out, noreply, "TOUCHED");
+	} else {
+		STATS_INCR(ps->stats, touch_misses);
+		reply(out, noreply, "NOT_FOUND");
+	}
+}
+
+static void
+process_flush_all(struct proto_state *ps, struct token *tokens, size_t ntokens,
+                  struct evbuffer *out)
+{
+	bool noreply = wants_noreply(tokens, ntokens);
+	int32_t delay = 0;
+
+	STATS_INCR(ps->stats, cmd_flush);
+	if (!ps->env->settings->flush_enabled) {
+		reply(out, noreply, "CLIENT_ERROR flush_all not allowed");
+		return;
+	}
+	if (ntokens != (noreply ? 3u : 2u) && !parse_i32(tokens[1].value, &delay)) {
+		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	cache_flush(ps->env->cache, delay > 0 ? absolute_exptime(delay) : 0);
+	reply(out, noreply, "OK");
+}
+
+static void
+process_verbosity(struct token *tokens, size_t ntokens, struct evbuffer *out)
+{
+	bool noreply = wants_noreply(tokens, ntokens);
+	uint32_t level;
+
+	if (!parse_u32(tokens[1].value, &level)) {
+		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	log_set_level(level > 2 ? 2 : (int)level);
+	reply(out, noreply, "OK");
+}
+
+/******** STATS ********/
+
+static void
+stat_u64(struct evbuffer *out, const char *name, uint64_t v)
+{
+	evbuffer_add_printf(out, "STAT %s %" PRIu64 "\r\n", name, v);
+}
+
+static void
+stat_str(struct evbuffer *out, const char *name, const char *v)
+{
+	evbuffer_add_printf(out, "STAT %s %s\r\n", name, v);
+}
+
+static void
+stats_general(struct proto_state *ps, struct evbuffer *out)
+{
+	const struct settings *s = ps->env->settings;
+	struct thread_stats ts;
+	struct cache_stats cs;
+	struct rusage ru;
+	time_t now = time(NULL);
+
+	stats_sum(&ts);
+	cache_get_stats(ps->env->cache, &cs);
+	getrusage(RUSAGE_SELF, &ru);
+	stat_u64(out, "pid", (uint64_t)getpid());
+	stat_u64(out, "uptime", (uint64_t)(now - ps->env->started));
+	stat_u64(out, "time", (uint64_t)now);
+	stat_str(out, "version", VERSION_STRING);
+	stat_str(out, "libevent", event_get_version());
+	stat_u64(out, "pointer_size", sizeof(void *) * 8);
+	evbuffer_add_printf(out, "STAT rusage_user %ld.%06ld\r\n",
+	                    (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
+	evbuffer_add_printf(out, "STAT rusage_system %ld.%06ld\r\n",
+	                    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
+	stat_u64(out, "max_connections", (uint64_t)s->conn_limit);
+	stat_u64(out, "curr_connections", __atomic_load_n(&conn_stats.curr_connections, __ATOMIC_RELAXED));
+	stat_u64(out, "total_connections", __atomic_load_n(&conn_stats.total_connections, __ATOMIC_RELAXED));
+	stat_u64(out, "rejected_connections", __atomic_load_n(&conn_stats.rejected_connections, __ATOMIC_RELAXED));
+#define STATS_PRINT(name) stat_u64(out, #name, ts.name);
+	THREAD_STATS_FIELDS(STATS_PRINT)
+#undef STATS_PRINT
+	stat_u64(out, "limit_maxbytes", s->mem_limit);
+	stat_u64(out, "threads", (uint64_t)ps->env->worker_threads);
+	stat_u64(out, "hash_power_level", cs.hash_power);
+	stat_u64(out, "hash_bytes", cs.hash_bytes);
+	stat_u64(out, "bytes", cs.bytes);
+	stat_u64(out, "curr_items", cs.curr_items);
+	stat_u64(out, "total_items", cs.total_items);
+	stat_u64(out, "evictions", cs.evictions);
+	stat_u64(out, "reclaimed", cs.reclaimed);
+}
+
+static void
+stats_settings(struct proto_state *ps, struct evbuffer *out)
+{
+	const struct settings *s = ps->env->settings;
+
+	stat_u64(out, "maxbytes", s->mem_limit);
+	stat_u64(out, "maxconns", (uint64_t)s->conn_limit);
+	stat_u64(out, "tcpport", (uint64_t)s->port);
+	stat_u64(out, "udpport", 0);
+	stat_str(out, "inter", s->listen_addr);
+	stat_u64(out, "verbosity", (uint64_t)log_get_level());
+	stat_u64(out, "num_threads", (uint64_t)ps->env->worker_threads);
+	stat_str(out, "cas_enabled", s->use_cas ? "yes" : "no");
+	stat_str(out, "flush_enabled", s->flush_enabled ? "yes" : "no");
+	stat_u64(out, "item_size_max", s->item_size_max);
+	stat_u64(out, "hashpower_init", s->hashpower);
+	stat_str(out, "lru_crawler", s->sweeper ? "yes" : "no");
+	stat_str(out, "evictions", "on");
+}
+
+/* cairn has no slab classes: all items are reported as class 1. */
+static void
+stats_items(struct proto_state *ps, struct evbuffer *out)
+{
+	struct cache_stats cs;
+
+	cache_get_stats(ps->env->cache, &cs);
+	if (cs.curr_items == 0)
+		return;
+	stat_u64(out, "items:1:number", cs.curr_items);
+	stat_u64(out, "items:1:age", cs.oldest_item_age);
+	stat_u64(out, "items:1:evicted", cs.evictions);
+	stat_u64(out, "items:1:reclaimed", cs.reclaimed);
+}
+
+static void
+stats_slabs(struct proto_state *ps, struct evbuffer *out)
+{
+	struct cache_stats cs;
+
+	cache_get_stats(ps->env->cache, &cs);
+	stat_u64(out, "active_slabs", cs.curr_items ? 1 : 0);
+	stat_u64(out, "total_malloced", cs.mem_used);
+}
+
+static void
+process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
+              struct evbuffer *out)
+{
+	const char *sub = tokens[1].value;
+
+	if (ntokens == 2) {
+		stats_general(ps, out);
+	} else if (strcmp(sub, "reset") == 0) {
+		stats_reset();
+		cache_reset_stats(ps->env->cache);
+		reply(out, false, "RESET");
+		return;
+	} else if (strcmp(sub, "settings") == 0) {
+		stats_settings(ps, out);
+	} else if (strcmp(sub, "items") == 0) {
+		stats_items(ps, out);
+	} else if (strcmp(sub, "slabs") == 0) {
+		stats_slabs(ps, out);
+	} else {
+		reply(out, false, "ERROR");
+		return;
+	}
+	evbuffer_add(out, "END\r\n", 5);
+}
+
+/******** DISPATCH ********/
+
+enum line_result {
+	LINE_DONE,       /* the line was handled */
+	LINE_NEED_DATA,  /* a storage command waits for its value */
+};
+
+static bool
+token_count_in(size_t ntokens, size_t a, size_t b)
+{
+	return ntokens == a || ntokens == b;
+}
+
+static bool
+parse_store_mode(const char *cmd, enum cache_store_mode *mode)
+{
+	static const struct { const char *name; enum cache_store_mode mode; } modes[] = {
+		{"set", CACHE_SET}, {"add", CACHE_ADD}, {"replace", CACHE_REPLACE},
+		{"append", CACHE_APPEND}, {"prepend", CACHE_PREPEND}, {"cas", CACHE_CAS},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(cmd, modes[i].name) == 0) {
+			*mode = modes[i].mode;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Run one command line (NUL-terminated copy, `\r\n` stripped).  `data` and
+ * `avail` are the bytes after the line, for storage commands. */
+static enum line_result
+process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
+             size_t *data_used, struct evbuffer *out)
+{
+	struct token tokens[MAX_TOKENS];
+	size_t ntokens = tokenize(line, tokens, MAX_TOKENS);
+	enum cache_store_mode mode;
+	const char *cmd;
+
+	*data_used = 0;
+	if (ntokens < 2 || tokens[0].length < 2) {
+		reply(out, false, "ERROR");
+		return LINE_DONE;
+	}
+	cmd = tokens[0].value;
+	if (log_get_level() >= LOG_DEBUG)
+		log_msg(LOG_DEBUG, "<%s", cmd);
+
+	if (cmd[0] == 'g') {
+		bool with_cas = strcmp(cmd, "gets") == 0 || strcmp(cmd, "gats") == 0;
+		bool touch = strcmp(cmd, "gat") == 0 || strcmp(cmd, "gats") == 0;
+
+		if (ntokens < 3 || !(with_cas || touch || strcmp(cmd, "get") == 0))
+			reply(out, false, "ERROR");
+		else
+			process_get(ps, tokens, out, with_cas, touch);
+	} else if (parse_store_mode(cmd, &mode)) {
+		struct store_request req;
+		bool is_cas = mode == CACHE_CAS;
+
+		if (!token_count_in(ntokens, is_cas ? 7 : 6, is_cas ? 8 : 7)) {
+			reply(out, false, "ERROR");
+			return LINE_DONE;
+		}
+		switch (parse_store(ps, tokens, ntokens, mode, &req, out, &ps->swallow)) {
+		case STORE_DONE:
+		case STORE_SWALLOW:
+			return LINE_DONE;
+		case STORE_READY:
+			break;
+		}
+		if (avail < (size_t)req.vlen + 2) {
+			*data_used = (size_t)req.vlen + 2;
+			return LINE_NEED_DATA;
+		}
+		complete_store(ps, &req, data, out);
+		*data_used = (size_t)req.vlen + 2;
+	} else if (strcmp(cmd, "incr") == 0 || strcmp(cmd, "decr") == 0) {
+		if (!token_count_in(ntokens, 4, 5))
+			reply(out, false, "ERROR");
+		else
+			process_arithmetic(ps, tokens, ntokens, out, cmd[0] == 'i');
+	} else if (strcmp(cmd, "delete") == 0) {
+		if (ntokens < 3 || ntokens > 5)
+			reply(out, false, "ERROR");
+		else
+			process_delete(ps, tokens, ntokens, out);
+	} else if (strcmp(cmd, "touch") == 0) {
+		if (!token_count_in(ntokens, 4, 5))
+			reply(out, false, "ERROR");
+		else
+			process_touch(ps, tokens, ntokens, out);
+	} else if (strcmp(cmd, "stats") == 0) {
+		process_stats(ps, tokens, ntokens, out);
+	} else if (strcmp(cmd, "flush_all") == 0) {
+		if (ntokens > 4)
+			reply(out, false, "ERROR");
+		else
+			process_flush_all(ps, tokens, ntokens, out);
+	} else if (strcmp(cmd, "version") == 0) {
+		reply(out, false, "VERSION " VERSION_STRING);
+	} else if (strcmp(cmd, "quit") == 0) {
+		ps->close = true;
+	} else if (strcmp(cmd, "verbosity") == 0) {
+		if (!token_count_in(ntokens, 3, 4))
+			reply(out, false, "ERROR");
+		else
+			process_verbosity(tokens, ntokens, out);
+	} else if (strcmp(cmd, "shutdown") == 0) {
+		reply(out, false, "ERROR: shutdown not enabled");
+	} else if (strcmp(cmd, "mn") == 0) {
+		reply(out, false, "MN");
+	} else if (tokens[ntokens - 2].value != NULL &&
+	           strncmp(tokens[ntokens - 2].value, "HTTP/", 5) == 0) {
+		ps->close = true;  /* a web browser: drop it, as memcached does */
+	} else {
+		reply(out, false, "ERROR");
+	}
+	return LINE_DONE;
+}
+
+/* A line with no newline yet: may it keep growing?  memcached allows long
+ * lines only for get/gets (after at most 100 leading spaces). */
+static bool
+line_may_grow(const char *buf, size_t len)
+{
+	size_t spaces = 0;
+
+	if (len <= PROTO_LINE_MAX)
+		return true;
+	if (len > PROTO_GET_LINE_MAX)
+		return false;
+	while (spaces < len && buf[spaces] == ' ')
+		spaces++;
+	if (spaces > 100)
+		return false;
+	return (len - spaces >= 4 && memcmp(buf + spaces, "get ", 4) == 0) ||
+	       (len - spaces >= 5 && memcmp(buf + spaces, "gets ", 5) == 0);
+}
+
+void
+proto_state_init(struct proto_state *ps, const struct proto_env *env,
+                 struct thread_stats *stats)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->env = env;
+	ps->stats = stats;
+}
+
+size_t
+proto_process(struct proto_state *ps, char *buf, size_t len,
+              struct evbuffer *out, size_t out_limit, size_t *need)
+{
+	char scratch[PROTO_LINE_MAX + 1];
+	size_t pos = 0;
+
+	*need = 0;
+	while (pos < len && !ps->close && evbuffer_get_length(out) <= out_limit) {
+		size_t rest = len - pos, linelen, data_used;
+		char *nl, *line;
+		enum line_result r;
+
+		if (ps->swallow > 0) {
+			size_t n = ps->swallow < rest ? (size_t)ps->swallow : rest;
+
+			pos += n;
+			ps->swallow -= n;
+			continue;
+		}
+		nl = memchr(buf + pos, '\n', rest);
+		if (nl == NULL) {
+			if (!line_may_grow(buf + pos, rest))
+				ps->close = true;
+			break;
+		}
+		linelen = (size_t)(nl - (buf + pos));
+		if (linelen > 1 && nl[-1] == '\r')
+			linelen--;
+		line = linelen < sizeof(scratch) ? scratch : malloc(linelen + 1);
+		if (line == NULL) {
+			reply(out, false, "SERVER_ERROR out of memory reading request");
+			ps->close = true;
+			break;
+		}
+		memcpy(line, buf + pos, linelen);
+		line[linelen] = '\0';
+		r = process_line(ps, line, nl + 1, len - (size_t)(nl + 1 - buf),
+		                 &data_used, out);
+		if (line != scratch)
+			free(line);
+		if (r == LINE_NEED_DATA) {
+			*need = (size_t)(nl + 1 - (buf + pos)) + data_used;
+			break;
+		}
+		pos = (size_t)(nl + 1 - buf) + data_used;
+	}
+	return pos;
+}

@@ -1,0 +1,64 @@
+/* memcache ASCII protocol: parse requests, run them against the cache, and
+ * write the replies, byte for byte as memcached 1.6 does.
+ *
+ * The parser is a pure function of the bytes it is given: the connection
+ * layer (node/conn.c) hands it everything read so far, it consumes every
+ * complete request, appends the replies to an evbuffer and says how much it
+ * used.  It never blocks and never reads a socket, so unit tests and fuzzers
+ * can drive it directly.  Called from worker threads, one connection at a
+ * time per proto_state.
+ *
+ * The reference for every reply is memcached's doc/protocol.txt plus the
+ * behaviour of memcached 1.6 itself; docs/protocol.md lists the edge cases.
+ */
+#ifndef CAIRN_NODE_PROTO_TEXT_H
+#define CAIRN_NODE_PROTO_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct cache;
+struct evbuffer;
+struct settings;
+struct thread_stats;
+
+/* What every connection shares; read-only once the server runs. */
+struct proto_env {
+	struct cache *cache;
+	const struct settings *settings;
+	time_t started;            /* process start, for `stats uptime` */
+	int worker_threads;        /* for `stats threads` */
+};
+
+/* One connection's protocol state. */
+struct proto_state {
+	const struct proto_env *env;
+	struct thread_stats *stats;  /* the worker's counters */
+	uint64_t swallow;            /* bytes of a refused value still to skip */
+	bool close;                  /* close once the replies are written */
+};
+
+/* Longest request line memcached accepts before a newline, except for
+ * get/gets, whose key lists may be longer (up to PROTO_GET_LINE_MAX). */
+#define PROTO_LINE_MAX 2048
+#define PROTO_GET_LINE_MAX (1024 * 1024)
+
+void proto_state_init(struct proto_state *ps, const struct proto_env *env,
+                      struct thread_stats *stats);
+
+/* Consume complete requests from buf[0 .. len) and append their replies to
+ * `out`.  Returns the number of bytes consumed; the caller keeps the rest and
+ * calls again once more bytes arrive.  *need (OUT) is set to the total number
+ * of unconsumed bytes required before the next request can complete (a
+ * storage command waiting for its value), or 0 when any more bytes may help;
+ * the caller must make room for that many.  Sets ps->close on `quit` and on
+ * input memcached also drops the connection for (a line longer than
+ * PROTO_LINE_MAX without a newline, an HTTP request).  Stops early, with
+ * requests left unconsumed, once `out` holds more than `out_limit` bytes, so
+ * a client that pipelines without reading cannot grow our memory. */
+size_t proto_process(struct proto_state *ps, char *buf, size_t len,
+                     struct evbuffer *out, size_t out_limit, size_t *need);
+
+#endif

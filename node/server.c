@@ -1,0 +1,459 @@
+/* The server process: listener, workers, signals, sweeper. */
+#include "node/server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node/conn.h"
+#include "node/log.h"
+#include "node/proto_text.h"
+#include "node/settings.h"
+#include "node/stats.h"
+#include "storage/cache.h"
+
+#define LISTEN_BACKLOG 1024
+#define SWEEP_BUCKETS_MIN 16384   /* per second; a full pass takes <= ~10 s */
+#define TOO_MANY_CONNS "ERROR Too many open connections\r\n"
+
+struct worker {
+	pthread_t thread;
+	struct event_base *base;
+	int notify_fd;                  /* eventfd: new sockets or stop */
+	struct event *notify_ev;
+	pthread_mutex_t lock;           /* guards pending and stop */
+	int *pending;                   /* accepted sockets to adopt */
+	size_t npending, cap;
+	bool stop;
+	struct thread_stats stats;
+	struct conn_list conns;
+	const struct proto_env *env;
+};
+
+struct server {
+	const struct settings *settings;
+	struct proto_env env;
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct worker *workers;
+	int nworkers;
+	int next_worker;                /* round-robin position */
+	struct event *sigterm_ev, *sigint_ev, *sweep_ev;
+};
+
+/******** WORKERS ********/
+
+static void
+worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t count;
+	int *fds;
+	size_t n, i;
+	bool stop;
+
+	(void)what;
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_msg(LOG_ALWAYS, "worker notify read: %s", strerror(errno));
+	pthread_mutex_lock(&w->lock);
+	fds = w->pending;
+	n = w->npending;
+	w->pending = NULL;
+	w->npending = w->cap = 0;
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	for (i = 0; i < n; i++)
+		conn_create(w->base, fds[i], w->env, &w->stats, &w->conns);
+	free(fds);
+	if (stop)
+		event_base_loopbreak(w->base);
+}
+
+static void
+worker_wake(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->notify_fd, &one, sizeof(one)) < 0)
+		log_msg(LOG_ALWAYS, "worker notify write: %s", strerror(errno));
+}
+
+/* Queue `fd` for worker `w`.  Returns false (fd untouched) without memory. */
+static bool
+worker_hand_off(struct worker *w, int fd)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->npending == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		int *p = realloc(w->pending, cap * sizeof(*p));
+
+		if (p == NULL) {
+			pthread_mutex_unlock(&w->lock);
+			return false;
+		}
+		w->pending = p;
+		w->cap = cap;
+	}
+	w->pending[w->npending++] = fd;
+	pthread_mutex_unlock(&w->lock);
+	worker_wake(w);
+	return true;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	conn_close_all(&w->conns);
+	return NULL;
+}
+
+static int
+worker_start(struct worker *w, const struct proto_env *env)
+{
+	w->env = env;
+	pthread_mutex_init(&w->lock, NULL);
+	stats_register(&w->stats);
+	w->base = event_base_new();
+	w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->base == NULL || w->notify_fd < 0)
+		return -1;
+	w->notify_ev = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST,
+	                         worker_notify_cb, w);
+	if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) != 0)
+		return -1;
+	return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+static void
+worker_stop(struct worker *w)
+{
+	size_t i;
+
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_mutex_unlock(&w->lock);
+	worker_wake(w);
+	pthread_join(w->thread, NULL);
+	for (i = 0; i < w->npending; i++)
+		close(w->pending[i]);
+	free(w->pending);
+	event_free(w->notify_ev);
+	close(w->notify_fd);
+	event_base_free(w->base);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/******** LISTENER ********/
+
+static void
+accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
+          struct sockaddr *addr, int socklen, void *arg)
+{
+	struct server *srv = arg;
+	struct worker *w;
+	int one = 1;
+
+	(void)listener;
+	(void)addr;
+	(void)socklen;
+	if (__atomic_load_n(&conn_stats.curr_connections, __ATOMIC_RELAXED) >=
+	    (uint64_t)srv->settings->conn_limit) {
+		/* As memcached: say why, then hang up; everyone else goes on. */
+		if (write(fd, TOO_MANY_CONNS, strlen(TOO_MANY_CONNS)) < 0)
+			log_msg(LOG_INFO, "refusing connection: %s", strerror(errno));
+		close(fd);
+		__atomic_add_fetch(&conn_stats.rejected_connections, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	__atomic_add_fetch(&conn_stats.total_connections, 1, __ATOMIC_RELAXED);
+	w = &srv->workers[srv->next_worker];
+	srv->next_worker = (srv->next_worker + 1) % srv->nworkers;
+	if (!worker_hand_off(w, fd))
+		close(fd);
+}
+
+static void
+accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+	(void)listener;
+	(void)arg;
+	/* EMFILE and friends: the listener retries on the next event. */
+	log_msg(LOG_INFO, "accept failed: %s", strerror(errno));
+}
+
+/* Bind and listen on the client address before daemonizing, so that a port
+ * in use is reported to the user's terminal.  Returns the socket or -1. */
+static int
+bind_client_socket(const struct settings *s)
+{
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	char port[16];
+	int fd = -1, rc, one = 1;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", s->port);
+	rc = getaddrinfo(s->listen_addr, port, &hints, &res);
+	if (rc != 0) {
+		log_msg(LOG_ALWAYS, "cannot resolve listen address %s: %s",
+		        s->listen_addr, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		            ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, LISTEN_BACKLOG) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		log_msg(LOG_ALWAYS, "cannot listen on %s:%d: %s", s->listen_addr,
+		        s->port, strerror(errno));
+	freeaddrinfo(res);
+	return fd;
+}
+
+/******** PROCESS SETUP ********/
+
+static int
+daemonize(const struct settings *s)
+{
+	pid_t pid = fork();
+	int devnull;
+
+	if (pid < 0) {
+		log_msg(LOG_ALWAYS, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull < 0)
+		return -1;
+	dup2(devnull, STDIN_FILENO);
+	dup2(devnull, STDOUT_FILENO);
+	if (s->verbose == 0)
+		dup2(devnull, STDERR_FILENO);
+	if (devnull > STDERR_FILENO)
+		close(devnull);
+	return 0;
+}
+
+static int
+write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		log_msg(LOG_ALWAYS, "cannot write pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Switch to -u USER when started as root (as memcached does); else no-op. */
+static int
+drop_privileges(const struct settings *s)
+{
+	struct passwd *pw;
+
+	if (getuid() != 0 || s->user == NULL)
+		return 0;
+	pw = getpwnam(s->user);
+	if (pw == NULL) {
+		log_msg(LOG_ALWAYS, "-u: no such user '%s'", s->user);
+		return -1;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_msg(LOG_ALWAYS, "-u %s: cannot switch user: %s", s->user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Room for -c connections plus our own files. */
+static void
+raise_fd_limit(const struct settings *s)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)s->conn_limit + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want;
+	if (rl.rlim_max < want)
+		rl.rlim_max = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		getrlimit(RLIMIT_NOFILE, &rl);
+		log_msg(LOG_ALWAYS, "warning: open file limit is %llu, below -c %d",
+		        (unsigned long long)rl.rlim_cur, s->conn_limit);
+	}
+}
+
+/******** MAIN LOOP ********/
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)what;
+	log_msg(LOG_ALWAYS, "signal %d: shutting down", (int)sig);
+	event_base_loopbreak(srv->base);
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct cache_stats cs;
+	size_t budget;
+
+	(void)fd;
+	(void)what;
+	cache_get_stats(srv->env.cache, &cs);
+	budget = (size_t)((UINT64_C(1) << cs.hash_power) / 10);
+	if (budget < SWEEP_BUCKETS_MIN)
+		budget = SWEEP_BUCKETS_MIN;
+	cache_sweep(srv->env.cache, budget);
+}
+
+static int
+server_start_events(struct server *srv, int listen_fd)
+{
+	const struct timeval one_second = {1, 0};
+
+	srv->base = event_base_new();
+	if (srv->base == NULL)
+		return -1;
+	srv->listener = evconnlistener_new(srv->base, accept_cb, srv,
+	                                   LEV_OPT_CLOSE_ON_FREE, -1, listen_fd);
+	if (srv->listener == NULL)
+		return -1;
+	evconnlistener_set_error_cb(srv->listener, accept_error_cb);
+	srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
+	srv->sigint_ev = evsignal_new(srv->base, SIGINT, signal_cb, srv);
+	if (srv->sigterm_ev == NULL || srv->sigint_ev == NULL ||
+	    event_add(srv->sigterm_ev, NULL) != 0 || event_add(srv->sigint_ev, NULL) != 0)
+		return -1;
+	if (srv->settings->sweeper) {
+		srv->sweep_ev = event_new(srv->base, -1, EV_PERSIST, sweep_cb, srv);
+		if (srv->sweep_ev == NULL || event_add(srv->sweep_ev, &one_second) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+server_teardown(struct server *srv)
+{
+	int i;
+
+	if (srv->listener != NULL)
+		evconnlistener_free(srv->listener);
+	for (i = 0; i < srv->nworkers; i++)
+		worker_stop(&srv->workers[i]);
+	free(srv->workers);
+	if (srv->sweep_ev != NULL)
+		event_free(srv->sweep_ev);
+	if (srv->sigterm_ev != NULL)
+		event_free(srv->sigterm_ev);
+	if (srv->sigint_ev != NULL)
+		event_free(srv->sigint_ev);
+	if (srv->base != NULL)
+		event_base_free(srv->base);
+	cache_destroy(srv->env.cache);
+}
+
+int
+server_run(const struct settings *s)
+{
+	struct server srv = {0};
+	struct cache_config cfg = {
+		.mem_limit = s->mem_limit,
+		.item_size_max = s->item_size_max,
+		.hashpower = s->hashpower,
+		.use_cas = s->use_cas,
+	};
+	int listen_fd, i, status = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(s);
+	listen_fd = bind_client_socket(s);
+	if (listen_fd < 0)
+		return 1;
+	if (s->daemonize && daemonize(s) != 0) {
+		close(listen_fd);
+		return 1;
+	}
+	if ((s->pid_file != NULL && write_pid_file(s->pid_file) != 0) ||
+	    drop_privileges(s) != 0) {
+		close(listen_fd);
+		return 1;
+	}
+	srv.settings = s;
+	srv.env.settings = s;
+	srv.env.started = time(NULL);
+	srv.env.worker_threads = s->threads;
+	srv.env.cache = cache_create(&cfg);
+	srv.workers = calloc((size_t)s->threads, sizeof(*srv.workers));
+	if (srv.env.cache == NULL || srv.workers == NULL) {
+		log_msg(LOG_ALWAYS, "out of memory at startup");
+		close(listen_fd);
+		goto out;
+	}
+	if (server_start_events(&srv, listen_fd) != 0) {
+		log_msg(LOG_ALWAYS, "cannot set up the event loop");
+		if (srv.listener == NULL)
+			close(listen_fd);
+		goto out;
+	}
+	for (i = 0; i < s->threads; i++) {
+		if (worker_start(&srv.workers[i], &srv.env) != 0) {
+			log_msg(LOG_ALWAYS, "cannot start worker thread %d", i);
+			goto out;
+		}
+		srv.nworkers++;
+	}
+	log_msg(LOG_ALWAYS, "cairn %s serving on %s:%d (%d threads, %zu MB)",
+	        CAIRN_VERSION, s->listen_addr, s->port, s->threads,
+	        s->mem_limit / (1024 * 1024));
+	event_base_dispatch(srv.base);
+	status = 0;
+out:
+	server_teardown(&srv);
+	if (s->pid_file != NULL && status == 0)
+		unlink(s->pid_file);
+	log_msg(LOG_ALWAYS, "stopped");
+	return status;
+}

@@ -1,0 +1,47 @@
+/* Server settings: the command line, parsed and checked.
+ *
+ * One `struct settings` is filled by settings_parse() in main() before any
+ * thread starts and is read-only afterwards, except `verbose`, which the
+ * `verbosity` command changes at run time (atomically).  The flags follow
+ * memcached's spelling and meaning wherever memcached has the flag.
+ */
+#ifndef CAIRN_NODE_SETTINGS_H
+#define CAIRN_NODE_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct settings {
+	int port;                 /* -p: client TCP port */
+	char listen_addr[256];    /* -l: address to bind */
+	size_t mem_limit;         /* -m: item memory in bytes */
+	int conn_limit;           /* -c: simultaneous client connections */
+	int threads;              /* -t: worker threads */
+	size_t item_size_max;     /* -I: largest item, bytes */
+	int verbose;              /* -v: 0, 1 or 2; atomic at run time */
+	bool use_cas;             /* false with -C */
+	bool flush_enabled;       /* false with -F */
+	const char *user;         /* -u: user to switch to when root, or NULL */
+	const char *pid_file;     /* -P: where to write our pid, or NULL */
+	bool daemonize;           /* -d */
+	unsigned hashpower;       /* -o hashpower=N: initial table 2^N buckets */
+	bool sweeper;             /* -o no_lru_crawler turns it off */
+};
+
+/* What main() should do after settings_parse(). */
+enum settings_result {
+	SETTINGS_RUN = 0,     /* start the server */
+	SETTINGS_EXIT_OK,     /* --help or --version was printed: exit 0 */
+	SETTINGS_EXIT_USAGE,  /* bad flag or value: `err` says which; exit 2 */
+};
+
+/* Fill *s with the defaults. */
+void settings_init(struct settings *s);
+
+/* Parse argv into *s (which settings_init() prepared).  Help and version text
+ * go to stdout.  On SETTINGS_EXIT_USAGE, `err` (errlen bytes) holds one line,
+ * without newline, naming the flag and what is wrong with it. */
+enum settings_result settings_parse(struct settings *s, int argc, char **argv,
+                                    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,704 @@
+/* Item cache: hash table with striped locks, refcounted items, one LRU list
+ * with second-chance eviction, memory accounting, TTL and flush_all.
+ *
+ * Why second chance instead of bumping on every read: moving an item to the
+ * LRU head needs the LRU lock, and taking it on every get would make every
+ * worker thread contend for it.  memcached throttles bumps (at most one a
+ * minute per item) and its segmented LRU moves items read while COLD back to
+ * WARM.  We keep the same effect with less machinery: a read only sets the
+ * item's `active` byte (no lock); when eviction finds an active item at the
+ * tail it clears the byte and moves the item to the head instead of evicting
+ * it.  Items read since they were last near the tail survive; items never read
+ * again are evicted in insertion order.
+ */
+#include "storage/cache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#define STRIPE_COUNT 1024            /* power of two; <= 2^HASHPOWER_MIN */
+#define HASHPOWER_MIN 10
+#define HASHPOWER_MAX 32
+#define EVICT_TRIES 64               /* tail items examined per eviction */
+#define MEMCACHED_ITEM_HEADER 48     /* sizeof(item) in memcached 1.6, 64-bit */
+
+struct cache {
+	pthread_mutex_t stripes[STRIPE_COUNT];
+	struct item **buckets;           /* 2^hashpower chains, under stripe locks */
+	unsigned hashpower;              /* changes only with every stripe held */
+
+	pthread_mutex_t lru_lock;        /* guards the list and its links */
+	struct item *lru_head;
+	struct item *lru_tail;
+
+	size_t mem_limit;
+	size_t item_size_max;
+	bool use_cas;
+
+	uint64_t next_cas;               /* atomic */
+	uint64_t flush_cas;              /* atomic: items with cas below are dead */
+	uint32_t flush_time;             /* atomic: delayed flush_all deadline */
+
+	uint64_t sweep_bucket;           /* sweeper's position, sweeper thread only */
+
+	/* Counters, updated with relaxed atomics. */
+	uint64_t curr_items;
+	uint64_t total_items;
+	uint64_t bytes;
+	uint64_t mem_used;
+	uint64_t evictions;
+	uint64_t reclaimed;
+};
+
+#define ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
+#define ATOMIC_SUB(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_RELAXED)
+#define ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/******** TIME ********/
+
+static int64_t time_offset;
+
+uint32_t
+cache_now(void)
+{
+	return (uint32_t)(time(NULL) + ATOMIC_LOAD(&time_offset));
+}
+
+void
+cache_set_time_offset(int64_t seconds)
+{
+	ATOMIC_STORE(&time_offset, seconds);
+}
+
+/******** HASHING AND LOCKS ********/
+
+static inline uint64_t
+hash_key(const char *key, size_t nkey)
+{
+	return XXH3_64bits(key, nkey);
+}
+
+static inline pthread_mutex_t *
+stripe_of(struct cache *c, uint64_t hv)
+{
+	return &c->stripes[hv & (STRIPE_COUNT - 1)];
+}
+
+static inline struct item **
+bucket_of(struct cache *c, uint64_t hv)
+{
+	return &c->buckets[hv & ((UINT64_C(1) << c->hashpower) - 1)];
+}
+
+/******** ITEM LIFETIME ********/
+
+size_t
+cache_item_size(size_t nkey, size_t nbytes)
+{
+	return sizeof(struct item) + nkey + nbytes + 2;
+}
+
+bool
+cache_item_too_large(const struct cache *c, size_t nkey, size_t nbytes,
+                     uint32_t flags)
+{
+	size_t total = MEMCACHED_ITEM_HEADER + nkey + 1 + nbytes + 2;
+
+	if (flags != 0)
+		total += sizeof(uint32_t);
+	if (c->use_cas)
+		total += sizeof(uint64_t);
+	return total > c->item_size_max;
+}
+
+static void
+item_free(struct cache *c, struct item *it)
+{
+	ATOMIC_SUB(&c->mem_used, cache_item_size(it->nkey, it->nbytes));
+	free(it);
+}
+
+void
+cache_item_put(struct cache *c, struct item *it)
+{
+	if (it == NULL)
+		return;
+	if (__atomic_sub_fetch(&it->refcount, 1, __ATOMIC_ACQ_REL) == 0)
+		item_free(c, it);
+}
+
+static inline bool
+item_is_dead(struct cache *c, const struct item *it, uint32_t now)
+{
+	uint32_t flush_time;
+
+	if (it->exptime != 0 && it->exptime <= now)
+		return true;
+	if (it->cas < ATOMIC_LOAD(&c->flush_cas))
+		return true;
+	flush_time = ATOMIC_LOAD(&c->flush_time);
+	return flush_time != 0 && flush_time <= now && it->stored_time <= flush_time;
+}
+
+/******** LRU (caller holds lru_lock) ********/
+
+static void
+do_lru_push_head(struct cache *c, struct item *it)
+{
+	it->lru_prev = NULL;
+	it->lru_next = c->lru_head;
+	if (c->lru_head != NULL)
+		c->lru_head->lru_prev = it;
+	c->lru_head = it;
+	if (c->lru_tail == NULL)
+		c->lru_tail = it;
+}
+
+static void
+do_lru_remove(struct cache *c, struct item *it)
+{
+	if (it->lru_prev != NULL)
+		it->lru_prev->lru_next = it->lru_next;
+	else
+		c->lru_head = it->lru_next;
+	if (it->lru_next != NULL)
+		it->lru_next->lru_prev = it->lru_prev;
+	else
+		c->lru_tail = it->lru_prev;
+	it->lru_prev = it->lru_next = NULL;
+}
+
+/******** HASH TABLE (caller holds the key's stripe lock) ********/
+
+static struct item *
+do_find(struct cache *c, const char *key, size_t nkey, uint64_t hv)
+{
+	struct item *it;
+
+	for (it = *bucket_of(c, hv); it != NULL; it = it->hash_next) {
+		if (it->nkey == nkey && memcmp(item_key(it), key, nkey) == 0)
+			return it;
+	}
+	return NULL;
+}
+
+static void
+do_link(struct cache *c, struct item *it, uint64_t hv)
+{
+	struct item **bucket = bucket_of(c, hv);
+
+	it->cas = ATOMIC_ADD(&c->next_cas, 1);
+	it->stored_time = cache_now();
+	it->active = 0;
+	it->linked = 1;
+	__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+	it->hash_next = *bucket;
+	*bucket = it;
+
+	pthread_mutex_lock(&c->lru_lock);
+	do_lru_push_head(c, it);
+	pthread_mutex_unlock(&c->lru_lock);
+
+	ATOMIC_ADD(&c->curr_items, 1);
+	ATOMIC_ADD(&c->total_items, 1);
+	ATOMIC_ADD(&c->bytes, cache_item_size(it->nkey, it->nbytes));
+}
+
+/* Take `it` out of its bucket chain and update the counters; the caller then
+ * takes it off the LRU and drops the table's reference. */
+static void
+do_hash_remove(struct cache *c, struct item *it, uint64_t hv)
+{
+	struct item **pp = bucket_of(c, hv);
+
+	while (*pp != it)
+		pp = &(*pp)->hash_next;
+	*pp = it->hash_next;
+	it->hash_next = NULL;
+	it->linked = 0;
+	ATOMIC_SUB(&c->curr_items, 1);
+	ATOMIC_SUB(&c->bytes, cache_item_size(it->nkey, it->nbytes));
+}
+
+static void
+do_unlink(struct cache *c, struct item *it, uint64_t hv)
+{
+	do_hash_remove(c, it, hv);
+	pthread_mutex_lock(&c->lru_lock);
+	do_lru_remove(c, it);
+	pthread_mutex_unlock(&c->lru_lock);
+	cache_item_put(c, it);
+}
+
+/* Replace linked `old` by unlinked `it` under the same key. */
+static void
+do_replace(struct cache *c, struct item *old, struct item *it, uint64_t hv)
+{
+	do_unlink(c, old, hv);
+	do_link(c, it, hv);
+}
+
+/* Find a live item, unlinking it if it is dead. */
+static struct item *
+do_find_live(struct cache *c, const char *key, size_t nkey, uint64_t hv,
+             uint32_t now)
+{
+	struct item *it = do_find(c, key, nkey, hv);
+
+	if (it != NULL && item_is_dead(c, it, now)) {
+		ATOMIC_ADD(&c->reclaimed, 1);
+		do_unlink(c, it, hv);
+		it = NULL;
+	}
+	return it;
+}
+
+/* Double the table once it holds 1.5 items per bucket.  Takes every stripe
+ * lock (in index order), so it must be called with none held. */
+static void
+maybe_grow(struct cache *c)
+{
+	uint64_t nbuckets = UINT64_C(1) << ATOMIC_LOAD(&c->hashpower);
+	struct item **bigger;
+	uint64_t i;
+	int s;
+
+	if (ATOMIC_LOAD(&c->curr_items) <= nbuckets + nbuckets / 2 ||
+	    ATOMIC_LOAD(&c->hashpower) >= HASHPOWER_MAX)
+		return;
+	for (s = 0; s < STRIPE_COUNT; s++)
+		pthread_mutex_lock(&c->stripes[s]);
+	nbuckets = UINT64_C(1) << c->hashpower;
+	if (ATOMIC_LOAD(&c->curr_items) > nbuckets + nbuckets / 2 &&
+	    (bigger = calloc(nbuckets * 2, sizeof(*bigger))) != NULL) {
+		for (i = 0; i < nbuckets; i++) {
+			struct item *it = c->buckets[i], *next;
+
+			for (; it != NULL; it = next) {
+				uint64_t slot = hash_key(item_key(it), it->nkey) & (nbuckets * 2 - 1);
+
+				next = it->hash_next;
+				it->hash_next = bigger[slot];
+				bigger[slot] = it;
+			}
+		}
+		free(c->buckets);
+		c->buckets = bigger;
+		ATOMIC_STORE(&c->hashpower, c->hashpower + 1);
+	}
+	for (s = STRIPE_COUNT - 1; s >= 0; s--)
+		pthread_mutex_unlock(&c->stripes[s]);
+}
+
+/******** EVICTION ********/
+
+/* Free one item from the LRU tail: a dead one if found, else the least
+ * recently used one that has not been read since it was last at the tail.
+ * Returns false if nothing could be freed. */
+static bool
+evict_one(struct cache *c)
+{
+	uint32_t now = cache_now();
+	struct item *it, *victim = NULL;
+	uint64_t hv = 0;
+	int tries;
+
+	pthread_mutex_lock(&c->lru_lock);
+	it = c->lru_tail;
+	for (tries = 0; it != NULL && tries < EVICT_TRIES; tries++) {
+		struct item *prev = it->lru_prev;
+		bool dead = item_is_dead(c, it, now);
+
+		if (!dead && __atomic_exchange_n(&it->active, 0, __ATOMIC_RELAXED)) {
+			/* Second chance: read since it was last here. */
+			do_lru_remove(c, it);
+			do_lru_push_head(c, it);
+			it = prev;
+			continue;
+		}
+		hv = hash_key(item_key(it), it->nkey);
+		/* Lock order is stripe then LRU: only try the stripe. */
+		if (pthread_mutex_trylock(stripe_of(c, hv)) != 0) {
+			it = prev;
+			continue;
+		}
+		victim = it;
+		if (dead) {
+			ATOMIC_ADD(&c->reclaimed, 1);
+		} else {
+			ATOMIC_ADD(&c->evictions, 1);
+		}
+		do_lru_remove(c, victim);
+		break;
+	}
+	pthread_mutex_unlock(&c->lru_lock);
+	if (victim == NULL)
+		return false;
+	do_hash_remove(c, victim, hv);
+	pthread_mutex_unlock(stripe_of(c, hv));
+	cache_item_put(c, victim);
+	return true;
+}
+
+struct item *
+cache_item_create(struct cache *c, const char *key, size_t nkey, uint32_t flags,
+                  uint32_t exptime, uint32_t nbytes)
+{
+	size_t need = cache_item_size(nkey, nbytes);
+	struct item *it;
+
+	if (nkey == 0 || nkey > CACHE_KEY_MAX || need > c->mem_limit)
+		return NULL;
+	while (ATOMIC_LOAD(&c->mem_used) + need > c->mem_limit) {
+		if (!evict_one(c))
+			return NULL;
+	}
+	it = malloc(need);
+	if (it == NULL)
+		return NULL;
+	ATOMIC_ADD(&c->mem_used, need);
+	memset(it, 0, sizeof(*it));
+	it->refcount = 1;
+	it->nkey = (uint8_t)nkey;
+	it->nbytes = nbytes;
+	it->flags = flags;
+	it->exptime = exptime;
+	memcpy(it->data, key, nkey);
+	memcpy(it->data + nkey + nbytes, "\r\n", 2);
+	return it;
+}
+
+/******** OPERATIONS ********/
+
+/* Build old+new (append) or new+old (prepend) with old's flags and exptime. */
+static struct item *
+do_combine(struct cache *c, const struct item *old, struct item *it,
+           bool append)
+{
+	const struct item *first = append ? old : it;
+	const struct item *second = append ? it : old;
+	size_t nbytes = (size_t)old->nbytes + it->nbytes;
+	struct item *combined;
+
+	if (nbytes > UINT32_MAX ||
+	    cache_item_too_large(c, old->nkey, nbytes, old->flags))
+		return NULL;
+	combined = cache_item_create(c, item_key(old), old->nkey, old->flags,
+	                             old->exptime, (uint32_t)nbytes);
+	if (combined == NULL)
+		return NULL;
+	memcpy(item_value(combined), first->data + first->nkey, first->nbytes);
+	memcpy(item_value(combined) + first->nbytes, second->data + second->nkey,
+	       second->nbytes);
+	return combined;
+}
+
+enum cache_status
+cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
+            uint64_t cas, uint64_t *cas_out)
+{
+	uint64_t hv = hash_key(item_key(it), it->nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	enum cache_status status = CACHE_STORED;
+	struct item *old, *linked = it;
+
+	pthread_mutex_lock(stripe);
+	old = do_find_live(c, item_key(it), it->nkey, hv, cache_now());
+	switch (mode) {
+	case CACHE_SET:
+		break;
+	case CACHE_ADD:
+		if (old != NULL) {
+			/* memcached refreshes an item that add found. */
+			__atomic_store_n(&old->active, 1, __ATOMIC_RELAXED);
+			status = CACHE_NOT_STORED;
+		}
+		break;
+	case CACHE_REPLACE:
+		if (old == NULL)
+			status = CACHE_NOT_STORED;
+		break;
+	case CACHE_CAS:
+		if (old == NULL)
+			status = CACHE_NOT_FOUND;
+		else if (old->cas != cas)
+			status = CACHE_EXISTS;
+		break;
+	case CACHE_APPEND:
+	case CACHE_PREPEND:
+		if (old == NULL) {
+			status = CACHE_NOT_STORED;
+			break;
+		}
+		linked = do_combine(c, old, it, mode == CACHE_APPEND);
+		if (linked == NULL)
+			status = CACHE_NOT_STORED;
+		break;
+	}
+	if (status == CACHE_STORED) {
+		if (old != NULL)
+			do_replace(c, old, linked, hv);
+		else
+			do_link(c, linked, hv);
+		if (cas_out != NULL)
+			*cas_out = linked->cas;
+	}
+	pthread_mutex_unlock(stripe);
+	if (linked != it)
+		cache_item_put(c, linked);
+	if (status == CACHE_STORED && old == NULL)
+		maybe_grow(c);
+	return status;
+}
+
+static struct item *
+get_common(struct cache *c, const char *key, size_t nkey, bool touch,
+           uint32_t exptime)
+{
+	uint64_t hv = hash_key(key, nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	struct item *it;
+
+	pthread_mutex_lock(stripe);
+	it = do_find_live(c, key, nkey, hv, cache_now());
+	if (it != NULL) {
+		__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&it->active, 1, __ATOMIC_RELAXED);
+		if (touch)
+			it->exptime = exptime;
+	}
+	pthread_mutex_unlock(stripe);
+	return it;
+}
+
+struct item *
+cache_get(struct cache *c, const char *key, size_t nkey)
+{
+	return get_common(c, key, nkey, false, 0);
+}
+
+struct item *
+cache_get_and_touch(struct cache *c, const char *key, size_t nkey,
+                    uint32_t exptime)
+{
+	return get_common(c, key, nkey, true, exptime);
+}
+
+enum cache_status
+cache_delete(struct cache *c, const char *key, size_t nkey)
+{
+	uint64_t hv = hash_key(key, nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	struct item *it;
+
+	pthread_mutex_lock(stripe);
+	it = do_find_live(c, key, nkey, hv, cache_now());
+	if (it != NULL)
+		do_unlink(c, it, hv);
+	pthread_mutex_unlock(stripe);
+	return it != NULL ? CACHE_STORED : CACHE_NOT_FOUND;
+}
+
+void
+cache_discard(struct cache *c, const char *key, size_t nkey)
+{
+	uint64_t hv = hash_key(key, nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	struct item *it;
+
+	pthread_mutex_lock(stripe);
+	it = do_find(c, key, nkey, hv);
+	if (it != NULL)
+		do_unlink(c, it, hv);
+	pthread_mutex_unlock(stripe);
+}
+
+/* memcached's safe_strtoull on a value: optional leading blanks, digits, then
+ * a blank or the end ("\r\n" counts as blanks). */
+static bool
+parse_counter(const struct item *it, uint64_t *out)
+{
+	const char *p = it->data + it->nkey;
+	const char *end = p + it->nbytes;
+	uint64_t v = 0;
+	bool digits = false;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+		digits = true;
+	}
+	if (!digits || (p < end && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n'))
+		return false;
+	*out = v;
+	return true;
+}
+
+enum cache_status
+cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
+           uint64_t delta, uint64_t *result)
+{
+	uint64_t hv = hash_key(key, nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	enum cache_status status = CACHE_STORED;
+	char digits[24];
+	struct item *it, *fresh;
+	uint64_t value;
+	size_t len;
+
+	pthread_mutex_lock(stripe);
+	it = do_find_live(c, key, nkey, hv, cache_now());
+	if (it == NULL) {
+		status = CACHE_NOT_FOUND;
+		goto out_unlock;
+	}
+	if (it->nbytes == 0 || !parse_counter(it, &value)) {
+		status = CACHE_NON_NUMERIC;
+		goto out_unlock;
+	}
+	if (incr)
+		value += delta;
+	else
+		value = delta > value ? 0 : value - delta;
+	len = (size_t)snprintf(digits, sizeof(digits), "%llu", (unsigned long long)value);
+	*result = value;
+	if (len <= it->nbytes && __atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) == 1) {
+		/* Nobody else holds it and we hold its stripe: rewrite in place,
+		 * padding with spaces as memcached does. */
+		memcpy(item_value(it), digits, len);
+		memset(item_value(it) + len, ' ', it->nbytes - len);
+		it->cas = ATOMIC_ADD(&c->next_cas, 1);
+		goto out_unlock;
+	}
+	fresh = cache_item_create(c, key, nkey, it->flags, it->exptime, (uint32_t)len);
+	if (fresh == NULL) {
+		status = CACHE_NO_MEMORY;
+		goto out_unlock;
+	}
+	memcpy(item_value(fresh), digits, len);
+	do_replace(c, it, fresh, hv);
+	cache_item_put(c, fresh);
+out_unlock:
+	pthread_mutex_unlock(stripe);
+	return status;
+}
+
+void
+cache_flush(struct cache *c, uint32_t when)
+{
+	if (when <= cache_now())
+		ATOMIC_STORE(&c->flush_cas, ATOMIC_LOAD(&c->next_cas) + 1);
+	else
+		ATOMIC_STORE(&c->flush_time, when - 1);
+}
+
+size_t
+cache_sweep(struct cache *c, size_t budget)
+{
+	uint32_t now = cache_now();
+	size_t removed = 0, visited;
+
+	for (visited = 0; visited < budget; visited++) {
+		uint64_t b = c->sweep_bucket++;
+		pthread_mutex_t *stripe = stripe_of(c, b);
+		struct item *it, *next;
+
+		pthread_mutex_lock(stripe);
+		/* The bucket index wraps with the current table size. */
+		b &= (UINT64_C(1) << c->hashpower) - 1;
+		for (it = c->buckets[b]; it != NULL; it = next) {
+			next = it->hash_next;
+			if (item_is_dead(c, it, now)) {
+				ATOMIC_ADD(&c->reclaimed, 1);
+				do_unlink(c, it, b);
+				removed++;
+			}
+		}
+		pthread_mutex_unlock(stripe);
+	}
+	return removed;
+}
+
+/******** SETUP AND STATS ********/
+
+struct cache *
+cache_create(const struct cache_config *cfg)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+	int s;
+
+	if (c == NULL)
+		return NULL;
+	c->hashpower = cfg->hashpower < HASHPOWER_MIN ? HASHPOWER_MIN : cfg->hashpower;
+	if (c->hashpower > HASHPOWER_MAX)
+		c->hashpower = HASHPOWER_MAX;
+	c->buckets = calloc(UINT64_C(1) << c->hashpower, sizeof(*c->buckets));
+	if (c->buckets == NULL) {
+		free(c);
+		return NULL;
+	}
+	for (s = 0; s < STRIPE_COUNT; s++)
+		pthread_mutex_init(&c->stripes[s], NULL);
+	pthread_mutex_init(&c->lru_lock, NULL);
+	c->mem_limit = cfg->mem_limit;
+	c->item_size_max = cfg->item_size_max;
+	c->use_cas = cfg->use_cas;
+	return c;
+}
+
+void
+cache_destroy(struct cache *c)
+{
+	struct item *it, *next;
+	int s;
+
+	if (c == NULL)
+		return;
+	for (it = c->lru_head; it != NULL; it = next) {
+		next = it->lru_next;
+		cache_item_put(c, it);
+	}
+	for (s = 0; s < STRIPE_COUNT; s++)
+		pthread_mutex_destroy(&c->stripes[s]);
+	pthread_mutex_destroy(&c->lru_lock);
+	free(c->buckets);
+	free(c);
+}
+
+void
+cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+	uint32_t now = cache_now();
+
+	out->curr_items = ATOMIC_LOAD(&c->curr_items);
+	out->total_items = ATOMIC_LOAD(&c->total_items);
+	out->bytes = ATOMIC_LOAD(&c->bytes);
+	out->mem_used = ATOMIC_LOAD(&c->mem_used);
+	out->evictions = ATOMIC_LOAD(&c->evictions);
+	out->reclaimed = ATOMIC_LOAD(&c->reclaimed);
+	out->hash_power = ATOMIC_LOAD(&c->hashpower);
+	out->hash_bytes = (UINT64_C(1) << out->hash_power) * sizeof(struct item *);
+	pthread_mutex_lock(&c->lru_lock);
+	out->oldest_item_age = c->lru_tail != NULL && c->lru_tail->stored_time <= now
+	                       ? now - c->lru_tail->stored_time : 0;
+	pthread_mutex_unlock(&c->lru_lock);
+}
+
+void
+cache_reset_stats(struct cache *c)
+{
+	ATOMIC_STORE(&c->total_items, 0);
+	ATOMIC_STORE(&c->evictions, 0);
+	ATOMIC_STORE(&c->reclaimed, 0);
+}

@@ -1,0 +1,188 @@
+/* Item cache: the in-memory key/value store behind the memcache protocol.
+ *
+ * Objects: one `struct cache` (the hash table, the LRU list and the memory
+ * account) and refcounted `struct item`s.  Pure memory: this module knows
+ * nothing of sockets, the protocol text, the WAL or replication.
+ *
+ * Threads: every function may be called from any thread.  The hash table is
+ * protected by a fixed array of striped mutexes (a key's stripe is chosen by
+ * its hash); the LRU list by one mutex.  Lock order: stripe lock, then LRU
+ * lock.  Eviction walks the LRU tail holding the LRU lock and only *tries*
+ * stripe locks, so the order is never inverted.  See docs/architecture.md.
+ *
+ * Ownership: an item returned by cache_item_create() or by a lookup carries a
+ * reference owned by the caller, who drops it with cache_item_put().  While an
+ * item is linked into the table the table holds one more reference.  The last
+ * put frees the item and returns its bytes to the memory account.  A linked
+ * item's key, flags and value never change (incr/decr may rewrite a value in
+ * place only when nobody else holds a reference), so a reader may use a
+ * referenced item without any lock.
+ *
+ * Time: all exptimes here are absolute unix seconds (0 = never expires);
+ * node/ converts the protocol's relative/absolute/negative forms.
+ */
+#ifndef CAIRN_STORAGE_CACHE_H
+#define CAIRN_STORAGE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A cached item.  The key and the value live in the same allocation:
+ * data[0 .. nkey) is the key, data[nkey .. nkey + nbytes) the value, followed
+ * by "\r\n" so that a protocol reply can send value and terminator in one
+ * piece. */
+struct item {
+	struct item *hash_next;  /* next item in the same hash bucket */
+	struct item *lru_prev;   /* towards the LRU head (most recently linked) */
+	struct item *lru_next;   /* towards the LRU tail (next to evict) */
+	uint64_t cas;            /* unique version, assigned when linked */
+	uint32_t exptime;        /* absolute unix time, 0 = never */
+	uint32_t stored_time;    /* unix time when linked or last touched */
+	uint32_t flags;          /* opaque client flags */
+	uint32_t nbytes;         /* value length, without the "\r\n" */
+	uint32_t refcount;       /* atomic; the table's link counts as one */
+	uint8_t nkey;            /* key length, 1..250 */
+	uint8_t linked;          /* in the hash table and LRU (under stripe lock) */
+	uint8_t active;          /* read since it last reached the LRU tail */
+	char data[];             /* key, value, "\r\n" */
+};
+
+#define CACHE_KEY_MAX 250
+
+static inline const char *
+item_key(const struct item *it)
+{
+	return it->data;
+}
+
+static inline char *
+item_value(struct item *it)
+{
+	return it->data + it->nkey;
+}
+
+/* Outcomes of cache operations; node/ maps each onto a protocol reply. */
+enum cache_status {
+	CACHE_STORED = 0,    /* stored, deleted, touched or counted */
+	CACHE_NOT_STORED,    /* add on a live key, replace/append/prepend on a missing one */
+	CACHE_EXISTS,        /* cas with a stale unique */
+	CACHE_NOT_FOUND,     /* no live item under that key */
+	CACHE_NON_NUMERIC,   /* incr/decr on a value that is not a decimal number */
+	CACHE_NO_MEMORY,     /* nothing left to evict */
+};
+
+/* How cache_store() links a new item, as the protocol's storage commands. */
+enum cache_store_mode {
+	CACHE_SET,
+	CACHE_ADD,
+	CACHE_REPLACE,
+	CACHE_APPEND,
+	CACHE_PREPEND,
+	CACHE_CAS,
+};
+
+struct cache_config {
+	size_t mem_limit;          /* bytes of items before LRU eviction */
+	size_t item_size_max;      /* largest item, counted as memcached does (-I) */
+	unsigned hashpower;        /* initial table size is 2^hashpower buckets */
+	bool use_cas;              /* false with -C: items count no CAS bytes */
+};
+
+/* Counters kept by the cache itself (the protocol layer counts commands). */
+struct cache_stats {
+	uint64_t curr_items;
+	uint64_t total_items;      /* items ever linked */
+	uint64_t bytes;            /* bytes of linked items */
+	uint64_t mem_used;         /* bytes of all live allocations */
+	uint64_t evictions;        /* live items evicted for memory */
+	uint64_t reclaimed;        /* expired or flushed items removed */
+	uint64_t hash_power;
+	uint64_t hash_bytes;
+	uint64_t oldest_item_age;  /* seconds since the LRU tail was linked */
+};
+
+struct cache;
+
+/* Create an empty cache.  Returns NULL when out of memory.  Destroy with
+ * cache_destroy(), after every item reference has been put. */
+struct cache *cache_create(const struct cache_config *cfg);
+
+/* Free the cache and every linked item.  NULL is a no-op. */
+void cache_destroy(struct cache *c);
+
+/* Bytes an item of this key and value size takes from the memory account. */
+size_t cache_item_size(size_t nkey, size_t nbytes);
+
+/* True when an item is over the -I limit.  The size is counted as memcached
+ * 1.6 counts it (its 48-byte header, the key's NUL, the "\r\n", 4 bytes of
+ * flags when they are non-zero, 8 of CAS unless -C), so that the largest
+ * storable value is byte for byte the same as memcached's. */
+bool cache_item_too_large(const struct cache *c, size_t nkey, size_t nbytes,
+                          uint32_t flags);
+
+/* Allocate an unlinked item whose value the caller then fills in
+ * (item_value(it), nbytes bytes; the "\r\n" after it is written here).
+ * Evicts from the LRU tail until the new item fits under the memory limit.
+ * Returns the item with one reference owned by the caller, or NULL when the
+ * limit cannot be met or malloc fails. */
+struct item *cache_item_create(struct cache *c, const char *key, size_t nkey,
+                               uint32_t flags, uint32_t exptime, uint32_t nbytes);
+
+/* Drop a reference; the last one frees the item.  NULL is a no-op. */
+void cache_item_put(struct cache *c, struct item *it);
+
+/* Link `it` (from cache_item_create) under its key according to `mode`.
+ * For CACHE_CAS, `cas` is the unique the client read.  For APPEND/PREPEND a
+ * new combined item is built, keeping the old item's flags and exptime.
+ * On CACHE_STORED, *cas_out (if not NULL) receives the new unique.
+ * The caller keeps its reference to `it` and must still put it. */
+enum cache_status cache_store(struct cache *c, struct item *it,
+                              enum cache_store_mode mode, uint64_t cas,
+                              uint64_t *cas_out);
+
+/* Look up a live item.  Returns it with a reference the caller must put, or
+ * NULL (missing, expired or flushed; expired items are unlinked here).
+ * Marks the item active so the LRU gives it a second chance. */
+struct item *cache_get(struct cache *c, const char *key, size_t nkey);
+
+/* cache_get() that also sets a new absolute exptime (gat/gats/touch). */
+struct item *cache_get_and_touch(struct cache *c, const char *key, size_t nkey,
+                                 uint32_t exptime);
+
+/* Unlink a live item.  CACHE_STORED when deleted, CACHE_NOT_FOUND otherwise. */
+enum cache_status cache_delete(struct cache *c, const char *key, size_t nkey);
+
+/* Unlink the item if it exists, live or not (memcached drops the old value
+ * when a set fails for size). */
+void cache_discard(struct cache *c, const char *key, size_t nkey);
+
+/* incr (incr=true) or decr a decimal value by delta.  incr wraps at 2^64,
+ * decr stops at 0.  On CACHE_STORED, *result holds the new value.  May also
+ * return CACHE_NOT_FOUND, CACHE_NON_NUMERIC or CACHE_NO_MEMORY. */
+enum cache_status cache_incr(struct cache *c, const char *key, size_t nkey,
+                             bool incr, uint64_t delta, uint64_t *result);
+
+/* Invalidate every item stored at or before `when` (absolute unix time), as
+ * memcached's flush_all: when <= now flushes everything linked so far (by
+ * CAS, so items stored later in the same second survive); a future `when`
+ * takes effect at that time.  Invalid items are removed lazily and by
+ * cache_sweep(). */
+void cache_flush(struct cache *c, uint32_t when);
+
+/* Remove up to `budget` dead (expired or flushed) items, continuing from
+ * where the last call stopped.  Returns how many were removed.  Called by a
+ * background thread so that memory is reclaimed without reads. */
+size_t cache_sweep(struct cache *c, size_t budget);
+
+/* Fill *out with the current counters. */
+void cache_get_stats(struct cache *c, struct cache_stats *out);
+
+/* Zero the resettable counters (stats reset). */
+void cache_reset_stats(struct cache *c);
+
+/* The current time as the cache sees it (unix seconds).  Tests may move it. */
+uint32_t cache_now(void);
+void cache_set_time_offset(int64_t seconds);
+
+#endif
