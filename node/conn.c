@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node/log.h"
+#include "storage/log.h"
+#include "storage/persist.h"
 #include "node/proto_text.h"
 #include "node/settings.h"
 #include "node/stats.h"
@@ -29,16 +30,34 @@ struct conn {
 	struct thread_stats *stats;
 	bool reading;              /* read_ev is armed */
 	bool closing;              /* close once `out` is written */
+	bool parked;               /* replies held until wait_lsn is durable */
+	uint64_t wait_lsn;         /* last LSN our writes produced */
+	struct persist *persist;   /* NULL with --ephemeral */
 	struct conn_list *list;
 	struct conn *prev, *next;
+	struct conn *parked_next;
 };
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 
 static void
+unpark(struct conn *c)
+{
+	struct conn **pp = &c->list->parked;
+
+	while (*pp != c)
+		pp = &(*pp)->parked_next;
+	*pp = c->parked_next;
+	c->parked_next = NULL;
+	c->parked = false;
+}
+
+static void
 conn_destroy(struct conn *c)
 {
+	if (c->parked)
+		unpark(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -74,6 +93,7 @@ conn_create(struct event_base *base, int fd, const struct proto_env *env,
 	/* Room for the largest storable value plus its command line. */
 	c->rbuf_max = env->settings->item_size_max + PROTO_GET_LINE_MAX;
 	c->stats = stats;
+	c->persist = env->persist;
 	c->reading = true;
 	proto_state_init(&c->proto, env, stats);
 	c->list = list;
@@ -147,6 +167,29 @@ conn_flush(struct conn *c)
 	return true;
 }
 
+/* With --fsync always, replies to writes leave only once the group commit
+ * covering them is on disk (the worker goes on serving other connections). */
+static bool
+must_wait(const struct conn *c)
+{
+	return c->persist != NULL && persist_waits_for_fsync(c->persist) &&
+	       c->wait_lsn > persist_synced_lsn(c->persist);
+}
+
+static void
+park(struct conn *c)
+{
+	if (c->reading) {
+		event_del(c->read_ev);
+		c->reading = false;
+	}
+	if (!c->parked) {
+		c->parked = true;
+		c->parked_next = c->list->parked;
+		c->list->parked = c;
+	}
+}
+
 /* Parse what has been read and send the replies, until the input holds no
  * complete request or the client stops reading.  Returns false if the
  * connection was destroyed. */
@@ -156,8 +199,14 @@ conn_process(struct conn *c)
 	size_t used, need;
 
 	for (;;) {
+		uint64_t lsn;
+
+		wal_take_thread_lsn();  /* forget other connections' LSNs */
 		used = proto_process(&c->proto, c->rbuf, c->rlen, c->out,
 		                     CONN_OUTPUT_LIMIT, &need);
+		lsn = wal_take_thread_lsn();
+		if (lsn > c->wait_lsn)
+			c->wait_lsn = lsn;
 		if (used > 0) {
 			c->rlen -= used;
 			memmove(c->rbuf, c->rbuf + used, c->rlen);
@@ -169,6 +218,10 @@ conn_process(struct conn *c)
 		/* A large value was read: give the memory back. */
 		if (need == 0 && c->rsize > RBUF_INITIAL * 4 && c->rlen <= RBUF_INITIAL)
 			rbuf_resize(c, RBUF_INITIAL);
+		if (must_wait(c)) {
+			park(c);
+			return true;
+		}
 		if (!conn_flush(c))
 			return false;
 		/* The parser pauses when output piles up; go on once it is sent. */
@@ -224,4 +277,29 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	/* Requests may be waiting in rbuf since the parser paused. */
 	if (c->rlen > 0)
 		conn_process(c);
+}
+
+void
+conn_wake_parked(struct conn_list *list)
+{
+	struct conn *c = list->parked, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->parked_next;
+		if (persist_write_error(c->persist) != 0) {
+			conn_destroy(c);
+			continue;
+		}
+		if (must_wait(c))
+			continue;
+		unpark(c);
+		if (!conn_flush(c))
+			continue;
+		if (!c->reading) {
+			event_add(c->read_ev, NULL);
+			c->reading = true;
+		}
+		if (c->rlen > 0)
+			conn_process(c);
+	}
 }

@@ -19,9 +19,11 @@ struct conn;
 /* Replies buffered beyond this stop the parser until the client reads. */
 #define CONN_OUTPUT_LIMIT (4 * 1024 * 1024)
 
-/* A worker's set of connections, so that shutdown can free them all. */
+/* A worker's connections, so that shutdown can free them all, and those of
+ * them parked until their writes are durable (--fsync always). */
 struct conn_list {
 	struct conn *head;
+	struct conn *parked;
 };
 
 /* Take ownership of the non-blocking socket `fd` and start serving it on
@@ -29,6 +31,12 @@ struct conn_list {
  * the client leaves or sends `quit`. */
 void conn_create(struct event_base *base, int fd, const struct proto_env *env,
                  struct thread_stats *stats, struct conn_list *list);
+
+/* Send the replies of parked connections whose writes are now durable and
+ * resume them; close those whose writes can no longer become durable (the
+ * WAL failed: they must not be told STORED).  Called on the worker's thread
+ * when the WAL reports progress. */
+void conn_wake_parked(struct conn_list *list);
 
 /* Close and free every connection in `list` (worker shutdown). */
 void conn_close_all(struct conn_list *list);

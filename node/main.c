@@ -1,7 +1,7 @@
 /* cairn: the server's entry point. */
 #include <stdio.h>
 
-#include "node/log.h"
+#include "storage/log.h"
 #include "node/server.h"
 #include "node/settings.h"
 

@@ -20,10 +20,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "node/log.h"
+#include "storage/log.h"
 #include "node/settings.h"
 #include "node/stats.h"
 #include "storage/cache.h"
+#include "storage/persist.h"
 
 #define MAX_TOKENS 24
 #define REALTIME_MAXDELTA (60 * 60 * 24 * 30)  /* 30 days: relative vs absolute */
@@ -234,6 +235,21 @@ wants_noreply(const struct token *tokens, size_t ntokens)
 	return last != NULL && strcmp(last, "noreply") == 0;
 }
 
+/* A node whose WAL cannot write refuses changes: nothing is acknowledged
+ * that is not logged.  Reads go on. */
+static bool
+refuse_write(struct proto_state *ps, struct evbuffer *out)
+{
+	int err;
+	char msg[160];
+
+	if (ps->env->persist == NULL || (err = persist_write_error(ps->env->persist)) == 0)
+		return false;
+	snprintf(msg, sizeof(msg), "SERVER_ERROR write-ahead log unavailable: %s", strerror(err));
+	reply(out, false, msg);
+	return true;
+}
+
 /******** COMMANDS ********/
 
 /* get, gets, gat, gats: one VALUE block per hit, then END. */
@@ -248,6 +264,8 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 	struct token *t;
 
 	if (touch) {
+		if (refuse_write(ps, out))
+			return;
 		if (!parse_i32(tokens[1].value, &exptime_arg)) {
 			reply(out, false, "CLIENT_ERROR invalid exptime argument");
 			return;
@@ -376,6 +394,8 @@ complete_store(struct proto_state *ps, const struct store_request *req,
 		reply(out, req->noreply, "CLIENT_ERROR bad data chunk");
 		return;
 	}
+	if (refuse_write(ps, out))
+		return;
 	it = cache_item_create(c, req->key, req->nkey, req->flags, req->exptime, req->vlen);
 	if (it == NULL) {
 		STATS_INCR(ps->stats, store_no_memory);
@@ -431,6 +451,8 @@ process_arithmetic(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		reply(out, noreply, "CLIENT_ERROR invalid numeric delta argument");
 		return;
 	}
+	if (refuse_write(ps, out))
+		return;
 	switch (cache_incr(ps->env->cache, tokens[1].value, tokens[1].length, incr,
 	                   delta, &result)) {
 	case CACHE_STORED:
@@ -480,6 +502,8 @@ process_delete(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		reply(out, noreply, "CLIENT_ERROR bad command line format");
 		return;
 	}
+	if (refuse_write(ps, out))
+		return;
 	if (cache_delete(ps->env->cache, tokens[1].value, tokens[1].length) == CACHE_STORED) {
 		STATS_INCR(ps->stats, delete_hits);
 		reply(out, noreply, "DELETED");
@@ -505,6 +529,8 @@ process_touch(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		reply(out, noreply, "CLIENT_ERROR invalid exptime argument");
 		return;
 	}
+	if (refuse_write(ps, out))
+		return;
 	it = cache_get_and_touch(ps->env->cache, tokens[1].value, tokens[1].length,
 	                         absolute_exptime(exptime));
 	STATS_INCR(ps->stats, cmd_touch);
@@ -534,6 +560,8 @@ process_flush_all(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		reply(out, noreply, "CLIENT_ERROR bad command line format");
 		return;
 	}
+	if (refuse_write(ps, out))
+		return;
 	cache_flush(ps->env->cache, delay > 0 ? absolute_exptime(delay) : 0);
 	reply(out, noreply, "OK");
 }
@@ -652,6 +680,31 @@ stats_slabs(struct proto_state *ps, struct evbuffer *out)
 }
 
 static void
+stats_persistence(struct proto_state *ps, struct evbuffer *out)
+{
+	struct persist_stats st;
+
+	if (ps->env->persist == NULL) {
+		stat_str(out, "enabled", "no");
+		return;
+	}
+	persist_get_stats(ps->env->persist, &st);
+	stat_str(out, "enabled", "yes");
+	stat_str(out, "data_dir", ps->env->settings->data_dir);
+	stat_str(out, "fsync", wal_fsync_name(st.fsync));
+	stat_u64(out, "wal_lsn", st.wal_lsn);
+	stat_u64(out, "wal_synced_lsn", st.wal_synced_lsn);
+	stat_u64(out, "checkpoint_lsn", st.checkpoint_lsn);
+	stat_u64(out, "wal_bytes", st.wal_bytes);
+	stat_u64(out, "checkpoint_bytes", st.checkpoint_bytes);
+	stat_u64(out, "last_recovery_ms", st.last_recovery_ms);
+	stat_u64(out, "recovered_items", st.recovered_items);
+	stat_u64(out, "wal_dropped_bytes", st.wal_dropped_bytes);
+	stat_str(out, "wal_error", st.wal_error ? strerror(st.wal_error) : "none");
+	stat_str(out, "checkpoint_error", st.checkpoint_error ? strerror(st.checkpoint_error) : "none");
+}
+
+static void
 process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
               struct evbuffer *out)
 {
@@ -670,6 +723,8 @@ process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		stats_items(ps, out);
 	} else if (strcmp(sub, "slabs") == 0) {
 		stats_slabs(ps, out);
+	} else if (strcmp(sub, "persistence") == 0) {
+		stats_persistence(ps, out);
 	} else {
 		reply(out, false, "ERROR");
 		return;

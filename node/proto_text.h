@@ -21,12 +21,14 @@
 
 struct cache;
 struct evbuffer;
+struct persist;
 struct settings;
 struct thread_stats;
 
 /* What every connection shares; read-only once the server runs. */
 struct proto_env {
 	struct cache *cache;
+	struct persist *persist;   /* NULL with --ephemeral */
 	const struct settings *settings;
 	time_t started;            /* process start, for `stats uptime` */
 	int worker_threads;        /* for `stats threads` */

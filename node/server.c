@@ -23,11 +23,12 @@
 #include <unistd.h>
 
 #include "node/conn.h"
-#include "node/log.h"
+#include "storage/log.h"
 #include "node/proto_text.h"
 #include "node/settings.h"
 #include "node/stats.h"
 #include "storage/cache.h"
+#include "storage/persist.h"
 
 #define LISTEN_BACKLOG 1024
 #define SWEEP_BUCKETS_MIN 16384   /* per second; a full pass takes <= ~10 s */
@@ -55,6 +56,8 @@ struct server {
 	struct worker *workers;
 	int nworkers;
 	int next_worker;                /* round-robin position */
+	pthread_mutex_t wake_lock;      /* guards awake_workers */
+	int awake_workers;              /* workers the WAL may wake */
 	struct event *sigterm_ev, *sigint_ev, *sweep_ev;
 };
 
@@ -82,6 +85,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < n; i++)
 		conn_create(w->base, fds[i], w->env, &w->stats, &w->conns);
 	free(fds);
+	conn_wake_parked(&w->conns);
 	if (stop)
 		event_base_loopbreak(w->base);
 }
@@ -161,6 +165,19 @@ worker_stop(struct worker *w)
 	close(w->notify_fd);
 	event_base_free(w->base);
 	pthread_mutex_destroy(&w->lock);
+}
+
+/* WAL writer thread: more is on disk, parked connections may go on. */
+static void
+wal_synced_cb(void *arg)
+{
+	struct server *srv = arg;
+	int i;
+
+	pthread_mutex_lock(&srv->wake_lock);
+	for (i = 0; i < srv->awake_workers; i++)
+		worker_wake(&srv->workers[i]);
+	pthread_mutex_unlock(&srv->wake_lock);
 }
 
 /******** LISTENER ********/
@@ -341,6 +358,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	cache_run_due_flush(srv->env.cache);
 	cache_get_stats(srv->env.cache, &cs);
 	budget = (size_t)((UINT64_C(1) << cs.hash_power) / 10);
 	if (budget < SWEEP_BUCKETS_MIN)
@@ -381,8 +399,13 @@ server_teardown(struct server *srv)
 
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
+	pthread_mutex_lock(&srv->wake_lock);
+	srv->awake_workers = 0;
+	pthread_mutex_unlock(&srv->wake_lock);
 	for (i = 0; i < srv->nworkers; i++)
 		worker_stop(&srv->workers[i]);
+	/* Every acknowledged write is in the WAL buffer: write and fsync it. */
+	persist_close(srv->env.persist);
 	free(srv->workers);
 	if (srv->sweep_ev != NULL)
 		event_free(srv->sweep_ev);
@@ -393,6 +416,23 @@ server_teardown(struct server *srv)
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	cache_destroy(srv->env.cache);
+	pthread_mutex_destroy(&srv->wake_lock);
+}
+
+static int
+open_persistence(struct server *srv)
+{
+	const struct settings *s = srv->settings;
+	struct persist_config pcfg = {
+		.data_dir = s->data_dir,
+		.fsync = s->fsync,
+		.segment_size = s->wal_segment_size,
+		.backlog = s->wal_backlog,
+	};
+
+	if (s->ephemeral)
+		return 0;
+	return persist_open(&pcfg, srv->env.cache, wal_synced_cb, srv, &srv->env.persist);
 }
 
 int
@@ -421,6 +461,7 @@ server_run(const struct settings *s)
 		close(listen_fd);
 		return 1;
 	}
+	pthread_mutex_init(&srv.wake_lock, NULL);
 	srv.settings = s;
 	srv.env.settings = s;
 	srv.env.started = time(NULL);
@@ -429,6 +470,10 @@ server_run(const struct settings *s)
 	srv.workers = calloc((size_t)s->threads, sizeof(*srv.workers));
 	if (srv.env.cache == NULL || srv.workers == NULL) {
 		log_msg(LOG_ALWAYS, "out of memory at startup");
+		close(listen_fd);
+		goto out;
+	}
+	if (open_persistence(&srv) != 0) {
 		close(listen_fd);
 		goto out;
 	}
@@ -444,10 +489,13 @@ server_run(const struct settings *s)
 			goto out;
 		}
 		srv.nworkers++;
+		pthread_mutex_lock(&srv.wake_lock);
+		srv.awake_workers = srv.nworkers;
+		pthread_mutex_unlock(&srv.wake_lock);
 	}
-	log_msg(LOG_ALWAYS, "cairn %s serving on %s:%d (%d threads, %zu MB)",
+	log_msg(LOG_ALWAYS, "cairn %s serving on %s:%d (%d threads, %zu MB, %s)",
 	        CAIRN_VERSION, s->listen_addr, s->port, s->threads,
-	        s->mem_limit / (1024 * 1024));
+	        s->mem_limit / (1024 * 1024), s->ephemeral ? "ephemeral" : s->data_dir);
 	event_base_dispatch(srv.base);
 	status = 0;
 out:

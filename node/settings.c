@@ -14,6 +14,16 @@
 #define ITEM_SIZE_MIN 1024
 #define ITEM_SIZE_MAX_LIMIT (1024 * 1024 * 1024)
 #define THREADS_MAX 256
+#define WAL_SEGMENT_MIN 4096
+
+/* Long options without a short form. */
+enum {
+	OPT_DATA_DIR = 256,
+	OPT_EPHEMERAL,
+	OPT_FSYNC,
+	OPT_WAL_SEGMENT_SIZE,
+	OPT_WAL_BACKLOG,
+};
 
 void
 settings_init(struct settings *s)
@@ -29,6 +39,10 @@ settings_init(struct settings *s)
 	s->flush_enabled = true;
 	s->hashpower = 16;
 	s->sweeper = true;
+	s->data_dir = "./cairn-data";
+	s->fsync = WAL_FSYNC_EVERYSEC;
+	s->wal_segment_size = (size_t)64 << 20;
+	s->wal_backlog = (size_t)256 << 20;
 }
 
 static void
@@ -50,6 +64,11 @@ usage(void)
 	       "  -P, --pidfile FILE        write the process id to FILE\n"
 	       "  -d, --daemon              run in the background\n"
 	       "  -o, --extended OPT[=V],.. hashpower=N, lru_crawler, no_lru_crawler\n"
+	       "      --data-dir DIR        WAL and checkpoint directory (default ./cairn-data)\n"
+	       "      --ephemeral           no persistence at all (like memcached)\n"
+	       "      --fsync POLICY        always | everysec | no (default everysec)\n"
+	       "      --wal-segment-size S  WAL segment size, k/m suffix (default 64m)\n"
+	       "      --wal-backlog S       checkpointed WAL kept for replicas (default 256m)\n"
 	       "  -h, --help                this text\n"
 	       "  -V, --version             print the version\n");
 }
@@ -161,6 +180,11 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 		{"extended", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		{"data-dir", required_argument, NULL, OPT_DATA_DIR},
+		{"ephemeral", no_argument, NULL, OPT_EPHEMERAL},
+		{"fsync", required_argument, NULL, OPT_FSYNC},
+		{"wal-segment-size", required_argument, NULL, OPT_WAL_SEGMENT_SIZE},
+		{"wal-backlog", required_argument, NULL, OPT_WAL_BACKLOG},
 		{NULL, 0, NULL, 0},
 	};
 	bool item_size_given = false;
@@ -236,6 +260,28 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 		case 'V':
 			printf("cairn %s\n", CAIRN_VERSION);
 			return SETTINGS_EXIT_OK;
+		case OPT_DATA_DIR:
+			if (optarg[0] == '\0')
+				return fail(err, errlen, "--data-dir: needs a directory");
+			s->data_dir = optarg;
+			break;
+		case OPT_EPHEMERAL:
+			s->ephemeral = true;
+			break;
+		case OPT_FSYNC:
+			if (!wal_fsync_parse(optarg, &s->fsync))
+				return fail(err, errlen, "--fsync: '%s' is not one of always, everysec, no", optarg);
+			break;
+		case OPT_WAL_SEGMENT_SIZE:
+			if (!parse_size(optarg, &size) || size < WAL_SEGMENT_MIN || size > ((uint64_t)1 << 32))
+				return fail(err, errlen, "--wal-segment-size: '%s' is not a size from 4k to 4g", optarg);
+			s->wal_segment_size = (size_t)size;
+			break;
+		case OPT_WAL_BACKLOG:
+			if (!parse_size(optarg, &size))
+				return fail(err, errlen, "--wal-backlog: '%s' is not a size", optarg);
+			s->wal_backlog = (size_t)size;
+			break;
 		case ':':
 			return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
 		default:

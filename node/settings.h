@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "storage/wal.h"
+
 struct settings {
 	int port;                 /* -p: client TCP port */
 	char listen_addr[256];    /* -l: address to bind */
@@ -26,6 +28,11 @@ struct settings {
 	bool daemonize;           /* -d */
 	unsigned hashpower;       /* -o hashpower=N: initial table 2^N buckets */
 	bool sweeper;             /* -o no_lru_crawler turns it off */
+	const char *data_dir;     /* --data-dir: WAL and checkpoint */
+	bool ephemeral;           /* --ephemeral: no persistence at all */
+	enum wal_fsync fsync;     /* --fsync always|everysec|no */
+	size_t wal_segment_size;  /* --wal-segment-size */
+	size_t wal_backlog;       /* --wal-backlog: checkpointed WAL kept */
 };
 
 /* What main() should do after settings_parse(). */

@@ -46,6 +46,9 @@ struct cache {
 
 	uint64_t sweep_bucket;           /* sweeper's position, sweeper thread only */
 
+	cache_change_fn *change_fn;      /* the WAL, or NULL */
+	void *change_arg;
+
 	/* Counters, updated with relaxed atomics. */
 	uint64_t curr_items;
 	uint64_t total_items;
@@ -94,6 +97,24 @@ static inline struct item **
 bucket_of(struct cache *c, uint64_t hv)
 {
 	return &c->buckets[hv & ((UINT64_C(1) << c->hashpower) - 1)];
+}
+
+static void
+lock_all_stripes(struct cache *c)
+{
+	int s;
+
+	for (s = 0; s < STRIPE_COUNT; s++)
+		pthread_mutex_lock(&c->stripes[s]);
+}
+
+static void
+unlock_all_stripes(struct cache *c)
+{
+	int s;
+
+	for (s = STRIPE_COUNT - 1; s >= 0; s--)
+		pthread_mutex_unlock(&c->stripes[s]);
 }
 
 /******** ITEM LIFETIME ********/
@@ -146,6 +167,58 @@ item_is_dead(struct cache *c, const struct item *it, uint32_t now)
 	return flush_time != 0 && flush_time <= now && it->stored_time <= flush_time;
 }
 
+/******** CHANGE LISTENER ********/
+
+/* The LSN of the change being applied by cache_apply() on this thread, so
+ * that the listener logs it under its original LSN. */
+static __thread uint64_t applying_lsn;
+
+static void
+emit(struct cache *c, struct cache_change *ch)
+{
+	if (c->change_fn == NULL)
+		return;
+	ch->lsn = applying_lsn;
+	c->change_fn(c->change_arg, ch);
+}
+
+static void
+emit_key(struct cache *c, enum cache_change_type type, const struct item *it)
+{
+	struct cache_change ch = {
+		.type = type,
+		.key = item_key(it),
+		.nkey = it->nkey,
+		.exptime = it->exptime,
+	};
+
+	emit(c, &ch);
+}
+
+static void
+emit_set(struct cache *c, const struct item *it)
+{
+	struct cache_change ch = {
+		.type = CACHE_CHANGE_SET,
+		.key = item_key(it),
+		.nkey = it->nkey,
+		.flags = it->flags,
+		.exptime = it->exptime,
+		.cas = it->cas,
+		.value = it->data + it->nkey,
+		.nbytes = it->nbytes,
+	};
+
+	emit(c, &ch);
+}
+
+void
+cache_set_change_fn(struct cache *c, cache_change_fn *fn, void *arg)
+{
+	c->change_fn = fn;
+	c->change_arg = arg;
+}
+
 /******** LRU (caller holds lru_lock) ********/
 
 static void
@@ -193,7 +266,17 @@ do_link(struct cache *c, struct item *it, uint64_t hv)
 {
 	struct item **bucket = bucket_of(c, hv);
 
-	it->cas = ATOMIC_ADD(&c->next_cas, 1);
+	if (it->cas == 0) {
+		it->cas = ATOMIC_ADD(&c->next_cas, 1);
+	} else {
+		/* An applied change keeps its CAS; ours must stay above it. */
+		uint64_t seen = ATOMIC_LOAD(&c->next_cas);
+
+		while (seen < it->cas &&
+		       !__atomic_compare_exchange_n(&c->next_cas, &seen, it->cas, false,
+		                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+	}
 	it->stored_time = cache_now();
 	it->active = 0;
 	it->linked = 1;
@@ -208,6 +291,7 @@ do_link(struct cache *c, struct item *it, uint64_t hv)
 	ATOMIC_ADD(&c->curr_items, 1);
 	ATOMIC_ADD(&c->total_items, 1);
 	ATOMIC_ADD(&c->bytes, cache_item_size(it->nkey, it->nbytes));
+	emit_set(c, it);
 }
 
 /* Take `it` out of its bucket chain and update the counters; the caller then
@@ -267,13 +351,11 @@ maybe_grow(struct cache *c)
 	uint64_t nbuckets = UINT64_C(1) << ATOMIC_LOAD(&c->hashpower);
 	struct item **bigger;
 	uint64_t i;
-	int s;
 
 	if (ATOMIC_LOAD(&c->curr_items) <= nbuckets + nbuckets / 2 ||
 	    ATOMIC_LOAD(&c->hashpower) >= HASHPOWER_MAX)
 		return;
-	for (s = 0; s < STRIPE_COUNT; s++)
-		pthread_mutex_lock(&c->stripes[s]);
+	lock_all_stripes(c);
 	nbuckets = UINT64_C(1) << c->hashpower;
 	if (ATOMIC_LOAD(&c->curr_items) > nbuckets + nbuckets / 2 &&
 	    (bigger = calloc(nbuckets * 2, sizeof(*bigger))) != NULL) {
@@ -292,8 +374,7 @@ maybe_grow(struct cache *c)
 		c->buckets = bigger;
 		ATOMIC_STORE(&c->hashpower, c->hashpower + 1);
 	}
-	for (s = STRIPE_COUNT - 1; s >= 0; s--)
-		pthread_mutex_unlock(&c->stripes[s]);
+	unlock_all_stripes(c);
 }
 
 /******** EVICTION ********/
@@ -340,6 +421,8 @@ evict_one(struct cache *c)
 	pthread_mutex_unlock(&c->lru_lock);
 	if (victim == NULL)
 		return false;
+	if (!item_is_dead(c, victim, now))
+		emit_key(c, CACHE_CHANGE_EVICT, victim);
 	do_hash_remove(c, victim, hv);
 	pthread_mutex_unlock(stripe_of(c, hv));
 	cache_item_put(c, victim);
@@ -470,8 +553,10 @@ get_common(struct cache *c, const char *key, size_t nkey, bool touch,
 	if (it != NULL) {
 		__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&it->active, 1, __ATOMIC_RELAXED);
-		if (touch)
+		if (touch) {
 			it->exptime = exptime;
+			emit_key(c, CACHE_CHANGE_TOUCH, it);
+		}
 	}
 	pthread_mutex_unlock(stripe);
 	return it;
@@ -499,8 +584,10 @@ cache_delete(struct cache *c, const char *key, size_t nkey)
 
 	pthread_mutex_lock(stripe);
 	it = do_find_live(c, key, nkey, hv, cache_now());
-	if (it != NULL)
+	if (it != NULL) {
+		emit_key(c, CACHE_CHANGE_DELETE, it);
 		do_unlink(c, it, hv);
+	}
 	pthread_mutex_unlock(stripe);
 	return it != NULL ? CACHE_STORED : CACHE_NOT_FOUND;
 }
@@ -514,8 +601,10 @@ cache_discard(struct cache *c, const char *key, size_t nkey)
 
 	pthread_mutex_lock(stripe);
 	it = do_find(c, key, nkey, hv);
-	if (it != NULL)
+	if (it != NULL) {
+		emit_key(c, CACHE_CHANGE_DELETE, it);
 		do_unlink(c, it, hv);
+	}
 	pthread_mutex_unlock(stripe);
 }
 
@@ -579,6 +668,7 @@ cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
 		memcpy(item_value(it), digits, len);
 		memset(item_value(it) + len, ' ', it->nbytes - len);
 		it->cas = ATOMIC_ADD(&c->next_cas, 1);
+		emit_set(c, it);
 		goto out_unlock;
 	}
 	fresh = cache_item_create(c, key, nkey, it->flags, it->exptime, (uint32_t)len);
@@ -594,13 +684,75 @@ out_unlock:
 	return status;
 }
 
+/* Everything linked so far becomes dead.  Every stripe is held so that no
+ * change is half-way between taking its CAS and reaching the log: in the log,
+ * FLUSH then separates exactly the items it killed from the ones it spared. */
+static void
+flush_now(struct cache *c)
+{
+	struct cache_change ch = {.type = CACHE_CHANGE_FLUSH};
+
+	lock_all_stripes(c);
+	/* Like memcached, a flush uses up one CAS value. */
+	ATOMIC_STORE(&c->flush_cas, ATOMIC_ADD(&c->next_cas, 1));
+	ATOMIC_STORE(&c->flush_time, 0);
+	emit(c, &ch);
+	unlock_all_stripes(c);
+}
+
 void
 cache_flush(struct cache *c, uint32_t when)
 {
 	if (when <= cache_now())
-		ATOMIC_STORE(&c->flush_cas, ATOMIC_LOAD(&c->next_cas) + 1);
+		flush_now(c);
 	else
 		ATOMIC_STORE(&c->flush_time, when - 1);
+}
+
+void
+cache_run_due_flush(struct cache *c)
+{
+	uint32_t flush_time = ATOMIC_LOAD(&c->flush_time);
+
+	if (flush_time != 0 && flush_time <= cache_now())
+		flush_now(c);
+}
+
+enum cache_status
+cache_apply(struct cache *c, const struct cache_change *ch)
+{
+	enum cache_status status = CACHE_STORED;
+	struct item *it;
+
+	applying_lsn = ch->lsn;
+	switch (ch->type) {
+	case CACHE_CHANGE_SET:
+		it = cache_item_create(c, ch->key, ch->nkey, ch->flags, ch->exptime, ch->nbytes);
+		if (it == NULL) {
+			status = CACHE_NO_MEMORY;
+			break;
+		}
+		memcpy(item_value(it), ch->value, ch->nbytes);
+		it->cas = ch->cas;
+		status = cache_store(c, it, CACHE_SET, 0, NULL);
+		cache_item_put(c, it);
+		break;
+	case CACHE_CHANGE_DELETE:
+	case CACHE_CHANGE_EVICT:
+		status = cache_delete(c, ch->key, ch->nkey);
+		break;
+	case CACHE_CHANGE_TOUCH:
+		it = cache_get_and_touch(c, ch->key, ch->nkey, ch->exptime);
+		if (it == NULL)
+			status = CACHE_NOT_FOUND;
+		cache_item_put(c, it);
+		break;
+	case CACHE_CHANGE_FLUSH:
+		flush_now(c);
+		break;
+	}
+	applying_lsn = 0;
+	return status;
 }
 
 size_t

@@ -102,6 +102,35 @@ struct cache_stats {
 	uint64_t oldest_item_age;  /* seconds since the LRU tail was linked */
 };
 
+/* Every change to the cache's contents, as a physical after-image, handed to
+ * the change listener (the WAL) while the key's stripe lock is held, so that
+ * the order of changes to one key in the log is the order they reached
+ * memory.  Reads, lazy expiry and the sweep of dead items are not changes:
+ * they follow from the data and the clock. */
+enum cache_change_type {
+	CACHE_CHANGE_SET = 1,    /* key now holds this item (any storage command, incr/decr) */
+	CACHE_CHANGE_DELETE = 2, /* key deleted */
+	CACHE_CHANGE_TOUCH = 3,  /* key's exptime changed (touch, gat, gats) */
+	CACHE_CHANGE_FLUSH = 4,  /* every item before this change is gone */
+	CACHE_CHANGE_EVICT = 5,  /* key evicted for memory */
+};
+
+struct cache_change {
+	enum cache_change_type type;
+	uint64_t lsn;          /* 0 for a local change; else the LSN it already has */
+	const char *key;       /* SET, DELETE, TOUCH, EVICT */
+	size_t nkey;
+	uint32_t flags;        /* SET */
+	uint32_t exptime;      /* SET, TOUCH: absolute unix time, 0 = never */
+	uint64_t cas;          /* SET */
+	const char *value;     /* SET: nbytes bytes (no "\r\n") */
+	uint32_t nbytes;
+};
+
+/* Called for every change, under the key's stripe lock (FLUSH: under all of
+ * them).  It must not call back into the cache. */
+typedef void cache_change_fn(void *arg, const struct cache_change *change);
+
 struct cache;
 
 /* Create an empty cache.  Returns NULL when out of memory.  Destroy with
@@ -170,10 +199,24 @@ enum cache_status cache_incr(struct cache *c, const char *key, size_t nkey,
  * cache_sweep(). */
 void cache_flush(struct cache *c, uint32_t when);
 
+/* Carry out a delayed flush_all whose time has come, as an immediate flush
+ * (so that it reaches the change listener).  Called once a second. */
+void cache_run_due_flush(struct cache *c);
+
 /* Remove up to `budget` dead (expired or flushed) items, continuing from
  * where the last call stopped.  Returns how many were removed.  Called by a
  * background thread so that memory is reclaimed without reads. */
 size_t cache_sweep(struct cache *c, size_t budget);
+
+/* Install the change listener (NULL to remove).  Set it before the cache is
+ * shared between threads. */
+void cache_set_change_fn(struct cache *c, cache_change_fn *fn, void *arg);
+
+/* Apply a change that was made elsewhere (WAL replay, checkpoint load, a
+ * primary's stream), keeping its CAS; the listener sees change->lsn.  SET
+ * returns CACHE_NO_MEMORY if the item cannot be allocated, DELETE/TOUCH/EVICT
+ * of a missing key CACHE_NOT_FOUND, everything else CACHE_STORED. */
+enum cache_status cache_apply(struct cache *c, const struct cache_change *change);
 
 /* Fill *out with the current counters. */
 void cache_get_stats(struct cache *c, struct cache_stats *out);

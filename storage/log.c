@@ -1,5 +1,5 @@
 /* Logging to stderr with a timestamp, filtered by verbosity. */
-#include "node/log.h"
+#include "storage/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,0 +1,29 @@
+# shellcheck shell=bash
+# Debian packages cairn needs; sourced by run.sh, test.sh, bench.sh and .ci/run.
+# install_deps [build|test]: installs whatever of the list is missing.
+
+CAIRN_BUILD_PKGS="cmake gcc make pkg-config libevent-dev liblmdb-dev libprotobuf-c-dev
+protobuf-c-compiler check libxxhash-dev"
+CAIRN_TEST_PKGS="python3 python3-memcache python3-pymemcache libmemcached-tools memcached
+lmdb-utils procps"
+
+install_deps() {
+  local want="$CAIRN_BUILD_PKGS" missing=() p
+  if [ "${1:-build}" = test ]; then want="$want $CAIRN_TEST_PKGS"; fi
+  for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# build_cairn DIR [cmake args...]: configure and build into DIR.
+build_cairn() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+}

@@ -1,0 +1,389 @@
+/* LMDB checkpoint: the WAL folded into a B-tree, for a fast warm restart.
+ *
+ * FILES: DATA/lmdb/data.mdb and DATA/lmdb/lock.mdb (an LMDB environment).
+ *
+ * NAMED DATABASES
+ *   "items"  key:   the item key (1..250 bytes)
+ *            value: flags u32 | exptime u32 | cas u64 | value bytes
+ *                   (little-endian; exptime absolute unix seconds, 0 = never)
+ *   "meta"   "format"      -> u32, CKPT_FORMAT_VERSION
+ *            "applied_lsn" -> u64, the last WAL record folded in
+ *
+ * RULE: the applied LSN is written in the same write transaction as the
+ * changes it covers, so after any crash the checkpoint is exactly "the log up
+ * to applied_lsn" and replay resumes after it.  Replay is idempotent anyway
+ * (records are after-images), so applying a record twice does no harm.
+ *
+ * Expired items are not logged (expiry follows from the clock), so the
+ * checkpoint purges them itself from time to time (ckpt_purge_expired) and a
+ * load skips them.
+ */
+#include "storage/ckpt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/log.h"
+
+#define CKPT_FORMAT_VERSION 1
+#define CKPT_MAP_INITIAL ((size_t)256 << 20)
+#define CKPT_ITEM_HDR 16   /* flags + exptime + cas */
+
+struct ckpt {
+	MDB_env *env;
+	MDB_dbi items;
+	MDB_dbi meta;
+	size_t map_size;
+	pthread_rwlock_t resize_lock;  /* read txns share it; a map resize takes it alone */
+	char path[4096];
+};
+
+/* LMDB's own codes become errnos; the message is logged here. */
+static int
+lmdb_error(const char *what, const char *path, int rc)
+{
+	log_msg(LOG_ALWAYS, "checkpoint %s: %s: %s", path, what, mdb_strerror(rc));
+	switch (rc) {
+	case MDB_INVALID:
+	case MDB_CORRUPTED:
+	case MDB_VERSION_MISMATCH:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_BAD_TXN:
+		return -EINVAL;
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	default:
+		return rc > 0 ? -rc : -EIO;
+	}
+}
+
+static void
+put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void
+put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get_u64(const unsigned char *p)
+{
+	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static int
+meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *out)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int rc = mdb_get(txn, meta, &k, &v);
+
+	if (rc == 0 && (v.mv_size != 8 && v.mv_size != 4))
+		return MDB_CORRUPTED;
+	if (rc == 0)
+		*out = v.mv_size == 8 ? get_u64(v.mv_data) : get_u32(v.mv_data);
+	return rc;
+}
+
+static int
+meta_put_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t value)
+{
+	unsigned char buf[8];
+	MDB_val k = {strlen(name), (void *)name}, v = {8, buf};
+
+	put_u64(buf, value);
+	return mdb_put(txn, meta, &k, &v, 0);
+}
+
+int
+ckpt_open(const char *data_dir, struct ckpt **out)
+{
+	struct ckpt *ck = calloc(1, sizeof(*ck));
+	MDB_envinfo info;
+	MDB_txn *txn;
+	uint64_t format = 0;
+	int rc;
+
+	if (ck == NULL)
+		return -ENOMEM;
+	snprintf(ck->path, sizeof(ck->path), "%s/lmdb", data_dir);
+	if (mkdir(ck->path, 0755) != 0 && errno != EEXIST) {
+		rc = -errno;
+		log_msg(LOG_ALWAYS, "checkpoint: cannot create %s: %s", ck->path, strerror(errno));
+		free(ck);
+		return rc;
+	}
+	pthread_rwlock_init(&ck->resize_lock, NULL);
+	if ((rc = mdb_env_create(&ck->env)) != 0)
+		goto fail;
+	mdb_env_set_maxdbs(ck->env, 4);
+	mdb_env_set_mapsize(ck->env, CKPT_MAP_INITIAL);
+	/* NOTLS: read transactions may live on threads other than their creator's. */
+	if ((rc = mdb_env_open(ck->env, ck->path, MDB_NOTLS, 0644)) != 0)
+		goto fail;
+	mdb_env_info(ck->env, &info);
+	ck->map_size = info.me_mapsize;
+	if ((rc = mdb_txn_begin(ck->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, "items", MDB_CREATE, &ck->items)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ck->meta)) != 0)
+		goto fail_abort;
+	rc = meta_get_u64(txn, ck->meta, "format", &format);
+	if (rc == MDB_NOTFOUND) {
+		rc = meta_put_u64(txn, ck->meta, "format", CKPT_FORMAT_VERSION);
+		format = CKPT_FORMAT_VERSION;
+	}
+	if (rc != 0)
+		goto fail_abort;
+	if (format != CKPT_FORMAT_VERSION) {
+		rc = MDB_VERSION_MISMATCH;
+		goto fail_abort;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	*out = ck;
+	return 0;
+
+fail_abort:
+	mdb_txn_abort(txn);
+fail:
+	rc = lmdb_error("cannot open", ck->path, rc);
+	log_msg(LOG_ALWAYS, "checkpoint %s is unusable. The WAL in %s/wal still holds "
+	        "recent changes. To start anyway, move %s aside (the node then "
+	        "recovers from the WAL segments still present), or start with "
+	        "--ephemeral", ck->path, data_dir, ck->path);
+	if (ck->env != NULL)
+		mdb_env_close(ck->env);
+	pthread_rwlock_destroy(&ck->resize_lock);
+	free(ck);
+	return rc;
+}
+
+void
+ckpt_close(struct ckpt *ck)
+{
+	if (ck == NULL)
+		return;
+	mdb_env_close(ck->env);
+	pthread_rwlock_destroy(&ck->resize_lock);
+	free(ck);
+}
+
+uint64_t
+ckpt_applied_lsn(struct ckpt *ck)
+{
+	MDB_txn *txn;
+	uint64_t lsn = 0;
+
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	if (mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &txn) == 0) {
+		meta_get_u64(txn, ck->meta, "applied_lsn", &lsn);
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&ck->resize_lock);
+	return lsn;
+}
+
+static int
+apply_one(MDB_txn *txn, struct ckpt *ck, const struct cache_change *ch)
+{
+	MDB_val k = {ch->nkey, (void *)ch->key}, v;
+	unsigned char *p;
+	int rc;
+
+	switch (ch->type) {
+	case CACHE_CHANGE_SET:
+		v.mv_size = CKPT_ITEM_HDR + ch->nbytes;
+		if ((rc = mdb_put(txn, ck->items, &k, &v, MDB_RESERVE)) != 0)
+			return rc;
+		p = v.mv_data;
+		put_u32(p, ch->flags);
+		put_u32(p + 4, ch->exptime);
+		put_u64(p + 8, ch->cas);
+		memcpy(p + CKPT_ITEM_HDR, ch->value, ch->nbytes);
+		return 0;
+	case CACHE_CHANGE_DELETE:
+	case CACHE_CHANGE_EVICT:
+		rc = mdb_del(txn, ck->items, &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	case CACHE_CHANGE_TOUCH: {
+		unsigned char *copy;
+
+		rc = mdb_get(txn, ck->items, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		if (rc != 0 || v.mv_size < CKPT_ITEM_HDR)
+			return rc != 0 ? rc : MDB_CORRUPTED;
+		/* LMDB's pages are read-only: write a modified copy. */
+		copy = malloc(v.mv_size);
+		if (copy == NULL)
+			return ENOMEM;
+		memcpy(copy, v.mv_data, v.mv_size);
+		put_u32(copy + 4, ch->exptime);
+		v.mv_data = copy;
+		rc = mdb_put(txn, ck->items, &k, &v, 0);
+		free(copy);
+		return rc;
+	}
+	case CACHE_CHANGE_FLUSH:
+		return mdb_drop(txn, ck->items, 0);
+	}
+	return MDB_CORRUPTED;
+}
+
+/* Double the map; only possible with no transaction open in this process. */
+static int
+grow_map(struct ckpt *ck)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&ck->resize_lock);
+	rc = mdb_env_set_mapsize(ck->env, ck->map_size * 2);
+	if (rc == 0) {
+		ck->map_size *= 2;
+		log_msg(LOG_INFO, "checkpoint: map size now %zu MB", ck->map_size >> 20);
+	}
+	pthread_rwlock_unlock(&ck->resize_lock);
+	return rc;
+}
+
+int
+ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n)
+{
+	MDB_txn *txn;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	for (;;) {
+		txn = NULL;
+		pthread_rwlock_rdlock(&ck->resize_lock);
+		rc = mdb_txn_begin(ck->env, NULL, 0, &txn);
+		for (i = 0; rc == 0 && i < n; i++)
+			rc = apply_one(txn, ck, &recs[i].change);
+		if (rc == 0)
+			rc = meta_put_u64(txn, ck->meta, "applied_lsn", recs[n - 1].lsn);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else if (txn != NULL)
+			mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&ck->resize_lock);
+		if (rc != MDB_MAP_FULL)
+			break;
+		if ((rc = grow_map(ck)) != 0)
+			break;
+	}
+	return rc == 0 ? 0 : lmdb_error("cannot apply WAL records", ck->path, rc);
+}
+
+int
+ckpt_scan(struct ckpt *ck, ckpt_item_fn *fn, void *arg, uint64_t *applied_lsn)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t lsn = 0;
+	int rc, op = MDB_FIRST;
+
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	if ((rc = mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &txn)) != 0)
+		goto out_unlock;
+	meta_get_u64(txn, ck->meta, "applied_lsn", &lsn);
+	if ((rc = mdb_cursor_open(txn, ck->items, &cur)) != 0)
+		goto out_abort;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		const unsigned char *p = v.mv_data;
+		struct cache_change set = {.type = CACHE_CHANGE_SET};
+
+		op = MDB_NEXT;
+		if (k.mv_size == 0 || k.mv_size > CACHE_KEY_MAX || v.mv_size < CKPT_ITEM_HDR) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		set.key = k.mv_data;
+		set.nkey = k.mv_size;
+		set.flags = get_u32(p);
+		set.exptime = get_u32(p + 4);
+		set.cas = get_u64(p + 8);
+		set.value = (const char *)p + CKPT_ITEM_HDR;
+		set.nbytes = (uint32_t)(v.mv_size - CKPT_ITEM_HDR);
+		if ((rc = fn(arg, &set)) != 0)
+			break;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+out_abort:
+	mdb_txn_abort(txn);
+out_unlock:
+	pthread_rwlock_unlock(&ck->resize_lock);
+	if (applied_lsn != NULL)
+		*applied_lsn = lsn;
+	if (rc < 0 && rc != MDB_CORRUPTED)
+		return rc;  /* the callback's own error */
+	return rc == 0 ? 0 : lmdb_error("cannot read items", ck->path, rc);
+}
+
+int
+ckpt_purge_expired(struct ckpt *ck, uint32_t now, uint64_t *purged)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	*purged = 0;
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	if ((rc = mdb_txn_begin(ck->env, NULL, 0, &txn)) != 0)
+		goto out_unlock;
+	if ((rc = mdb_cursor_open(txn, ck->items, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		goto out_unlock;
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		uint32_t exptime = v.mv_size >= CKPT_ITEM_HDR ? get_u32((unsigned char *)v.mv_data + 4) : 0;
+
+		op = MDB_NEXT;
+		if (exptime != 0 && exptime <= now) {
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			(*purged)++;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+out_unlock:
+	pthread_rwlock_unlock(&ck->resize_lock);
+	return rc == 0 ? 0 : lmdb_error("cannot purge expired items", ck->path, rc);
+}
+
+uint64_t
+ckpt_file_bytes(struct ckpt *ck)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", ck->path);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}

@@ -1,0 +1,52 @@
+/* LMDB checkpoint: the cache contents as of a WAL position, on disk.
+ *
+ * Objects: one `struct ckpt`, an LMDB environment under DATA/lmdb with two
+ * named databases ("items" and "meta"; layout at the top of ckpt.c).  This is
+ * the only module that sees LMDB: its error codes stop here.
+ *
+ * Threads: ckpt_apply() and ckpt_set_meta() are called by one thread at a
+ * time (the checkpointer); ckpt_load() and the getters at startup; LMDB read
+ * transactions (ckpt_scan) may run on any thread concurrently with them.
+ */
+#ifndef CAIRN_STORAGE_CKPT_H
+#define CAIRN_STORAGE_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/wal.h"
+
+struct ckpt;
+
+/* Open (creating if needed) DATA/lmdb.  Returns 0 and *out, or a negative
+ * errno: -EINVAL when the files are not a cairn checkpoint or are damaged
+ * (a message says which file and what to do). */
+int ckpt_open(const char *data_dir, struct ckpt **out);
+
+/* Close; NULL is a no-op. */
+void ckpt_close(struct ckpt *ck);
+
+/* The LSN of the last WAL record folded into the checkpoint (0 if none). */
+uint64_t ckpt_applied_lsn(struct ckpt *ck);
+
+/* Apply records (in LSN order, all above the applied LSN) in one write
+ * transaction that also stores the last one's LSN as the applied LSN, so the
+ * checkpoint is always exactly "the log up to applied LSN".  The map grows as
+ * needed.  Returns 0 or a negative errno (nothing applied). */
+int ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n);
+
+/* Call fn for every item in the checkpoint, as a SET change (lsn 0), from
+ * one read transaction: a consistent point-in-time view.  Returns 0 or a
+ * negative errno; *applied_lsn (OUT, may be NULL) gets the view's LSN. */
+typedef int ckpt_item_fn(void *arg, const struct cache_change *set);
+int ckpt_scan(struct ckpt *ck, ckpt_item_fn *fn, void *arg, uint64_t *applied_lsn);
+
+/* Delete every item whose exptime has passed (expiry is not logged, so the
+ * checkpoint would otherwise keep them).  *purged (OUT) counts them.  Returns
+ * 0 or a negative errno. */
+int ckpt_purge_expired(struct ckpt *ck, uint32_t now, uint64_t *purged);
+
+/* Bytes of the LMDB data file. */
+uint64_t ckpt_file_bytes(struct ckpt *ck);
+
+#endif

@@ -1,0 +1,385 @@
+/* Persistence: recovery at startup, the checkpointer thread, shutdown. */
+#include "storage/persist.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/cache.h"
+#include "storage/ckpt.h"
+#include "storage/log.h"
+
+#define CKPT_BATCH 4096            /* records per LMDB write transaction */
+#define CKPT_PURGE_INTERVAL 60     /* seconds between purges of expired items */
+
+struct persist {
+	struct persist_config cfg;
+	char *data_dir;
+	int lock_fd;                   /* flock()ed DATA/LOCK */
+	struct cache *cache;
+	struct wal *wal;
+	struct ckpt *ckpt;
+
+	pthread_t checkpointer;
+	pthread_mutex_t lock;          /* guards stop */
+	pthread_cond_t wake;
+	bool stop;
+
+	uint64_t checkpoint_lsn;       /* atomic */
+	int checkpoint_error;          /* atomic */
+	uint64_t last_recovery_ms;
+	uint64_t recovered_items;
+	uint64_t wal_dropped_bytes;
+};
+
+/******** RECOVERY ********/
+
+struct load_ctx {
+	struct cache *cache;
+	uint32_t now;
+	uint64_t skipped;
+};
+
+static int
+load_item(void *arg, const struct cache_change *set)
+{
+	struct load_ctx *ctx = arg;
+
+	if (set->exptime != 0 && set->exptime <= ctx->now) {
+		ctx->skipped++;
+		return 0;
+	}
+	/* Beyond -m the cache evicts, as it would have at run time. */
+	cache_apply(ctx->cache, set);
+	return 0;
+}
+
+static void
+replay_record(void *arg, const struct wal_record *rec)
+{
+	struct cache *cache = arg;
+	struct cache_change ch = rec->change;
+
+	ch.lsn = 0;  /* no listener yet: nothing is logged twice */
+	cache_apply(cache, &ch);
+}
+
+static uint64_t
+elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(((int64_t)now.tv_sec - start->tv_sec) * 1000 +
+	                  ((int64_t)now.tv_nsec - start->tv_nsec) / 1000000);
+}
+
+/* One node per data directory: a second one would interleave WAL writes. */
+static int
+lock_data_dir(struct persist *p)
+{
+	char path[4200];
+
+	if (mkdir(p->data_dir, 0755) != 0 && errno != EEXIST) {
+		log_msg(LOG_ALWAYS, "cannot create data directory %s: %s", p->data_dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/LOCK", p->data_dir);
+	p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (p->lock_fd < 0) {
+		log_msg(LOG_ALWAYS, "cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(p->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		log_msg(LOG_ALWAYS, "data directory %s is in use by another cairn process", p->data_dir);
+		close(p->lock_fd);
+		p->lock_fd = -1;
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int
+recover(struct persist *p, uint64_t *next_lsn, uint32_t *epoch)
+{
+	struct load_ctx ctx = {.cache = p->cache, .now = cache_now()};
+	struct wal_recovery rec;
+	struct cache_stats cs;
+	struct timespec start;
+	uint64_t applied;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if ((rc = ckpt_scan(p->ckpt, load_item, &ctx, &applied)) != 0)
+		return rc;
+	if ((rc = wal_recover(p->data_dir, applied, replay_record, p->cache, &rec)) != 0) {
+		log_msg(LOG_ALWAYS, "cannot read the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
+		return rc;
+	}
+	p->checkpoint_lsn = applied;
+	*next_lsn = (rec.last_lsn > applied ? rec.last_lsn : applied) + 1;
+	*epoch = rec.last_epoch != 0 ? rec.last_epoch : 1;
+	cache_get_stats(p->cache, &cs);
+	p->last_recovery_ms = elapsed_ms(&start);
+	p->recovered_items = cs.curr_items;
+	p->wal_dropped_bytes = rec.dropped_bytes;
+	log_msg(LOG_ALWAYS, "recovered %" PRIu64 " items in %" PRIu64 " ms: checkpoint at LSN %"
+	        PRIu64 " (%" PRIu64 " expired skipped), %" PRIu64 " WAL records replayed up to LSN %"
+	        PRIu64 "%s", p->recovered_items, p->last_recovery_ms, applied, ctx.skipped,
+	        rec.replayed, *next_lsn - 1, rec.dropped_bytes ? ", damaged tail cut off" : "");
+	return 0;
+}
+
+/******** CHECKPOINTER ********/
+
+/* Fold the records of one closed segment that lie above the checkpoint. */
+static int
+fold_segment(struct persist *p, const struct wal_segment *seg)
+{
+	struct wal_record *batch = malloc(CKPT_BATCH * sizeof(*batch));
+	uint64_t applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
+	size_t len, pos = 0, n = 0;
+	char *buf;
+	int rc;
+
+	if (batch == NULL)
+		return -ENOMEM;
+	if ((rc = wal_read_segment(seg->path, &buf, &len)) != 0) {
+		free(batch);
+		return rc;
+	}
+	while (pos < len && rc == 0) {
+		size_t used;
+
+		if (wal_decode(buf + pos, len - pos, &batch[n], &used) != WAL_DECODE_OK) {
+			rc = -EILSEQ;
+			break;
+		}
+		pos += used;
+		if (batch[n].lsn <= applied)
+			continue;
+		if (++n == CKPT_BATCH || pos == len) {
+			rc = ckpt_apply(p->ckpt, batch, n);
+			if (rc == 0) {
+				applied = batch[n - 1].lsn;
+				__atomic_store_n(&p->checkpoint_lsn, applied, __ATOMIC_RELAXED);
+			}
+			n = 0;
+		}
+	}
+	if (rc == 0 && n > 0 && (rc = ckpt_apply(p->ckpt, batch, n)) == 0)
+		__atomic_store_n(&p->checkpoint_lsn, batch[n - 1].lsn, __ATOMIC_RELAXED);
+	free(buf);
+	free(batch);
+	return rc;
+}
+
+/* Delete closed segments wholly below the checkpoint, except the newest of
+ * them up to `backlog` bytes (the replication backlog). */
+static void
+trim_segments(struct persist *p, struct wal_segment *segs, size_t n, size_t closed)
+{
+	uint64_t applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
+	uint64_t kept = 0;
+	size_t i;
+
+	for (i = closed; i-- > 0;) {
+		/* Segment i ends where segment i + 1 begins. */
+		bool folded = i + 1 < n && segs[i + 1].first_lsn - 1 <= applied;
+
+		if (!folded)
+			continue;
+		if (kept + segs[i].size <= p->cfg.backlog) {
+			kept += segs[i].size;
+			continue;
+		}
+		if (unlink(segs[i].path) != 0)
+			log_msg(LOG_ALWAYS, "checkpointer: cannot delete %s: %s", segs[i].path, strerror(errno));
+		else
+			log_msg(LOG_INFO, "checkpointer: deleted %s", segs[i].path);
+	}
+}
+
+static void
+checkpoint_round(struct persist *p)
+{
+	uint64_t active = wal_active_segment_lsn(p->wal);
+	struct wal_segment *segs;
+	size_t n, closed = 0, i;
+	int rc = wal_list_segments(p->data_dir, &segs, &n);
+
+	if (rc != 0)
+		goto out;
+	while (closed < n && segs[closed].first_lsn < active)
+		closed++;
+	for (i = 0; i < closed && i + 1 < n && rc == 0; i++) {
+		uint64_t next_first = segs[i + 1].first_lsn;
+
+		if (next_first - 1 > __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED))
+			rc = fold_segment(p, &segs[i]);
+	}
+	if (rc == 0)
+		trim_segments(p, segs, n, closed);
+	free(segs);
+out:
+	if (rc != 0 && __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) == 0)
+		log_msg(LOG_ALWAYS, "checkpointer: %s; the WAL keeps the changes, retrying",
+		        strerror(-rc));
+	__atomic_store_n(&p->checkpoint_error, -rc, __ATOMIC_RELAXED);
+}
+
+static void *
+checkpointer_main(void *arg)
+{
+	struct persist *p = arg;
+	time_t last_purge = time(NULL);
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		struct timespec deadline;
+
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 1;
+		pthread_cond_timedwait(&p->wake, &p->lock, &deadline);
+		if (p->stop)
+			break;
+		pthread_mutex_unlock(&p->lock);
+		checkpoint_round(p);
+		if (time(NULL) - last_purge >= CKPT_PURGE_INTERVAL) {
+			uint64_t purged;
+
+			if (ckpt_purge_expired(p->ckpt, cache_now(), &purged) == 0 && purged > 0)
+				log_msg(LOG_INFO, "checkpointer: purged %" PRIu64 " expired items", purged);
+			last_purge = time(NULL);
+		}
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/******** LIFECYCLE ********/
+
+int
+persist_open(const struct persist_config *cfg, struct cache *cache,
+             wal_synced_fn *synced_fn, void *synced_arg, struct persist **out)
+{
+	struct persist *p = calloc(1, sizeof(*p));
+	struct wal_config wcfg;
+	uint64_t next_lsn;
+	uint32_t epoch;
+	int rc;
+
+	if (p == NULL)
+		return -ENOMEM;
+	p->cfg = *cfg;
+	p->cache = cache;
+	p->lock_fd = -1;
+	p->data_dir = strdup(cfg->data_dir);
+	if (p->data_dir == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	p->cfg.data_dir = p->data_dir;
+	if ((rc = lock_data_dir(p)) != 0)
+		goto fail;
+	if ((rc = ckpt_open(p->data_dir, &p->ckpt)) != 0)
+		goto fail;
+	if ((rc = recover(p, &next_lsn, &epoch)) != 0)
+		goto fail;
+	wcfg.data_dir = p->data_dir;
+	wcfg.fsync = cfg->fsync;
+	wcfg.segment_size = cfg->segment_size;
+	if ((rc = wal_open(&wcfg, next_lsn, epoch, synced_fn, synced_arg, &p->wal)) != 0) {
+		log_msg(LOG_ALWAYS, "cannot open the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
+		goto fail;
+	}
+	cache_set_change_fn(cache, wal_append, p->wal);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	if (pthread_create(&p->checkpointer, NULL, checkpointer_main, p) != 0) {
+		rc = -EAGAIN;
+		cache_set_change_fn(cache, NULL, NULL);
+		wal_close(p->wal);
+		goto fail;
+	}
+	*out = p;
+	return 0;
+fail:
+	ckpt_close(p->ckpt);
+	if (p->lock_fd >= 0)
+		close(p->lock_fd);
+	free(p->data_dir);
+	free(p);
+	return rc;
+}
+
+void
+persist_close(struct persist *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->checkpointer, NULL);
+	cache_set_change_fn(p->cache, NULL, NULL);
+	wal_close(p->wal);
+	ckpt_close(p->ckpt);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->wake);
+	close(p->lock_fd);
+	free(p->data_dir);
+	free(p);
+}
+
+bool
+persist_waits_for_fsync(const struct persist *p)
+{
+	return p->cfg.fsync == WAL_FSYNC_ALWAYS;
+}
+
+uint64_t
+persist_synced_lsn(struct persist *p)
+{
+	return wal_synced_lsn(p->wal);
+}
+
+int
+persist_write_error(struct persist *p)
+{
+	return wal_error(p->wal);
+}
+
+void
+persist_get_stats(struct persist *p, struct persist_stats *out)
+{
+	struct wal_segment *segs;
+	size_t n, i;
+
+	memset(out, 0, sizeof(*out));
+	out->fsync = p->cfg.fsync;
+	out->wal_lsn = wal_last_lsn(p->wal);
+	out->wal_synced_lsn = wal_synced_lsn(p->wal);
+	out->checkpoint_lsn = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
+	if (wal_list_segments(p->data_dir, &segs, &n) == 0) {
+		for (i = 0; i < n; i++)
+			out->wal_bytes += segs[i].size;
+		free(segs);
+	}
+	out->checkpoint_bytes = ckpt_file_bytes(p->ckpt);
+	out->last_recovery_ms = p->last_recovery_ms;
+	out->recovered_items = p->recovered_items;
+	out->wal_dropped_bytes = p->wal_dropped_bytes;
+	out->wal_error = wal_error(p->wal);
+	out->checkpoint_error = __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED);
+}
