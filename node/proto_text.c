@@ -557,7 +557,7 @@ process_flush_all(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		return;
 	}
 	if (ntokens != (noreply ? 3u : 2u) && !parse_i32(tokens[1].value, &delay)) {
-		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		reply(out, noreply, "CLIENT_ERROR invalid exptime argument");
 		return;
 	}
 	if (refuse_write(ps, out))
@@ -675,6 +675,11 @@ stats_slabs(struct proto_state *ps, struct evbuffer *out)
 	struct cache_stats cs;
 
 	cache_get_stats(ps->env->cache, &cs);
+	if (cs.curr_items > 0) {
+		stat_u64(out, "1:used_chunks", cs.curr_items);
+		stat_u64(out, "1:total_chunks", cs.curr_items);
+		stat_u64(out, "1:mem_requested", cs.bytes);
+	}
 	stat_u64(out, "active_slabs", cs.curr_items ? 1 : 0);
 	stat_u64(out, "total_malloced", cs.mem_used);
 }

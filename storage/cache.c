@@ -508,9 +508,10 @@ cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
 			status = CACHE_NOT_STORED;
 		break;
 	case CACHE_CAS:
+		/* With -C items have no unique, so no cas can match (memcached). */
 		if (old == NULL)
 			status = CACHE_NOT_FOUND;
-		else if (old->cas != cas)
+		else if (!c->use_cas || old->cas != cas)
 			status = CACHE_EXISTS;
 		break;
 	case CACHE_APPEND:
