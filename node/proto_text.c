@@ -252,6 +252,20 @@ refuse_write(struct proto_state *ps, struct evbuffer *out)
 
 /******** COMMANDS ********/
 
+/* Is any space-separated word of `rest` longer than a key may be? */
+static bool
+has_long_key(const char *rest)
+{
+	size_t run = 0;
+
+	for (; *rest != '\0'; rest++) {
+		run = *rest == ' ' ? 0 : run + 1;
+		if (run > CACHE_KEY_MAX)
+			return true;
+	}
+	return false;
+}
+
 /* get, gets, gat, gats: one VALUE block per hit, then END. */
 static void
 process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
@@ -262,6 +276,7 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 	uint32_t exptime = 0;
 	int32_t exptime_arg;
 	struct token *t;
+
 
 	if (touch) {
 		if (refuse_write(ps, out))
@@ -274,12 +289,17 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 		key++;
 	}
 	/* memcached drops the partial reply when a key is too long: check every
-	 * key first so nothing is sent for such a request. */
+	 * key first, including those beyond this tokenize pass, so nothing is
+	 * sent (or touched) for such a request. */
 	for (t = key; t->length != 0; t++) {
 		if (t->length > CACHE_KEY_MAX) {
 			reply(out, false, "CLIENT_ERROR bad command line format");
 			return;
 		}
+	}
+	if (t->value != NULL && has_long_key(t->value)) {
+		reply(out, false, "CLIENT_ERROR bad command line format");
+		return;
 	}
 	for (;;) {
 		for (; key->length != 0; key++) {
@@ -305,15 +325,9 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 		}
 		if (key->value == NULL)
 			break;
-		/* More keys than one tokenize pass holds. */
+		/* More keys than one tokenize pass holds (all checked above). */
 		tokenize(key->value, tokens, MAX_TOKENS);
 		key = tokens;
-		for (t = key; t->length != 0; t++) {
-			if (t->length > CACHE_KEY_MAX) {
-				reply(out, false, "CLIENT_ERROR bad command line format");
-				return;
-			}
-		}
 	}
 	evbuffer_add(out, "END\r\n", 5);
 }

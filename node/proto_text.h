@@ -22,6 +22,7 @@
 struct cache;
 struct evbuffer;
 struct persist;
+struct repl;
 struct settings;
 struct thread_stats;
 
@@ -29,6 +30,7 @@ struct thread_stats;
 struct proto_env {
 	struct cache *cache;
 	struct persist *persist;   /* NULL with --ephemeral */
+	struct repl *repl;         /* NULL with --ephemeral */
 	const struct settings *settings;
 	time_t started;            /* process start, for `stats uptime` */
 	int worker_threads;        /* for `stats threads` */

@@ -27,6 +27,8 @@
 #include "node/proto_text.h"
 #include "node/settings.h"
 #include "node/stats.h"
+#include "replication/auth.h"
+#include "replication/repl.h"
 #include "storage/cache.h"
 #include "storage/persist.h"
 
@@ -56,8 +58,9 @@ struct server {
 	struct worker *workers;
 	int nworkers;
 	int next_worker;                /* round-robin position */
-	pthread_mutex_t wake_lock;      /* guards awake_workers */
+	pthread_mutex_t wake_lock;      /* guards awake_workers, notify_repl */
 	int awake_workers;              /* workers the WAL may wake */
+	struct repl *notify_repl;       /* replication, while the WAL may notify it */
 	struct event *sigterm_ev, *sigint_ev, *sweep_ev;
 };
 
@@ -167,9 +170,10 @@ worker_stop(struct worker *w)
 	pthread_mutex_destroy(&w->lock);
 }
 
-/* WAL writer thread: more is on disk, parked connections may go on. */
+/* More writes are durable (WAL synced, or acknowledged by replicas): wake
+ * the workers so that parked connections get their replies. */
 static void
-wal_synced_cb(void *arg)
+wake_workers(void *arg)
 {
 	struct server *srv = arg;
 	int i;
@@ -178,6 +182,20 @@ wal_synced_cb(void *arg)
 	for (i = 0; i < srv->awake_workers; i++)
 		worker_wake(&srv->workers[i]);
 	pthread_mutex_unlock(&srv->wake_lock);
+}
+
+/* WAL writer thread: more is written or synced: stream it, and answer
+ * connections waiting for their fsync. */
+static void
+wal_progress_cb(void *arg)
+{
+	struct server *srv = arg;
+
+	pthread_mutex_lock(&srv->wake_lock);
+	if (srv->notify_repl != NULL)
+		repl_notify(srv->notify_repl);
+	pthread_mutex_unlock(&srv->wake_lock);
+	wake_workers(srv);
 }
 
 /******** LISTENER ********/
@@ -401,9 +419,11 @@ server_teardown(struct server *srv)
 		evconnlistener_free(srv->listener);
 	pthread_mutex_lock(&srv->wake_lock);
 	srv->awake_workers = 0;
+	srv->notify_repl = NULL;
 	pthread_mutex_unlock(&srv->wake_lock);
 	for (i = 0; i < srv->nworkers; i++)
 		worker_stop(&srv->workers[i]);
+	repl_stop(srv->env.repl);
 	/* Every acknowledged write is in the WAL buffer: write and fsync it. */
 	persist_close(srv->env.persist);
 	free(srv->workers);
@@ -432,7 +452,47 @@ open_persistence(struct server *srv)
 
 	if (s->ephemeral)
 		return 0;
-	return persist_open(&pcfg, srv->env.cache, wal_synced_cb, srv, &srv->env.persist);
+	return persist_open(&pcfg, srv->env.cache, wal_progress_cb, srv, &srv->env.persist);
+}
+
+/* Every persistent node listens for replicas (any node may become primary). */
+static int
+start_replication(struct server *srv)
+{
+	const struct settings *s = srv->settings;
+	struct repl_config rcfg = {
+		.listen_addr = s->listen_addr,
+		.client_port = s->port,
+		.repl_port = s->repl_port,
+		.node_id = s->node_id,
+		.replica_of = s->replica_of,
+		.sync_replicas = s->sync_replicas,
+		.sync_timeout_ms = s->sync_timeout_ms,
+	};
+	struct repl *repl;
+	char err[300];
+	char *secret = NULL;
+	int rc;
+
+	if (srv->env.persist == NULL)
+		return 0;
+	if (s->secret_file != NULL) {
+		secret = repl_auth_load_secret(s->secret_file, &rcfg.secret_len, err, sizeof(err));
+		if (secret == NULL) {
+			log_msg(LOG_ALWAYS, "--cluster-secret-file: %s", err);
+			return -EINVAL;
+		}
+		rcfg.secret = secret;
+	}
+	rc = repl_start(&rcfg, srv->env.cache, srv->env.persist, wake_workers, srv, &repl);
+	free(secret);
+	if (rc == 0) {
+		srv->env.repl = repl;
+		pthread_mutex_lock(&srv->wake_lock);
+		srv->notify_repl = repl;
+		pthread_mutex_unlock(&srv->wake_lock);
+	}
+	return rc;
 }
 
 int
@@ -473,7 +533,7 @@ server_run(const struct settings *s)
 		close(listen_fd);
 		goto out;
 	}
-	if (open_persistence(&srv) != 0) {
+	if (open_persistence(&srv) != 0 || start_replication(&srv) != 0) {
 		close(listen_fd);
 		goto out;
 	}

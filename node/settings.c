@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ITEM_SIZE_MIN 1024
 #define ITEM_SIZE_MAX_LIMIT (1024 * 1024 * 1024)
@@ -23,6 +24,12 @@ enum {
 	OPT_FSYNC,
 	OPT_WAL_SEGMENT_SIZE,
 	OPT_WAL_BACKLOG,
+	OPT_REPL_PORT,
+	OPT_REPLICA_OF,
+	OPT_NODE_ID,
+	OPT_SYNC_REPLICAS,
+	OPT_SYNC_TIMEOUT_MS,
+	OPT_SECRET_FILE,
 };
 
 void
@@ -43,6 +50,7 @@ settings_init(struct settings *s)
 	s->fsync = WAL_FSYNC_EVERYSEC;
 	s->wal_segment_size = (size_t)64 << 20;
 	s->wal_backlog = (size_t)256 << 20;
+	s->sync_timeout_ms = 1000;
 }
 
 static void
@@ -69,6 +77,12 @@ usage(void)
 	       "      --fsync POLICY        always | everysec | no (default everysec)\n"
 	       "      --wal-segment-size S  WAL segment size, k/m suffix (default 64m)\n"
 	       "      --wal-backlog S       checkpointed WAL kept for replicas (default 256m)\n"
+	       "      --repl-port N         replication port (default port + 10000)\n"
+	       "      --replica-of HOST:PORT  follow the primary with this replication port\n"
+	       "      --node-id NAME        name in stats and to peers (default listen:port)\n"
+	       "      --sync-replicas N     answer a write once N replicas hold it (default 0)\n"
+	       "      --sync-timeout-ms MS  then SERVER_ERROR replication timeout (default 1000)\n"
+	       "      --cluster-secret-file FILE  peers must prove they know this secret\n"
 	       "  -h, --help                this text\n"
 	       "  -V, --version             print the version\n");
 }
@@ -185,6 +199,12 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 		{"fsync", required_argument, NULL, OPT_FSYNC},
 		{"wal-segment-size", required_argument, NULL, OPT_WAL_SEGMENT_SIZE},
 		{"wal-backlog", required_argument, NULL, OPT_WAL_BACKLOG},
+		{"repl-port", required_argument, NULL, OPT_REPL_PORT},
+		{"replica-of", required_argument, NULL, OPT_REPLICA_OF},
+		{"node-id", required_argument, NULL, OPT_NODE_ID},
+		{"sync-replicas", required_argument, NULL, OPT_SYNC_REPLICAS},
+		{"sync-timeout-ms", required_argument, NULL, OPT_SYNC_TIMEOUT_MS},
+		{"cluster-secret-file", required_argument, NULL, OPT_SECRET_FILE},
 		{NULL, 0, NULL, 0},
 	};
 	bool item_size_given = false;
@@ -282,6 +302,39 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 				return fail(err, errlen, "--wal-backlog: '%s' is not a size", optarg);
 			s->wal_backlog = (size_t)size;
 			break;
+		case OPT_REPL_PORT:
+			if (!parse_int(optarg, 1, 65535, &v))
+				return fail(err, errlen, "--repl-port: '%s' is not a port number (1-65535)", optarg);
+			s->repl_port = (int)v;
+			break;
+		case OPT_REPLICA_OF: {
+			const char *colon = strrchr(optarg, ':');
+
+			if (colon == NULL || colon == optarg || !parse_int(colon + 1, 1, 65535, &v))
+				return fail(err, errlen, "--replica-of: '%s' is not HOST:PORT", optarg);
+			s->replica_of = optarg;
+			break;
+		}
+		case OPT_NODE_ID:
+			if (optarg[0] == '\0' || strlen(optarg) >= 64 || strpbrk(optarg, " ,=\r\n") != NULL)
+				return fail(err, errlen, "--node-id: '%s' must be 1-63 characters without spaces, ',' or '='", optarg);
+			snprintf(s->node_id, sizeof(s->node_id), "%s", optarg);
+			break;
+		case OPT_SYNC_REPLICAS:
+			if (!parse_int(optarg, 0, 64, &v))
+				return fail(err, errlen, "--sync-replicas: '%s' is not a number from 0 to 64", optarg);
+			s->sync_replicas = (int)v;
+			break;
+		case OPT_SYNC_TIMEOUT_MS:
+			if (!parse_int(optarg, 1, 3600000, &v))
+				return fail(err, errlen, "--sync-timeout-ms: '%s' is not a number of milliseconds", optarg);
+			s->sync_timeout_ms = (int)v;
+			break;
+		case OPT_SECRET_FILE:
+			if (access(optarg, R_OK) != 0)
+				return fail(err, errlen, "--cluster-secret-file: cannot read '%s': %s", optarg, strerror(errno));
+			s->secret_file = optarg;
+			break;
 		case ':':
 			return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
 		default:
@@ -292,6 +345,14 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 	}
 	if (optind < argc)
 		return fail(err, errlen, "'%s': unexpected argument (see --help)", argv[optind]);
+	if (s->ephemeral && (s->replica_of != NULL || s->sync_replicas > 0))
+		return fail(err, errlen, "--ephemeral: replication streams the WAL, so it needs persistence");
+	if (s->repl_port == 0)
+		s->repl_port = s->port + 10000 <= 65535 ? s->port + 10000 : s->port - 10000;
+	if (s->repl_port == s->port)
+		return fail(err, errlen, "--repl-port: must differ from the client port %d", s->port);
+	if (s->node_id[0] == '\0')
+		snprintf(s->node_id, sizeof(s->node_id), "%s:%d", s->listen_addr, s->port);
 	if (item_size_given && s->item_size_max > s->mem_limit / 2)
 		return fail(err, errlen, "-I/--max-item-size: cannot be more than half of -m (%zu MB)",
 		            s->mem_limit / (1024 * 1024));

@@ -33,6 +33,12 @@ struct settings {
 	enum wal_fsync fsync;     /* --fsync always|everysec|no */
 	size_t wal_segment_size;  /* --wal-segment-size */
 	size_t wal_backlog;       /* --wal-backlog: checkpointed WAL kept */
+	int repl_port;            /* --repl-port (default port + 10000) */
+	const char *replica_of;   /* --replica-of HOST:PORT, or NULL */
+	char node_id[300];        /* --node-id (default listen:port) */
+	int sync_replicas;        /* --sync-replicas N */
+	int sync_timeout_ms;      /* --sync-timeout-ms */
+	const char *secret_file;  /* --cluster-secret-file */
 };
 
 /* What main() should do after settings_parse(). */

@@ -3,7 +3,7 @@
 # install_deps [build|test]: installs whatever of the list is missing.
 
 CAIRN_BUILD_PKGS="cmake gcc make pkg-config libevent-dev liblmdb-dev libprotobuf-c-dev
-protobuf-c-compiler check libxxhash-dev"
+protobuf-c-compiler check libxxhash-dev libssl-dev"
 CAIRN_TEST_PKGS="python3 python3-memcache python3-pymemcache libmemcached-tools memcached
 lmdb-utils procps"
 

@@ -172,14 +172,18 @@ item_is_dead(struct cache *c, const struct item *it, uint32_t now)
 /* The LSN of the change being applied by cache_apply() on this thread, so
  * that the listener logs it under its original LSN. */
 static __thread uint64_t applying_lsn;
+static __thread uint32_t applying_epoch;
 
 static void
 emit(struct cache *c, struct cache_change *ch)
 {
-	if (c->change_fn == NULL)
+	cache_change_fn *fn = __atomic_load_n(&c->change_fn, __ATOMIC_ACQUIRE);
+
+	if (fn == NULL)
 		return;
 	ch->lsn = applying_lsn;
-	c->change_fn(c->change_arg, ch);
+	ch->epoch = applying_epoch;
+	fn(__atomic_load_n(&c->change_arg, __ATOMIC_RELAXED), ch);
 }
 
 static void
@@ -215,8 +219,9 @@ emit_set(struct cache *c, const struct item *it)
 void
 cache_set_change_fn(struct cache *c, cache_change_fn *fn, void *arg)
 {
-	c->change_fn = fn;
-	c->change_arg = arg;
+	/* The argument first: a thread that sees the new fn sees its arg. */
+	__atomic_store_n(&c->change_arg, arg, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->change_fn, fn, __ATOMIC_RELEASE);
 }
 
 /******** LRU (caller holds lru_lock) ********/
@@ -726,6 +731,7 @@ cache_apply(struct cache *c, const struct cache_change *ch)
 	struct item *it;
 
 	applying_lsn = ch->lsn;
+	applying_epoch = ch->epoch;
 	switch (ch->type) {
 	case CACHE_CHANGE_SET:
 		it = cache_item_create(c, ch->key, ch->nkey, ch->flags, ch->exptime, ch->nbytes);
@@ -753,6 +759,7 @@ cache_apply(struct cache *c, const struct cache_change *ch)
 		break;
 	}
 	applying_lsn = 0;
+	applying_epoch = 0;
 	return status;
 }
 

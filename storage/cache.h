@@ -118,6 +118,7 @@ enum cache_change_type {
 struct cache_change {
 	enum cache_change_type type;
 	uint64_t lsn;          /* 0 for a local change; else the LSN it already has */
+	uint32_t epoch;        /* with lsn: the epoch that wrote it (0: the log's own) */
 	const char *key;       /* SET, DELETE, TOUCH, EVICT */
 	size_t nkey;
 	uint32_t flags;        /* SET */
@@ -152,7 +153,8 @@ bool cache_item_too_large(const struct cache *c, size_t nkey, size_t nbytes,
 
 /* Allocate an unlinked item whose value the caller then fills in
  * (item_value(it), nbytes bytes; the "\r\n" after it is written here).
- * Evicts from the LRU tail until the new item fits under the memory limit.
+ * Evicts from the LRU tail until the new item fits under the memory limit
+ * (threads allocating at the same moment may overshoot it by one item each).
  * Returns the item with one reference owned by the caller, or NULL when the
  * limit cannot be met or malloc fails. */
 struct item *cache_item_create(struct cache *c, const char *key, size_t nkey,
@@ -192,24 +194,25 @@ void cache_discard(struct cache *c, const char *key, size_t nkey);
 enum cache_status cache_incr(struct cache *c, const char *key, size_t nkey,
                              bool incr, uint64_t delta, uint64_t *result);
 
-/* Invalidate every item stored at or before `when` (absolute unix time), as
- * memcached's flush_all: when <= now flushes everything linked so far (by
- * CAS, so items stored later in the same second survive); a future `when`
- * takes effect at that time.  Invalid items are removed lazily and by
- * cache_sweep(). */
+/* Invalidate items as memcached's flush_all does: when <= now flushes
+ * everything linked so far (by CAS, so items stored later in the same second
+ * survive); a future `when` takes effect at when - 1 (memcached stores
+ * oldest_live = when - 1) for every item stored up to then.  Invalid items
+ * are removed lazily and by cache_sweep(). */
 void cache_flush(struct cache *c, uint32_t when);
 
 /* Carry out a delayed flush_all whose time has come, as an immediate flush
  * (so that it reaches the change listener).  Called once a second. */
 void cache_run_due_flush(struct cache *c);
 
-/* Remove up to `budget` dead (expired or flushed) items, continuing from
- * where the last call stopped.  Returns how many were removed.  Called by a
- * background thread so that memory is reclaimed without reads. */
+/* Visit `budget` hash buckets, continuing from where the last call stopped,
+ * and remove the dead (expired or flushed) items in them.  Returns how many
+ * were removed.  Called by a background thread so that memory is reclaimed
+ * without reads. */
 size_t cache_sweep(struct cache *c, size_t budget);
 
-/* Install the change listener (NULL to remove).  Set it before the cache is
- * shared between threads. */
+/* Install the change listener (NULL to remove); any thread, any time:
+ * changes already in flight may still reach the previous listener. */
 void cache_set_change_fn(struct cache *c, cache_change_fn *fn, void *arg);
 
 /* Apply a change that was made elsewhere (WAL replay, checkpoint load, a

@@ -8,6 +8,8 @@
  *                   (little-endian; exptime absolute unix seconds, 0 = never)
  *   "meta"   "format"      -> u32, CKPT_FORMAT_VERSION
  *            "applied_lsn" -> u64, the last WAL record folded in
+ *            "history_id", "epoch", "prev_history_id", "fork_lsn",
+ *            "replica_of"  -> strings (replication state, see persist.c)
  *
  * RULE: the applied LSN is written in the same write transaction as the
  * changes it covers, so after any crash the checkpoint is exactly "the log up
@@ -264,34 +266,34 @@ grow_map(struct ckpt *ck)
 	return rc;
 }
 
+struct record_batch {
+	const struct wal_record *recs;
+	size_t n;
+};
+
+static int
+apply_records(MDB_txn *txn, struct ckpt *ck, const void *arg)
+{
+	const struct record_batch *b = arg;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < b->n; i++)
+		rc = apply_one(txn, ck, &b->recs[i].change);
+	return rc != 0 ? rc : meta_put_u64(txn, ck->meta, "applied_lsn", b->recs[b->n - 1].lsn);
+}
+
+typedef int txn_body_fn(MDB_txn *txn, struct ckpt *ck, const void *arg);
+static int write_txn(struct ckpt *ck, txn_body_fn *body, const void *arg, const char *what);
+
 int
 ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n)
 {
-	MDB_txn *txn;
-	size_t i;
-	int rc;
+	struct record_batch b = {recs, n};
 
 	if (n == 0)
 		return 0;
-	for (;;) {
-		txn = NULL;
-		pthread_rwlock_rdlock(&ck->resize_lock);
-		rc = mdb_txn_begin(ck->env, NULL, 0, &txn);
-		for (i = 0; rc == 0 && i < n; i++)
-			rc = apply_one(txn, ck, &recs[i].change);
-		if (rc == 0)
-			rc = meta_put_u64(txn, ck->meta, "applied_lsn", recs[n - 1].lsn);
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
-		else if (txn != NULL)
-			mdb_txn_abort(txn);
-		pthread_rwlock_unlock(&ck->resize_lock);
-		if (rc != MDB_MAP_FULL)
-			break;
-		if ((rc = grow_map(ck)) != 0)
-			break;
-	}
-	return rc == 0 ? 0 : lmdb_error("cannot apply WAL records", ck->path, rc);
+	return write_txn(ck, apply_records, &b, "cannot apply WAL records");
 }
 
 int
@@ -386,4 +388,201 @@ ckpt_file_bytes(struct ckpt *ck)
 
 	snprintf(path, sizeof(path), "%s/data.mdb", ck->path);
 	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+int
+ckpt_meta_get_str(struct ckpt *ck, const char *name, char *buf, size_t buflen)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	MDB_txn *txn;
+	int rc;
+
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	rc = mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0) {
+		rc = mdb_get(txn, ck->meta, &k, &v);
+		if (rc == 0) {
+			size_t n = v.mv_size < buflen - 1 ? v.mv_size : buflen - 1;
+
+			memcpy(buf, v.mv_data, n);
+			buf[n] = '\0';
+		}
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&ck->resize_lock);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc == 0 ? 0 : lmdb_error("cannot read metadata", ck->path, rc);
+}
+
+/* Run one write transaction, growing the map and retrying when it is full. */
+static int
+write_txn(struct ckpt *ck, txn_body_fn *body, const void *arg, const char *what)
+{
+	MDB_txn *txn;
+	int rc;
+
+	for (;;) {
+		txn = NULL;
+		pthread_rwlock_rdlock(&ck->resize_lock);
+		rc = mdb_txn_begin(ck->env, NULL, 0, &txn);
+		if (rc == 0)
+			rc = body(txn, ck, arg);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else if (txn != NULL)
+			mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&ck->resize_lock);
+		if (rc != MDB_MAP_FULL || grow_map(ck) != 0)
+			break;
+	}
+	return rc == 0 ? 0 : lmdb_error(what, ck->path, rc);
+}
+
+struct meta_str {
+	const char *name;
+	const char *value;
+};
+
+static int
+put_meta_str(MDB_txn *txn, struct ckpt *ck, const void *arg)
+{
+	const struct meta_str *m = arg;
+	MDB_val k = {strlen(m->name), (void *)m->name}, v = {strlen(m->value), (void *)m->value};
+
+	return mdb_put(txn, ck->meta, &k, &v, 0);
+}
+
+int
+ckpt_meta_put_str(struct ckpt *ck, const char *name, const char *value)
+{
+	struct meta_str m = {name, value};
+
+	return write_txn(ck, put_meta_str, &m, "cannot write metadata");
+}
+
+static int
+reset_items(MDB_txn *txn, struct ckpt *ck, const void *arg)
+{
+	int rc = mdb_drop(txn, ck->items, 0);
+
+	(void)arg;
+	return rc != 0 ? rc : meta_put_u64(txn, ck->meta, "applied_lsn", 0);
+}
+
+int
+ckpt_reset(struct ckpt *ck)
+{
+	return write_txn(ck, reset_items, NULL, "cannot reset");
+}
+
+struct item_batch {
+	const struct cache_change *items;
+	size_t n;
+};
+
+static int
+put_items(MDB_txn *txn, struct ckpt *ck, const void *arg)
+{
+	const struct item_batch *b = arg;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < b->n; i++)
+		rc = apply_one(txn, ck, &b->items[i]);
+	return rc;
+}
+
+int
+ckpt_put_items(struct ckpt *ck, const struct cache_change *items, size_t n)
+{
+	struct item_batch b = {items, n};
+
+	return write_txn(ck, put_items, &b, "cannot store snapshot items");
+}
+
+static int
+put_applied(MDB_txn *txn, struct ckpt *ck, const void *arg)
+{
+	return meta_put_u64(txn, ck->meta, "applied_lsn", *(const uint64_t *)arg);
+}
+
+int
+ckpt_set_applied(struct ckpt *ck, uint64_t lsn)
+{
+	return write_txn(ck, put_applied, &lsn, "cannot set the applied LSN");
+}
+
+struct ckpt_snapshot {
+	struct ckpt *ck;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int op;
+};
+
+int
+ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *lsn)
+{
+	struct ckpt_snapshot *snap = calloc(1, sizeof(*snap));
+	int rc;
+
+	if (snap == NULL)
+		return -ENOMEM;
+	snap->ck = ck;
+	snap->op = MDB_FIRST;
+	*lsn = 0;
+	/* Held until close: a map resize waits for the snapshot to finish. */
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	rc = mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &snap->txn);
+	if (rc == 0) {
+		meta_get_u64(snap->txn, ck->meta, "applied_lsn", lsn);
+		rc = mdb_cursor_open(snap->txn, ck->items, &snap->cur);
+		if (rc != 0)
+			mdb_txn_abort(snap->txn);
+	}
+	if (rc != 0) {
+		pthread_rwlock_unlock(&ck->resize_lock);
+		free(snap);
+		return lmdb_error("cannot open a snapshot", ck->path, rc);
+	}
+	*out = snap;
+	return 0;
+}
+
+int
+ckpt_snapshot_next(struct ckpt_snapshot *snap, struct cache_change *item)
+{
+	MDB_val k, v;
+	const unsigned char *p;
+	int rc = mdb_cursor_get(snap->cur, &k, &v, snap->op);
+
+	snap->op = MDB_NEXT;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0 && (k.mv_size == 0 || k.mv_size > CACHE_KEY_MAX || v.mv_size < CKPT_ITEM_HDR))
+		rc = MDB_CORRUPTED;
+	if (rc != 0)
+		return lmdb_error("cannot read a snapshot", snap->ck->path, rc);
+	p = v.mv_data;
+	memset(item, 0, sizeof(*item));
+	item->type = CACHE_CHANGE_SET;
+	item->key = k.mv_data;
+	item->nkey = k.mv_size;
+	item->flags = get_u32(p);
+	item->exptime = get_u32(p + 4);
+	item->cas = get_u64(p + 8);
+	item->value = (const char *)p + CKPT_ITEM_HDR;
+	item->nbytes = (uint32_t)(v.mv_size - CKPT_ITEM_HDR);
+	return 1;
+}
+
+void
+ckpt_snapshot_close(struct ckpt_snapshot *snap)
+{
+	if (snap == NULL)
+		return;
+	mdb_cursor_close(snap->cur);
+	mdb_txn_abort(snap->txn);
+	pthread_rwlock_unlock(&snap->ck->resize_lock);
+	free(snap);
 }

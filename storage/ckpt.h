@@ -46,6 +46,28 @@ int ckpt_scan(struct ckpt *ck, ckpt_item_fn *fn, void *arg, uint64_t *applied_ls
  * 0 or a negative errno. */
 int ckpt_purge_expired(struct ckpt *ck, uint32_t now, uint64_t *purged);
 
+/* Named metadata values (history ids, epoch, role) kept with the
+ * checkpoint, each written in its own small transaction.  get returns 0,
+ * -ENOENT, or a negative errno; a string is NUL-terminated into buf. */
+int ckpt_meta_get_str(struct ckpt *ck, const char *name, char *buf, size_t buflen);
+int ckpt_meta_put_str(struct ckpt *ck, const char *name, const char *value);
+
+/* Full resync of a replica: drop every item and set the applied LSN to 0
+ * (ckpt_reset), store snapshot items as they arrive (ckpt_put_items, lsn of
+ * the changes ignored), then declare the snapshot's LSN (ckpt_set_applied). */
+int ckpt_reset(struct ckpt *ck);
+int ckpt_put_items(struct ckpt *ck, const struct cache_change *items, size_t n);
+int ckpt_set_applied(struct ckpt *ck, uint64_t lsn);
+
+/* An incremental, point-in-time read of every item (a full sync's source):
+ * the LMDB read transaction stays open between calls, on one thread.
+ * open: 0 and *out (+ the view's applied LSN), or a negative errno.
+ * next: 1 and *item (valid until the next call), 0 at the end, or < 0. */
+struct ckpt_snapshot;
+int ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *lsn);
+int ckpt_snapshot_next(struct ckpt_snapshot *snap, struct cache_change *item);
+void ckpt_snapshot_close(struct ckpt_snapshot *snap);
+
 /* Bytes of the LMDB data file. */
 uint64_t ckpt_file_bytes(struct ckpt *ck);
 

@@ -33,6 +33,11 @@ struct persist {
 	pthread_cond_t wake;
 	bool stop;
 
+	pthread_mutex_t ckpt_lock;     /* a checkpoint round, or a full resync */
+	uint64_t retain_lsn;           /* atomic: oldest LSN a replica needs */
+	pthread_mutex_t id_lock;
+	struct persist_identity id;
+
 	uint64_t checkpoint_lsn;       /* atomic */
 	int checkpoint_error;          /* atomic */
 	uint64_t last_recovery_ms;
@@ -104,6 +109,67 @@ lock_data_dir(struct persist *p)
 		p->lock_fd = -1;
 		return -EBUSY;
 	}
+	return 0;
+}
+
+static void
+random_id(char *out, size_t outlen)
+{
+	unsigned char raw[16];
+	size_t i;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw)) {
+		/* Unique enough without urandom: time and pid. */
+		uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+		memcpy(raw, &t, sizeof(t));
+		memcpy(raw + 8, &t, sizeof(t));
+	}
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < sizeof(raw) && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static int
+save_identity(struct persist *p, const struct persist_identity *id)
+{
+	char num[32];
+	int rc;
+
+	snprintf(num, sizeof(num), "%u", id->epoch);
+	if ((rc = ckpt_meta_put_str(p->ckpt, "history_id", id->history_id)) != 0 ||
+	    (rc = ckpt_meta_put_str(p->ckpt, "epoch", num)) != 0 ||
+	    (rc = ckpt_meta_put_str(p->ckpt, "prev_history_id", id->prev_history_id)) != 0)
+		return rc;
+	snprintf(num, sizeof(num), "%" PRIu64, id->fork_lsn);
+	if ((rc = ckpt_meta_put_str(p->ckpt, "fork_lsn", num)) != 0)
+		return rc;
+	return ckpt_meta_put_str(p->ckpt, "replica_of", id->replica_of);
+}
+
+/* Read the identity; a new data directory gets a fresh history, epoch 1. */
+static int
+load_identity(struct persist *p)
+{
+	struct persist_identity *id = &p->id;
+	char num[32];
+
+	memset(id, 0, sizeof(*id));
+	if (ckpt_meta_get_str(p->ckpt, "history_id", id->history_id, sizeof(id->history_id)) != 0) {
+		random_id(id->history_id, sizeof(id->history_id));
+		id->epoch = 1;
+		return save_identity(p, id);
+	}
+	if (ckpt_meta_get_str(p->ckpt, "epoch", num, sizeof(num)) == 0)
+		id->epoch = (uint32_t)strtoul(num, NULL, 10);
+	ckpt_meta_get_str(p->ckpt, "prev_history_id", id->prev_history_id, sizeof(id->prev_history_id));
+	if (ckpt_meta_get_str(p->ckpt, "fork_lsn", num, sizeof(num)) == 0)
+		id->fork_lsn = strtoull(num, NULL, 10);
+	ckpt_meta_get_str(p->ckpt, "replica_of", id->replica_of, sizeof(id->replica_of));
+	if (id->epoch == 0)
+		id->epoch = 1;
 	return 0;
 }
 
@@ -194,8 +260,9 @@ trim_segments(struct persist *p, struct wal_segment *segs, size_t n, size_t clos
 	for (i = closed; i-- > 0;) {
 		/* Segment i ends where segment i + 1 begins. */
 		bool folded = i + 1 < n && segs[i + 1].first_lsn - 1 <= applied;
+		uint64_t retain = __atomic_load_n(&p->retain_lsn, __ATOMIC_RELAXED);
 
-		if (!folded)
+		if (!folded || (retain != 0 && segs[i + 1].first_lsn - 1 >= retain))
 			continue;
 		if (kept + segs[i].size <= p->cfg.backlog) {
 			kept += segs[i].size;
@@ -252,7 +319,9 @@ checkpointer_main(void *arg)
 		if (p->stop)
 			break;
 		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_lock(&p->ckpt_lock);
 		checkpoint_round(p);
+		pthread_mutex_unlock(&p->ckpt_lock);
 		if (time(NULL) - last_purge >= CKPT_PURGE_INTERVAL) {
 			uint64_t purged;
 
@@ -270,7 +339,7 @@ checkpointer_main(void *arg)
 
 int
 persist_open(const struct persist_config *cfg, struct cache *cache,
-             wal_synced_fn *synced_fn, void *synced_arg, struct persist **out)
+             wal_progress_fn *progress_fn, void *progress_arg, struct persist **out)
 {
 	struct persist *p = calloc(1, sizeof(*p));
 	struct wal_config wcfg;
@@ -293,17 +362,23 @@ persist_open(const struct persist_config *cfg, struct cache *cache,
 		goto fail;
 	if ((rc = ckpt_open(p->data_dir, &p->ckpt)) != 0)
 		goto fail;
+	if ((rc = load_identity(p)) != 0)
+		goto fail;
 	if ((rc = recover(p, &next_lsn, &epoch)) != 0)
 		goto fail;
+	if (epoch < p->id.epoch)
+		epoch = p->id.epoch;
 	wcfg.data_dir = p->data_dir;
 	wcfg.fsync = cfg->fsync;
 	wcfg.segment_size = cfg->segment_size;
-	if ((rc = wal_open(&wcfg, next_lsn, epoch, synced_fn, synced_arg, &p->wal)) != 0) {
+	if ((rc = wal_open(&wcfg, next_lsn, epoch, progress_fn, progress_arg, &p->wal)) != 0) {
 		log_msg(LOG_ALWAYS, "cannot open the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
 		goto fail;
 	}
 	cache_set_change_fn(cache, wal_append, p->wal);
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->ckpt_lock, NULL);
+	pthread_mutex_init(&p->id_lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	if (pthread_create(&p->checkpointer, NULL, checkpointer_main, p) != 0) {
 		rc = -EAGAIN;
@@ -336,6 +411,8 @@ persist_close(struct persist *p)
 	wal_close(p->wal);
 	ckpt_close(p->ckpt);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->ckpt_lock);
+	pthread_mutex_destroy(&p->id_lock);
 	pthread_cond_destroy(&p->wake);
 	close(p->lock_fd);
 	free(p->data_dir);
@@ -382,4 +459,128 @@ persist_get_stats(struct persist *p, struct persist_stats *out)
 	out->wal_dropped_bytes = p->wal_dropped_bytes;
 	out->wal_error = wal_error(p->wal);
 	out->checkpoint_error = __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED);
+}
+
+/******** REPLICATION SUPPORT ********/
+
+void
+persist_get_identity(struct persist *p, struct persist_identity *out)
+{
+	pthread_mutex_lock(&p->id_lock);
+	*out = p->id;
+	pthread_mutex_unlock(&p->id_lock);
+}
+
+int
+persist_set_identity(struct persist *p, const struct persist_identity *id)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->id_lock);
+	p->id = *id;
+	rc = save_identity(p, id);
+	pthread_mutex_unlock(&p->id_lock);
+	wal_set_epoch(p->wal, id->epoch);
+	return rc;
+}
+
+uint64_t
+persist_last_lsn(struct persist *p)
+{
+	return wal_last_lsn(p->wal);
+}
+
+uint64_t
+persist_written_lsn(struct persist *p)
+{
+	return wal_written_lsn(p->wal);
+}
+
+uint64_t
+persist_oldest_lsn(struct persist *p)
+{
+	struct wal_segment *segs;
+	size_t n;
+	uint64_t oldest = wal_last_lsn(p->wal) + 1;
+
+	if (wal_list_segments(p->data_dir, &segs, &n) == 0) {
+		if (n > 0)
+			oldest = segs[0].first_lsn;
+		free(segs);
+	}
+	return oldest;
+}
+
+int
+persist_wal_reader_open(struct persist *p, uint64_t lsn, struct wal_reader **out)
+{
+	return wal_reader_open(p->data_dir, lsn, out);
+}
+
+void
+persist_set_retain_lsn(struct persist *p, uint64_t lsn)
+{
+	__atomic_store_n(&p->retain_lsn, lsn, __ATOMIC_RELAXED);
+}
+
+int
+persist_snapshot_open(struct persist *p, struct ckpt_snapshot **out, uint64_t *lsn)
+{
+	return ckpt_snapshot_open(p->ckpt, out, lsn);
+}
+
+int
+persist_full_sync_begin(struct persist *p)
+{
+	struct cache_change flush = {.type = CACHE_CHANGE_FLUSH};
+	struct persist_identity id;
+	int rc;
+
+	/* The checkpointer stays out until persist_full_sync_end(). */
+	pthread_mutex_lock(&p->ckpt_lock);
+	cache_set_change_fn(p->cache, NULL, NULL);
+	cache_apply(p->cache, &flush);
+	persist_get_identity(p, &id);
+	id.history_id[0] = '\0';  /* a crash from here on means: resync in full */
+	if ((rc = persist_set_identity(p, &id)) != 0 ||
+	    (rc = ckpt_reset(p->ckpt)) != 0 ||
+	    (rc = wal_reset(p->wal, 1)) != 0) {
+		cache_set_change_fn(p->cache, wal_append, p->wal);
+		pthread_mutex_unlock(&p->ckpt_lock);
+		return rc;
+	}
+	__atomic_store_n(&p->checkpoint_lsn, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int
+persist_full_sync_items(struct persist *p, const struct cache_change *items, size_t n)
+{
+	size_t i;
+	int rc = ckpt_put_items(p->ckpt, items, n);
+
+	for (i = 0; i < n; i++)
+		cache_apply(p->cache, &items[i]);
+	return rc;
+}
+
+int
+persist_full_sync_end(struct persist *p, uint64_t lsn, const struct persist_identity *id)
+{
+	int rc;
+
+	if ((rc = ckpt_set_applied(p->ckpt, lsn)) == 0 &&
+	    (rc = wal_reset(p->wal, lsn + 1)) == 0)
+		rc = persist_set_identity(p, id);
+	__atomic_store_n(&p->checkpoint_lsn, lsn, __ATOMIC_RELAXED);
+	cache_set_change_fn(p->cache, wal_append, p->wal);
+	pthread_mutex_unlock(&p->ckpt_lock);
+	return rc;
+}
+
+void
+persist_full_sync_abort(struct persist *p)
+{
+	cache_set_change_fn(p->cache, wal_append, p->wal);
+	pthread_mutex_unlock(&p->ckpt_lock);
 }

@@ -48,12 +48,13 @@ struct persist_stats {
 
 struct persist;
 
-/* Recover DATA into `cache` and start logging its changes.  `synced_fn` is
- * called (from the WAL writer thread) whenever more of the log is on disk.
+/* Recover DATA into `cache` and start logging its changes.  `progress_fn`
+ * is called (from the WAL writer thread) whenever more of the log is written
+ * or synced.
  * Returns 0 and *out, or a negative errno after logging why (-EBUSY: another
  * process uses DATA; -EINVAL: the checkpoint is damaged). */
 int persist_open(const struct persist_config *cfg, struct cache *cache,
-                 wal_synced_fn *synced_fn, void *synced_arg, struct persist **out);
+                 wal_progress_fn *progress_fn, void *progress_arg, struct persist **out);
 
 /* Stop the checkpointer, write and fsync the rest of the WAL, close.  The
  * cache must no longer change.  NULL is a no-op. */
@@ -69,5 +70,57 @@ uint64_t persist_synced_lsn(struct persist *p);
 int persist_write_error(struct persist *p);
 
 void persist_get_stats(struct persist *p, struct persist_stats *out);
+
+/******** For replication ********/
+
+/* Who this node's data belongs to, kept with the checkpoint so that a
+ * restarted node knows its history, epoch and role. */
+#define PERSIST_ID_MAX 64
+struct persist_identity {
+	char history_id[PERSIST_ID_MAX];      /* history of the records we hold */
+	uint32_t epoch;                       /* highest primary epoch seen */
+	char prev_history_id[PERSIST_ID_MAX]; /* history before our promotion */
+	uint64_t fork_lsn;                    /* last LSN of prev_history_id */
+	char replica_of[320];                 /* HOST:PORT followed, "" = primary */
+};
+
+void persist_get_identity(struct persist *p, struct persist_identity *out);
+
+/* Store the identity (with the checkpoint).  Returns 0 or a negative errno. */
+int persist_set_identity(struct persist *p, const struct persist_identity *id);
+
+/* LSNs of the log: last appended, last written to the segment file, and the
+ * oldest one still on disk (the start of the replication backlog). */
+uint64_t persist_last_lsn(struct persist *p);
+uint64_t persist_written_lsn(struct persist *p);
+uint64_t persist_oldest_lsn(struct persist *p);
+
+/* Follow the WAL from `lsn` on (see wal_reader_*). */
+struct wal_reader;
+int persist_wal_reader_open(struct persist *p, uint64_t lsn, struct wal_reader **out);
+
+/* Keep every WAL segment holding an LSN >= lsn (a replica still needs it);
+ * 0 removes the floor. */
+void persist_set_retain_lsn(struct persist *p, uint64_t lsn);
+
+/* Open a point-in-time snapshot of the checkpoint (see ckpt_snapshot_*);
+ * *lsn is the last change it holds.  Returns 0 or a negative errno. */
+struct ckpt_snapshot;
+int persist_snapshot_open(struct persist *p, struct ckpt_snapshot **out, uint64_t *lsn);
+
+/* A replica's full resync replaces everything this node holds:
+ *   begin: stop logging, forget the cache, the checkpoint and the WAL;
+ *   items: store a batch of snapshot items in the checkpoint and the cache;
+ *   end:   the snapshot covers up to `lsn`; the WAL resumes at lsn + 1.
+ * If the node dies in between it restarts with an empty history and is
+ * resynced in full again.  Return 0 or a negative errno; after begin
+ * fails, nothing has started (do not call end). */
+int persist_full_sync_begin(struct persist *p);
+int persist_full_sync_items(struct persist *p, const struct cache_change *items, size_t n);
+int persist_full_sync_end(struct persist *p, uint64_t lsn, const struct persist_identity *id);
+
+/* The link dropped mid-way: keep what arrived (with an empty history, so the
+ * next attempt is a full resync again) and resume normal logging. */
+void persist_full_sync_abort(struct persist *p);
 
 #endif

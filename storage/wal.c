@@ -419,6 +419,166 @@ fsync_dir(const char *data_dir)
 	return rc;
 }
 
+/******** LIVE READER ********/
+
+#define READER_CHUNK (1u << 20)
+
+struct wal_reader {
+	char *data_dir;
+	int fd;             /* current segment, or -1 */
+	uint64_t next_lsn;  /* the LSN the next record must have */
+	char *buf;          /* bytes read and not yet returned */
+	size_t pos, len, cap;
+};
+
+/* Open the segment that must hold `lsn`, positioned after its header. */
+static int
+reader_open_segment(struct wal_reader *r, uint64_t lsn, bool exact)
+{
+	struct wal_segment *segs;
+	size_t n, i, pick = SIZE_MAX;
+	char header[WAL_SEGMENT_HDR_SIZE];
+	int rc = wal_list_segments(r->data_dir, &segs, &n), fd;
+
+	if (rc != 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		if (exact ? segs[i].first_lsn == lsn : segs[i].first_lsn <= lsn)
+			pick = i;
+	}
+	if (pick == SIZE_MAX) {
+		free(segs);
+		return -ENOENT;
+	}
+	fd = open(segs[pick].path, O_RDONLY | O_CLOEXEC);
+	free(segs);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	if (read(fd, header, sizeof(header)) != (ssize_t)sizeof(header) ||
+	    memcmp(header, WAL_MAGIC, 8) != 0) {
+		close(fd);
+		return -EILSEQ;
+	}
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = fd;
+	r->pos = r->len = 0;
+	return 0;
+}
+
+int
+wal_reader_open(const char *data_dir, uint64_t from_lsn, struct wal_reader **out)
+{
+	struct wal_reader *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->fd = -1;
+	r->next_lsn = from_lsn;
+	r->data_dir = strdup(data_dir);
+	if (r->data_dir == NULL || (rc = reader_open_segment(r, from_lsn, false)) != 0) {
+		rc = r->data_dir == NULL ? -ENOMEM : rc;
+		free(r->data_dir);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+/* Read more of the current segment.  Returns bytes read, 0 at its end. */
+static ssize_t
+reader_fill(struct wal_reader *r)
+{
+	ssize_t n;
+
+	if (r->pos > 0) {
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->len -= r->pos;
+		r->pos = 0;
+	}
+	if (r->cap - r->len < READER_CHUNK) {
+		size_t cap = r->cap ? r->cap * 2 : 2 * READER_CHUNK;
+		char *p = realloc(r->buf, cap);
+
+		if (p == NULL)
+			return -ENOMEM;
+		r->buf = p;
+		r->cap = cap;
+	}
+	n = read(r->fd, r->buf + r->len, r->cap - r->len);
+	if (n < 0)
+		return -errno;
+	r->len += (size_t)n;
+	return n;
+}
+
+int
+wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *lsn)
+{
+	for (;;) {
+		struct wal_record decoded;
+		size_t used;
+		ssize_t n;
+
+		switch (wal_decode(r->buf + r->pos, r->len - r->pos, &decoded, &used)) {
+		case WAL_DECODE_OK:
+			if (decoded.lsn < r->next_lsn) {  /* before our start: skip */
+				r->pos += used;
+				continue;
+			}
+			if (decoded.lsn != r->next_lsn)
+				return -EILSEQ;
+			*rec = r->buf + r->pos;
+			*len = used;
+			*lsn = decoded.lsn;
+			r->pos += used;
+			r->next_lsn++;
+			return 1;
+		case WAL_DECODE_SHORT:
+			break;
+		case WAL_DECODE_CORRUPT:
+			return -EILSEQ;
+		}
+		n = reader_fill(r);
+		if (n < 0)
+			return (int)n;
+		if (n > 0)
+			continue;
+		/* End of this segment: has the next one begun? */
+		if (r->pos != r->len)
+			return 0;  /* a record is being written */
+		n = reader_open_segment(r, r->next_lsn, true);
+		if (n == -ENOENT) {
+			/* Not yet rotated, or trimmed away: the oldest segment tells. */
+			struct wal_segment *segs;
+			size_t count;
+			bool trimmed = false;
+
+			if (wal_list_segments(r->data_dir, &segs, &count) == 0) {
+				trimmed = count > 0 && segs[0].first_lsn > r->next_lsn;
+				free(segs);
+			}
+			return trimmed ? -ENOENT : 0;
+		}
+		if (n != 0)
+			return (int)n;
+	}
+}
+
+void
+wal_reader_close(struct wal_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->buf);
+	free(r->data_dir);
+	free(r);
+}
+
 /******** RECOVERY ********/
 
 /* Keep the valid prefix of a damaged segment; set the rest aside. */
@@ -528,19 +688,20 @@ struct wal {
 	uint64_t next_lsn;          /* under lock */
 	uint64_t last_lsn;          /* last handed out; atomic reads */
 	bool stop;
+	bool writing;               /* the writer holds a batch outside the lock */
 
 	/* Writer thread only (read atomically by others where noted). */
 	pthread_t thread;
 	int fd;
 	uint64_t segment_first_lsn; /* atomic */
 	uint64_t segment_bytes;
-	uint64_t written_lsn;
+	uint64_t written_lsn;       /* atomic */
 	uint64_t synced_lsn;        /* atomic */
 	int error;                  /* atomic; sticky */
 	struct timespec last_sync;
 
-	wal_synced_fn *synced_fn;
-	void *synced_arg;
+	wal_progress_fn *progress_fn;
+	void *progress_arg;
 };
 
 static __thread uint64_t thread_last_lsn;
@@ -581,10 +742,10 @@ wal_append(void *arg, const struct cache_change *ch)
 		w->buf = p;
 		w->cap = cap;
 	}
-	/* A replicated or replayed change keeps its LSN. */
+	/* A replicated change keeps its LSN and epoch. */
 	lsn = ch->lsn != 0 ? ch->lsn : w->next_lsn;
 	w->next_lsn = lsn + 1;
-	wal_encode(w->buf + w->len, ch, lsn, w->epoch);
+	wal_encode(w->buf + w->len, ch, lsn, ch->epoch != 0 ? ch->epoch : w->epoch);
 	if (w->len == 0) {
 		w->buf_first_lsn = lsn;
 		pthread_cond_signal(&w->work);
@@ -673,7 +834,7 @@ write_batch(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
 	if ((rc = write_all(w->fd, batch, n)) != 0)
 		return rc;
 	w->segment_bytes += n;
-	w->written_lsn = last_lsn;
+	__atomic_store_n(&w->written_lsn, last_lsn, __ATOMIC_RELEASE);
 	if (w->fsync == WAL_FSYNC_ALWAYS ||
 	    (w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync)))
 		return do_sync(w);
@@ -725,6 +886,7 @@ writer_main(void *arg)
 		w->buf = spare;
 		w->cap = spare_cap;
 		w->len = 0;
+		w->writing = true;
 		pthread_cond_broadcast(&w->space);
 		pthread_mutex_unlock(&w->lock);
 
@@ -733,12 +895,13 @@ writer_main(void *arg)
 			if (rc != 0)
 				writer_fail(w, rc);
 		}
-		if (w->synced_fn != NULL &&
-		    (__atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED) != synced_before || rc != 0))
-			w->synced_fn(w->synced_arg);
+		if (w->progress_fn != NULL)
+			w->progress_fn(w->progress_arg);
 		spare = batch;
 		spare_cap = batch_cap;
 		pthread_mutex_lock(&w->lock);
+		w->writing = false;
+		pthread_cond_broadcast(&w->space);
 	}
 	pthread_mutex_unlock(&w->lock);
 	free(spare);
@@ -747,7 +910,7 @@ writer_main(void *arg)
 
 int
 wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
-         wal_synced_fn *synced_fn, void *synced_arg, struct wal **out)
+         wal_progress_fn *progress_fn, void *progress_arg, struct wal **out)
 {
 	struct wal *w = calloc(1, sizeof(*w));
 	char dir[4096];
@@ -769,8 +932,8 @@ wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
 	w->last_lsn = next_lsn - 1;
 	w->written_lsn = next_lsn - 1;
 	w->synced_lsn = next_lsn - 1;
-	w->synced_fn = synced_fn;
-	w->synced_arg = synced_arg;
+	w->progress_fn = progress_fn;
+	w->progress_arg = progress_arg;
 	w->fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &w->last_sync);
 	if (w->data_dir == NULL) {
@@ -823,6 +986,53 @@ uint64_t
 wal_synced_lsn(struct wal *w)
 {
 	return __atomic_load_n(&w->synced_lsn, __ATOMIC_ACQUIRE);
+}
+
+uint64_t
+wal_written_lsn(struct wal *w)
+{
+	return __atomic_load_n(&w->written_lsn, __ATOMIC_ACQUIRE);
+}
+
+int
+wal_reset(struct wal *w, uint64_t next_lsn)
+{
+	struct wal_segment *segs;
+	size_t n, i;
+	int rc;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->len > 0 || w->writing)
+		pthread_cond_wait(&w->space, &w->lock);
+	/* The writer is idle and cannot start without the lock we hold. */
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	rc = wal_list_segments(w->data_dir, &segs, &n);
+	if (rc == 0) {
+		for (i = 0; i < n; i++) {
+			if (unlink(segs[i].path) != 0)
+				log_msg(LOG_ALWAYS, "wal: cannot delete %s: %s", segs[i].path, strerror(errno));
+		}
+		free(segs);
+		rc = segment_create(w, next_lsn);
+	}
+	w->next_lsn = next_lsn;
+	__atomic_store_n(&w->last_lsn, next_lsn - 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->written_lsn, next_lsn - 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->synced_lsn, next_lsn - 1, __ATOMIC_RELEASE);
+	if (rc != 0)
+		__atomic_store_n(&w->error, -rc, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+void
+wal_set_epoch(struct wal *w, uint32_t epoch)
+{
+	pthread_mutex_lock(&w->lock);
+	w->epoch = epoch;
+	pthread_mutex_unlock(&w->lock);
 }
 
 uint64_t

@@ -80,6 +80,23 @@ int wal_list_segments(const char *data_dir, struct wal_segment **out, size_t *n)
  * header, or a negative errno. */
 int wal_read_segment(const char *path, char **buf, size_t *len);
 
+/******** READING A LIVE LOG (replication) ********/
+
+/* Follows the log from an LSN on, across segments, while it is written.
+ * One thread at a time per reader. */
+struct wal_reader;
+
+/* Position a reader at from_lsn.  Returns 0 and *out, -ENOENT when from_lsn
+ * is no longer on disk (older than the oldest segment), or a negative errno. */
+int wal_reader_open(const char *data_dir, uint64_t from_lsn, struct wal_reader **out);
+
+/* The next record: 1 with *rec / *len (the raw record bytes, valid until the
+ * next call) and *lsn; 0 when no further record is written yet; -ENOENT when
+ * the next segment is gone (trimmed) or -EILSEQ on a damaged record. */
+int wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *lsn);
+
+void wal_reader_close(struct wal_reader *r);
+
 /******** RECOVERY ********/
 
 typedef void wal_replay_fn(void *arg, const struct wal_record *rec);
@@ -108,9 +125,9 @@ struct wal_config {
 	size_t segment_size;       /* rotate to a new segment beyond this */
 };
 
-/* Called by the writer thread each time the synced LSN advances (and when a
- * write error occurs), with no wal lock held. */
-typedef void wal_synced_fn(void *arg);
+/* Called by the writer thread each time the written or synced LSN advances
+ * (and when a write error occurs), with no wal lock held. */
+typedef void wal_progress_fn(void *arg);
 
 struct wal;
 
@@ -118,7 +135,7 @@ struct wal;
  * LSN next_lsn.  Starts the writer thread.  Returns 0 and *out, or a negative
  * errno (*out untouched). */
 int wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
-             wal_synced_fn *synced_fn, void *synced_arg, struct wal **out);
+             wal_progress_fn *progress_fn, void *progress_arg, struct wal **out);
 
 /* Flush and fsync everything appended, stop the writer, close.  NULL is a
  * no-op. */
@@ -136,11 +153,23 @@ uint64_t wal_take_thread_lsn(void);
 /* Durable under the fsync policy: every record up to this LSN is on disk. */
 uint64_t wal_synced_lsn(struct wal *w);
 
+/* Every record up to this LSN has been written to the segment file (it
+ * survives a crash of this process, not of the machine). */
+uint64_t wal_written_lsn(struct wal *w);
+
 /* The last LSN handed out. */
 uint64_t wal_last_lsn(struct wal *w);
 
 /* First LSN of the segment being written; segments below it are closed. */
 uint64_t wal_active_segment_lsn(struct wal *w);
+
+/* Start over at next_lsn: every segment is deleted and a new one begins.
+ * For a replica's full resync; nothing may be appended meanwhile (the
+ * caller has removed the cache's listener).  Returns 0 or a negative errno. */
+int wal_reset(struct wal *w, uint64_t next_lsn);
+
+/* Epoch stamped on local changes from now on (a promotion raises it). */
+void wal_set_epoch(struct wal *w, uint32_t epoch);
 
 /* 0, or the errno of the write or fsync that failed; sticky. */
 int wal_error(struct wal *w);

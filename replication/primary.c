@@ -1,0 +1,618 @@
+/* Replication, primary side: hand each replica a snapshot or the WAL from
+ * where it stopped, then stream every new record, and count acks.
+ *
+ * Per replica connection (replication thread only):
+ *
+ *   P_HELLO ----Hello, PARTIAL----> P_STREAM  (WAL from the replica's LSN)
+ *      |                               ^
+ *      +------Hello, FULL-----> P_SNAPSHOT ---SnapshotEnd---+
+ *
+ * The resync decision (decide_sync) lists every case.  Memory stays bounded
+ * however slow a replica is: we only read more of the WAL or the snapshot
+ * while the connection's output holds less than REPL_OUTPUT_LIMIT; the rest
+ * waits on disk.  A replica whose next record was trimmed from the backlog is
+ * dropped and gets a full resync when it reconnects.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "replication/auth.h"
+#include "replication/repl_internal.h"
+#include "storage/ckpt.h"
+#include "storage/log.h"
+#include "storage/persist.h"
+#include "storage/wal.h"
+
+#define SNAPSHOT_CHUNK_ITEMS 1024
+#define PEER_SILENCE_LIMIT (3 * REPL_LINK_TIMEOUT_SECONDS)
+
+enum pconn_state {
+	P_HELLO,     /* Challenge sent, waiting for Hello */
+	P_SNAPSHOT,  /* sending a full snapshot */
+	P_STREAM,    /* sending WAL records */
+};
+
+struct primary_conn {
+	struct repl *r;
+	struct bufferevent *bev;
+	enum pconn_state state;
+	uint8_t nonce[REPL_NONCE_SIZE];
+	char id[64];                 /* the replica's node id */
+	char addr[128];              /* its client address, or the peer address */
+	uint64_t acked_lsn;          /* in its WAL (lock for readers) */
+	struct wal_reader *reader;   /* P_STREAM */
+	struct ckpt_snapshot *snap;  /* P_SNAPSHOT */
+	uint64_t snap_lsn;
+	uint64_t snap_items;
+	time_t last_heard;
+	bool refused;                /* close once the Refused frame is sent */
+	struct primary_conn *next;
+};
+
+static void pconn_read_cb(struct bufferevent *bev, void *arg);
+static void pconn_write_cb(struct bufferevent *bev, void *arg);
+static void pconn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static const char *
+state_name(enum pconn_state s)
+{
+	switch (s) {
+	case P_HELLO: return "handshake";
+	case P_SNAPSHOT: return "snapshot";
+	case P_STREAM: return "streaming";
+	}
+	return "?";
+}
+
+static void
+send_frame(struct primary_conn *pc, const Cairn__Repl__Frame *f)
+{
+	size_t n = repl_wire_send(bufferevent_get_output(pc->bev), f);
+
+	__atomic_add_fetch(&pc->r->bytes_sent, n, __ATOMIC_RELAXED);
+}
+
+/* The oldest LSN any connected replica may still ask for, so that the
+ * checkpointer keeps those segments. */
+static void
+update_retention(struct repl *r)
+{
+	uint64_t floor = 0;
+	struct primary_conn *pc;
+
+	for (pc = r->conns; pc != NULL; pc = pc->next) {
+		uint64_t need = pc->state == P_SNAPSHOT ? pc->snap_lsn + 1 : pc->acked_lsn + 1;
+
+		if (pc->state != P_HELLO && (floor == 0 || need < floor))
+			floor = need;
+	}
+	persist_set_retain_lsn(r->persist, floor);
+}
+
+static int
+cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x > y ? -1 : x < y;
+}
+
+/* The LSN at least sync_replicas streaming replicas hold. */
+static void
+update_quorum(struct repl *r)
+{
+	uint64_t acked[REPL_MAX_REPLICAS], quorum = 0;
+	struct primary_conn *pc;
+	int n = 0;
+
+	if (r->sync_replicas == 0)
+		return;
+	for (pc = r->conns; pc != NULL && n < REPL_MAX_REPLICAS; pc = pc->next) {
+		if (pc->state == P_STREAM)
+			acked[n++] = pc->acked_lsn;
+	}
+	if (n >= r->sync_replicas) {
+		qsort(acked, (size_t)n, sizeof(acked[0]), cmp_desc);
+		quorum = acked[r->sync_replicas - 1];
+	}
+	if (quorum != __atomic_load_n(&r->quorum_lsn, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&r->quorum_lsn, quorum, __ATOMIC_RELEASE);
+		r->wake(r->wake_arg);
+	}
+}
+
+static void
+pconn_destroy(struct primary_conn *pc, const char *why)
+{
+	struct repl *r = pc->r;
+	struct primary_conn **pp;
+
+	log_msg(LOG_ALWAYS, "replication: replica %s (%s) disconnected: %s",
+	        pc->id[0] ? pc->id : "?", pc->addr, why);
+	pthread_mutex_lock(&r->lock);
+	for (pp = &r->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == pc) {
+			*pp = pc->next;
+			break;
+		}
+	}
+	r->nconns--;
+	pthread_mutex_unlock(&r->lock);
+	bufferevent_free(pc->bev);
+	wal_reader_close(pc->reader);
+	ckpt_snapshot_close(pc->snap);
+	free(pc);
+	update_retention(r);
+	update_quorum(r);
+}
+
+static void
+refuse(struct primary_conn *pc, const char *reason)
+{
+	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
+	Cairn__Repl__Refused m = CAIRN__REPL__REFUSED__INIT;
+
+	m.reason = (char *)reason;
+	f.msg_case = CAIRN__REPL__FRAME__MSG_REFUSED;
+	f.refused = &m;
+	send_frame(pc, &f);
+	log_msg(LOG_ALWAYS, "replication: refused %s (%s): %s",
+	        pc->id[0] ? pc->id : "a replica", pc->addr, reason);
+	/* Let the reason reach the peer, then close. */
+	bufferevent_disable(pc->bev, EV_READ);
+	bufferevent_setcb(pc->bev, NULL, pconn_write_cb, pconn_event_cb, pc);
+	bufferevent_setwatermark(pc->bev, EV_WRITE, 0, 0);
+	pc->state = P_HELLO;
+	pc->refused = true;
+}
+
+void
+primary_accept(struct repl *r, int fd, const char *peer)
+{
+	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
+	Cairn__Repl__Challenge m = CAIRN__REPL__CHALLENGE__INIT;
+	struct primary_conn *pc = calloc(1, sizeof(*pc));
+
+	if (pc == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	pc->r = r;
+	pc->bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (pc->bev == NULL || !repl_auth_nonce(pc->nonce)) {
+		if (pc->bev != NULL)
+			bufferevent_free(pc->bev);
+		else
+			evutil_closesocket(fd);
+		free(pc);
+		return;
+	}
+	snprintf(pc->addr, sizeof(pc->addr), "%s", peer);
+	pc->last_heard = time(NULL);
+	bufferevent_setcb(pc->bev, pconn_read_cb, pconn_write_cb, pconn_event_cb, pc);
+	bufferevent_setwatermark(pc->bev, EV_WRITE, REPL_OUTPUT_LIMIT / 2, 0);
+	bufferevent_enable(pc->bev, EV_READ | EV_WRITE);
+	pthread_mutex_lock(&r->lock);
+	pc->next = r->conns;
+	r->conns = pc;
+	r->nconns++;
+	pthread_mutex_unlock(&r->lock);
+
+	m.nonce.data = pc->nonce;
+	m.nonce.len = sizeof(pc->nonce);
+	m.auth_required = r->secret != NULL;
+	f.msg_case = CAIRN__REPL__FRAME__MSG_CHALLENGE;
+	f.challenge = &m;
+	send_frame(pc, &f);
+}
+
+/******** RESYNC DECISION ********/
+
+struct sync_plan {
+	Cairn__Repl__SyncMode mode;
+	uint64_t start_lsn;     /* PARTIAL */
+	uint64_t truncate_to;   /* PARTIAL: the replica discards above this */
+};
+
+/* Partial when we still hold every record the replica lacks:
+ *  1. same history, its LSN <= ours, and LSN + 1 still on disk;
+ *  2. it follows the history we were promoted from, and its LSN <= the fork
+ *     point: it is a prefix of ours (Redis PSYNC2's replid2/offset);
+ *  3. same previous history but its LSN runs past the fork (an old primary
+ *     whose last writes never reached us): it must first discard everything
+ *     above the fork point (Kafka's leader-epoch truncation), then resume;
+ *  4. a replica with an empty log while our log still starts at LSN 1.
+ * Otherwise (other history, trimmed backlog, a log ahead of ours): full. */
+static struct sync_plan
+decide_sync(struct repl *r, const Cairn__Repl__Hello *h)
+{
+	struct persist_identity id;
+	struct sync_plan plan = {CAIRN__REPL__SYNC_MODE__FULL, 0, 0};
+	uint64_t last = persist_last_lsn(r->persist);
+	uint64_t oldest = persist_oldest_lsn(r->persist);
+
+	persist_get_identity(r->persist, &id);
+	if (h->history_id[0] != '\0' && strcmp(h->history_id, id.history_id) == 0) {
+		if (h->last_lsn <= last && h->last_lsn + 1 >= oldest)
+			plan.start_lsn = h->last_lsn + 1;
+	} else if (h->history_id[0] != '\0' && id.prev_history_id[0] != '\0' &&
+	           strcmp(h->history_id, id.prev_history_id) == 0) {
+		if (h->last_lsn <= id.fork_lsn && h->last_lsn + 1 >= oldest) {
+			plan.start_lsn = h->last_lsn + 1;
+		} else if (h->last_lsn > id.fork_lsn && id.fork_lsn + 1 >= oldest) {
+			plan.start_lsn = id.fork_lsn + 1;
+			plan.truncate_to = id.fork_lsn;
+		}
+	} else if (h->last_lsn == 0 && oldest == 1) {
+		plan.start_lsn = 1;
+	}
+	if (plan.start_lsn != 0)
+		plan.mode = CAIRN__REPL__SYNC_MODE__PARTIAL;
+	return plan;
+}
+
+static bool pump(struct primary_conn *pc);
+
+/* Returns false if pc was destroyed. */
+static bool
+handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
+{
+	struct repl *r = pc->r;
+	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
+	Cairn__Repl__Welcome w = CAIRN__REPL__WELCOME__INIT;
+	struct persist_identity id;
+	struct sync_plan plan;
+	char reason[160];
+	int rc;
+
+	snprintf(pc->id, sizeof(pc->id), "%s", h->node_id);
+	if (h->listen_addr[0] != '\0')
+		snprintf(pc->addr, sizeof(pc->addr), "%s", h->listen_addr);
+	if (h->protocol_version != REPL_PROTOCOL_VERSION) {
+		snprintf(reason, sizeof(reason), "protocol version %u not supported (this node speaks %d)",
+		         h->protocol_version, REPL_PROTOCOL_VERSION);
+		refuse(pc, reason);
+		return true;
+	}
+	if (r->secret != NULL &&
+	    !repl_auth_check(r->secret, r->secret_len, pc->nonce, h->auth_proof.data, h->auth_proof.len)) {
+		refuse(pc, "authentication failed: wrong or missing cluster secret");
+		return true;
+	}
+	if (repl_is_replica(r)) {
+		refuse(pc, "this node is a replica; connect to the primary");
+		return true;
+	}
+	persist_get_identity(r->persist, &id);
+	if (h->epoch > id.epoch) {
+		snprintf(reason, sizeof(reason), "the replica has seen epoch %u, newer than ours (%u)",
+		         h->epoch, id.epoch);
+		refuse(pc, reason);
+		return true;
+	}
+	plan = decide_sync(r, h);
+	if (plan.mode == CAIRN__REPL__SYNC_MODE__PARTIAL) {
+		rc = persist_wal_reader_open(r->persist, plan.start_lsn, &pc->reader);
+		if (rc != 0)
+			plan.mode = CAIRN__REPL__SYNC_MODE__FULL;  /* trimmed meanwhile */
+	}
+	if (plan.mode == CAIRN__REPL__SYNC_MODE__FULL) {
+		plan.truncate_to = 0;
+		plan.start_lsn = 0;
+		rc = persist_snapshot_open(r->persist, &pc->snap, &pc->snap_lsn);
+		if (rc != 0) {
+			refuse(pc, "cannot read the checkpoint for a snapshot");
+			return true;
+		}
+		__atomic_add_fetch(&r->full_syncs, 1, __ATOMIC_RELAXED);
+	} else {
+		__atomic_add_fetch(&r->partial_syncs, 1, __ATOMIC_RELAXED);
+	}
+	w.mode = plan.mode;
+	w.epoch = id.epoch;
+	w.history_id = id.history_id;
+	w.start_lsn = plan.start_lsn;
+	w.truncate_to = plan.truncate_to;
+	w.primary_id = r->node_id;
+	f.msg_case = CAIRN__REPL__FRAME__MSG_WELCOME;
+	f.welcome = &w;
+	send_frame(pc, &f);
+	log_msg(LOG_ALWAYS, "replication: replica %s (%s) at LSN %" PRIu64 ": %s sync%s",
+	        pc->id, pc->addr, h->last_lsn,
+	        plan.mode == CAIRN__REPL__SYNC_MODE__FULL ? "full" : "partial",
+	        plan.truncate_to ? " after discarding its records past the fork" : "");
+	pthread_mutex_lock(&r->lock);
+	pc->acked_lsn = plan.mode == CAIRN__REPL__SYNC_MODE__FULL ? 0 : plan.start_lsn - 1;
+	pc->state = plan.mode == CAIRN__REPL__SYNC_MODE__FULL ? P_SNAPSHOT : P_STREAM;
+	pthread_mutex_unlock(&r->lock);
+	update_retention(r);
+	return pump(pc);
+}
+
+/******** STREAMING ********/
+
+/* One SnapshotChunk of up to SNAPSHOT_CHUNK_ITEMS items; at the end, the
+ * SnapshotEnd and the switch to streaming from the snapshot's LSN. */
+static int
+send_snapshot_chunk(struct primary_conn *pc)
+{
+	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
+	Cairn__Repl__SnapshotChunk chunk = CAIRN__REPL__SNAPSHOT_CHUNK__INIT;
+	Cairn__Repl__Item items[SNAPSHOT_CHUNK_ITEMS], *ptrs[SNAPSHOT_CHUNK_ITEMS];
+	size_t n = 0, bytes = 0;
+	int rc = 1;
+
+	while (n < SNAPSHOT_CHUNK_ITEMS && bytes < REPL_BATCH_BYTES) {
+		struct cache_change it;
+
+		rc = ckpt_snapshot_next(pc->snap, &it);
+		if (rc <= 0)
+			break;
+		cairn__repl__item__init(&items[n]);
+		/* LMDB read-only pages stay valid until the snapshot closes. */
+		items[n].key.data = (uint8_t *)it.key;
+		items[n].key.len = it.nkey;
+		items[n].flags = it.flags;
+		items[n].exptime = it.exptime;
+		items[n].cas = it.cas;
+		items[n].value.data = (uint8_t *)it.value;
+		items[n].value.len = it.nbytes;
+		ptrs[n] = &items[n];
+		bytes += it.nkey + it.nbytes;
+		n++;
+	}
+	if (rc < 0)
+		return rc;
+	if (n > 0) {
+		chunk.n_items = n;
+		chunk.items = ptrs;
+		f.msg_case = CAIRN__REPL__FRAME__MSG_SNAPSHOT_CHUNK;
+		f.snapshot_chunk = &chunk;
+		send_frame(pc, &f);
+		pc->snap_items += n;
+	}
+	if (rc == 0) {
+		Cairn__Repl__SnapshotEnd end = CAIRN__REPL__SNAPSHOT_END__INIT;
+
+		end.lsn = pc->snap_lsn;
+		end.items = pc->snap_items;
+		f.msg_case = CAIRN__REPL__FRAME__MSG_SNAPSHOT_END;
+		f.snapshot_end = &end;
+		send_frame(pc, &f);
+		ckpt_snapshot_close(pc->snap);
+		pc->snap = NULL;
+		rc = persist_wal_reader_open(pc->r->persist, pc->snap_lsn + 1, &pc->reader);
+		if (rc != 0)
+			return rc;
+		pthread_mutex_lock(&pc->r->lock);
+		pc->acked_lsn = pc->snap_lsn;
+		pc->state = P_STREAM;
+		pthread_mutex_unlock(&pc->r->lock);
+		log_msg(LOG_INFO, "replication: snapshot of %" PRIu64 " items sent to %s",
+		        pc->snap_items, pc->id);
+	}
+	return 1;
+}
+
+/* One WalBatch of the records written since the last one.  Returns 1 if
+ * something was sent, 0 if there was nothing new, < 0 on error. */
+static int
+send_wal_batch(struct primary_conn *pc)
+{
+	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
+	Cairn__Repl__WalBatch batch = CAIRN__REPL__WAL_BATCH__INIT;
+	ProtobufCBinaryData recs[1024];
+	size_t n = 0, used = 0, cap = REPL_BATCH_BYTES * 2, i;
+	char *copy = malloc(cap);
+	int rc = 0;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	/* The reader's buffer moves on the next call: copy each record. */
+	while (n < sizeof(recs) / sizeof(recs[0]) && used < REPL_BATCH_BYTES) {
+		const char *rec;
+		size_t len;
+		uint64_t lsn;
+
+		rc = wal_reader_next(pc->reader, &rec, &len, &lsn);
+		if (rc <= 0)
+			break;
+		if (used + len > cap) {
+			char *p;
+
+			cap = (used + len) * 2;
+			p = realloc(copy, cap);
+			if (p == NULL) {
+				free(copy);
+				return -ENOMEM;
+			}
+			copy = p;
+		}
+		memcpy(copy + used, rec, len);
+		recs[n].len = len;
+		recs[n].data = (uint8_t *)(uintptr_t)used;  /* offset until copy settles */
+		used += len;
+		n++;
+	}
+	if (n > 0) {
+		ProtobufCBinaryData *ptrs = recs;
+
+		for (i = 0; i < n; i++)
+			ptrs[i].data = (uint8_t *)copy + (uintptr_t)ptrs[i].data;
+		batch.n_records = n;
+		batch.records = ptrs;
+		f.msg_case = CAIRN__REPL__FRAME__MSG_WAL_BATCH;
+		f.wal_batch = &batch;
+		send_frame(pc, &f);
+	}
+	free(copy);
+	if (rc < 0)
+		return rc;
+	return n > 0 ? 1 : 0;
+}
+
+/* Send while the output has room.  Returns false if pc was destroyed. */
+static bool
+pump(struct primary_conn *pc)
+{
+	struct evbuffer *out = bufferevent_get_output(pc->bev);
+	int rc = 0;
+
+	while (evbuffer_get_length(out) < REPL_OUTPUT_LIMIT) {
+		if (pc->state == P_SNAPSHOT)
+			rc = send_snapshot_chunk(pc);
+		else if (pc->state == P_STREAM)
+			rc = send_wal_batch(pc);
+		else
+			return true;
+		if (rc <= 0)
+			break;
+	}
+	if (rc == -ENOENT)
+		pconn_destroy(pc, "its next record left the backlog; it will resync in full");
+	else if (rc < 0)
+		pconn_destroy(pc, strerror(-rc));
+	return rc >= 0;
+}
+
+void
+primary_pump_all(struct repl *r)
+{
+	struct primary_conn *pc, *next;
+
+	for (pc = r->conns; pc != NULL; pc = next) {
+		next = pc->next;
+		pump(pc);
+	}
+}
+
+/******** EVENTS ********/
+
+/* Returns false if pc was destroyed. */
+static bool
+handle_frame(struct primary_conn *pc, Cairn__Repl__Frame *f)
+{
+	pc->last_heard = time(NULL);
+	if (pc->state == P_HELLO) {
+		if (f->msg_case == CAIRN__REPL__FRAME__MSG_HELLO)
+			return handle_hello(pc, f->hello);
+		pconn_destroy(pc, "expected Hello");
+		return false;
+	}
+	switch (f->msg_case) {
+	case CAIRN__REPL__FRAME__MSG_ACK:
+		pthread_mutex_lock(&pc->r->lock);
+		if (f->ack->lsn > pc->acked_lsn)
+			pc->acked_lsn = f->ack->lsn;
+		pthread_mutex_unlock(&pc->r->lock);
+		update_quorum(pc->r);
+		break;
+	case CAIRN__REPL__FRAME__MSG_HEARTBEAT:
+		break;
+	default:
+		pconn_destroy(pc, "unexpected message");
+		return false;
+	}
+	return true;
+}
+
+static void
+pconn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct primary_conn *pc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	Cairn__Repl__Frame *f;
+
+	__atomic_add_fetch(&pc->r->bytes_received, evbuffer_get_length(in), __ATOMIC_RELAXED);
+	for (;;) {
+		enum repl_wire_status st = repl_wire_recv(in, &f);
+		bool alive;
+
+		if (st == REPL_WIRE_MORE)
+			return;
+		if (st == REPL_WIRE_BAD) {
+			pconn_destroy(pc, "malformed frame");
+			return;
+		}
+		alive = handle_frame(pc, f);
+		repl_wire_free(f);
+		if (!alive || pc->refused)
+			return;
+	}
+}
+
+static void
+pconn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct primary_conn *pc = arg;
+
+	if (pc->refused) {  /* the reason has been handed to the kernel? */
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			pconn_destroy(pc, "refused");
+		return;
+	}
+	pump(pc);
+}
+
+static void
+pconn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	pconn_destroy(arg, (what & BEV_EVENT_EOF) ? "closed by the replica" : "connection error");
+}
+
+void
+primary_tick(struct repl *r)
+{
+	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
+	Cairn__Repl__Heartbeat hb = CAIRN__REPL__HEARTBEAT__INIT;
+	struct primary_conn *pc, *next;
+	time_t now = time(NULL);
+
+	hb.lsn = persist_last_lsn(r->persist);
+	f.msg_case = CAIRN__REPL__FRAME__MSG_HEARTBEAT;
+	f.heartbeat = &hb;
+	for (pc = r->conns; pc != NULL; pc = next) {
+		next = pc->next;
+		if (now - pc->last_heard > PEER_SILENCE_LIMIT) {
+			pconn_destroy(pc, "silent for too long");
+			continue;
+		}
+		if (pc->state != P_HELLO)
+			send_frame(pc, &f);
+	}
+	update_retention(r);
+}
+
+void
+primary_close_all(struct repl *r)
+{
+	while (r->conns != NULL)
+		pconn_destroy(r->conns, "this node stopped being a primary");
+}
+
+void
+primary_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
+{
+	uint64_t last = persist_last_lsn(r->persist);
+	struct primary_conn *pc;
+	char name[32], value[512];
+	int i = 0;
+
+	for (pc = r->conns; pc != NULL; pc = pc->next) {
+		if (pc->state == P_HELLO)
+			continue;
+		snprintf(name, sizeof(name), "replica%d", i++);
+		snprintf(value, sizeof(value), "id=%s,addr=%s,acked_lsn=%" PRIu64 ",lag=%" PRIu64 ",state=%s",
+		         pc->id, pc->addr, pc->acked_lsn,
+		         last > pc->acked_lsn ? last - pc->acked_lsn : 0, state_name(pc->state));
+		emit(arg, name, value);
+	}
+}

@@ -1,0 +1,440 @@
+/* Replication: the facade, its thread, roles (promote, replicaof), stats. */
+#include "replication/repl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "replication/repl_internal.h"
+#include "storage/log.h"
+#include "storage/persist.h"
+
+void
+repl_random_id(char *out, size_t outlen)
+{
+	unsigned char raw[16];
+	size_t i;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		memset(raw, 0, sizeof(raw));
+	for (i = 0; i < sizeof(raw) && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static void
+thread_wake(struct repl *r)
+{
+	uint64_t one = 1;
+
+	if (write(r->notify_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_msg(LOG_ALWAYS, "replication: notify: %s", strerror(errno));
+}
+
+/******** THE REPLICATION THREAD ********/
+
+/* The role or the primary changed: close what no longer applies. */
+static void
+apply_repoint(struct repl *r)
+{
+	bool replica;
+
+	pthread_mutex_lock(&r->lock);
+	r->repoint = false;
+	replica = r->replica;
+	pthread_mutex_unlock(&r->lock);
+	if (replica) {
+		primary_close_all(r);
+		r->backoff_ms = 0;
+		replica_link_restart(r);
+	} else {
+		replica_link_close(r);
+		event_del(r->retry_ev);
+	}
+}
+
+static void
+notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl *r = arg;
+	uint64_t count;
+	bool repoint, stop;
+
+	(void)what;
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_msg(LOG_ALWAYS, "replication: notify read: %s", strerror(errno));
+	pthread_mutex_lock(&r->lock);
+	repoint = r->repoint;
+	stop = r->stop;
+	pthread_mutex_unlock(&r->lock);
+	if (stop) {
+		event_base_loopbreak(r->base);
+		return;
+	}
+	if (repoint)
+		apply_repoint(r);
+	primary_pump_all(r);
+	replica_on_progress(r);
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl *r = arg;
+
+	(void)fd;
+	(void)what;
+	primary_tick(r);
+	replica_tick(r);
+}
+
+static void
+accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
+          struct sockaddr *addr, int socklen, void *arg)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV], peer[NI_MAXHOST + NI_MAXSERV + 2];
+
+	(void)listener;
+	if (getnameinfo(addr, (socklen_t)socklen, host, sizeof(host), serv, sizeof(serv),
+	                NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(peer, sizeof(peer), "?");
+	else
+		snprintf(peer, sizeof(peer), "%s:%s", host, serv);
+	primary_accept(arg, fd, peer);
+}
+
+static void *
+repl_main(void *arg)
+{
+	struct repl *r = arg;
+
+	if (r->replica)
+		replica_link_restart(r);
+	event_base_dispatch(r->base);
+	primary_close_all(r);
+	replica_link_close(r);
+	return NULL;
+}
+
+/******** SETUP ********/
+
+static int
+bind_listener(struct repl *r)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	char port[16];
+	int rc;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", r->repl_port);
+	rc = getaddrinfo(r->listen_addr, port, &hints, &res);
+	if (rc != 0) {
+		log_msg(LOG_ALWAYS, "replication: cannot resolve %s: %s", r->listen_addr, gai_strerror(rc));
+		return -EINVAL;
+	}
+	r->listener = evconnlistener_new_bind(r->base, accept_cb, r,
+	                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	                                      LEV_OPT_CLOSE_ON_EXEC, -1, res->ai_addr,
+	                                      (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (r->listener == NULL) {
+		log_msg(LOG_ALWAYS, "replication: cannot listen on %s:%d: %s", r->listen_addr,
+		        r->repl_port, strerror(errno));
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+/* "HOST:PORT" into host and port. */
+static bool
+split_host_port(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long p;
+
+	if (colon == NULL || colon == s || (size_t)(colon - s) >= hostlen)
+		return false;
+	p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || p < 1 || p > 65535)
+		return false;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	*port = (int)p;
+	return true;
+}
+
+void
+repl_stop(struct repl *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_mutex_unlock(&r->lock);
+	thread_wake(r);
+	pthread_join(r->thread, NULL);
+	if (r->listener != NULL)
+		evconnlistener_free(r->listener);
+	event_free(r->notify_ev);
+	event_free(r->tick_ev);
+	event_free(r->retry_ev);
+	close(r->notify_fd);
+	event_base_free(r->base);
+	pthread_mutex_destroy(&r->lock);
+	free(r->node_id);
+	free(r->listen_addr);
+	free(r->secret);
+	free(r);
+}
+
+int
+repl_start(const struct repl_config *cfg, struct cache *cache, struct persist *persist,
+           repl_wake_fn *wake, void *wake_arg, struct repl **out)
+{
+	const struct timeval one_second = {REPL_HEARTBEAT_SECONDS, 0};
+	struct repl *r = calloc(1, sizeof(*r));
+	struct persist_identity id;
+	int rc = -ENOMEM;
+
+	if (r == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	r->notify_fd = -1;
+	r->node_id = strdup(cfg->node_id);
+	r->listen_addr = strdup(cfg->listen_addr);
+	if (cfg->secret != NULL) {
+		r->secret = malloc(cfg->secret_len);
+		if (r->secret != NULL)
+			memcpy(r->secret, cfg->secret, cfg->secret_len);
+		r->secret_len = cfg->secret_len;
+	}
+	r->client_port = cfg->client_port;
+	r->repl_port = cfg->repl_port;
+	r->sync_replicas = cfg->sync_replicas;
+	r->sync_timeout_ms = cfg->sync_timeout_ms;
+	r->cache = cache;
+	r->persist = persist;
+	r->wake = wake;
+	r->wake_arg = wake_arg;
+
+	/* Whom to follow: the flag, else what we followed before a restart. */
+	persist_get_identity(persist, &id);
+	if (cfg->replica_of != NULL) {
+		if (!split_host_port(cfg->replica_of, r->primary_host, sizeof(r->primary_host), &r->primary_port)) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		snprintf(id.replica_of, sizeof(id.replica_of), "%s", cfg->replica_of);
+		persist_set_identity(persist, &id);
+	} else if (id.replica_of[0] != '\0' &&
+	           !split_host_port(id.replica_of, r->primary_host, sizeof(r->primary_host), &r->primary_port)) {
+		id.replica_of[0] = '\0';
+	}
+	r->replica = r->primary_host[0] != '\0';
+	r->link_state = r->replica ? LINK_DOWN : LINK_NONE;
+
+	if (r->node_id == NULL || r->listen_addr == NULL || (cfg->secret != NULL && r->secret == NULL))
+		goto fail;
+	r->base = event_base_new();
+	r->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->base == NULL || r->notify_fd < 0)
+		goto fail;
+	r->notify_ev = event_new(r->base, r->notify_fd, EV_READ | EV_PERSIST, notify_cb, r);
+	r->tick_ev = event_new(r->base, -1, EV_PERSIST, tick_cb, r);
+	r->retry_ev = evtimer_new(r->base, replica_retry_cb, r);
+	if (r->notify_ev == NULL || r->tick_ev == NULL || r->retry_ev == NULL)
+		goto fail;
+	if (event_add(r->notify_ev, NULL) != 0 || event_add(r->tick_ev, &one_second) != 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if ((rc = bind_listener(r)) != 0)
+		goto fail;
+	if (pthread_create(&r->thread, NULL, repl_main, r) != 0) {
+		rc = -EAGAIN;
+		goto fail;
+	}
+	log_msg(LOG_ALWAYS, "replication: listening on %s:%d%s%s", r->listen_addr, r->repl_port,
+	        r->replica ? ", replica of " : " as primary", r->replica ? id.replica_of : "");
+	*out = r;
+	return 0;
+fail:
+	if (r->listener != NULL)
+		evconnlistener_free(r->listener);
+	if (r->notify_ev != NULL)
+		event_free(r->notify_ev);
+	if (r->tick_ev != NULL)
+		event_free(r->tick_ev);
+	if (r->retry_ev != NULL)
+		event_free(r->retry_ev);
+	if (r->notify_fd >= 0)
+		close(r->notify_fd);
+	if (r->base != NULL)
+		event_base_free(r->base);
+	pthread_mutex_destroy(&r->lock);
+	free(r->node_id);
+	free(r->listen_addr);
+	free(r->secret);
+	free(r);
+	return rc;
+}
+
+/******** THREAD-SAFE QUERIES AND COMMANDS ********/
+
+bool
+repl_is_replica(struct repl *r)
+{
+	return r != NULL && __atomic_load_n(&r->replica, __ATOMIC_ACQUIRE);
+}
+
+void
+repl_notify(struct repl *r)
+{
+	thread_wake(r);
+}
+
+int
+repl_sync_replicas(const struct repl *r)
+{
+	return r != NULL ? r->sync_replicas : 0;
+}
+
+int
+repl_sync_timeout_ms(const struct repl *r)
+{
+	return r->sync_timeout_ms;
+}
+
+uint64_t
+repl_quorum_lsn(struct repl *r)
+{
+	return __atomic_load_n(&r->quorum_lsn, __ATOMIC_ACQUIRE);
+}
+
+int
+repl_promote(struct repl *r)
+{
+	struct persist_identity id;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->replica) {
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	/* Under r->lock no batch from the old primary is half applied. */
+	persist_get_identity(r->persist, &id);
+	snprintf(id.prev_history_id, sizeof(id.prev_history_id), "%s", id.history_id);
+	id.fork_lsn = persist_last_lsn(r->persist);
+	repl_random_id(id.history_id, sizeof(id.history_id));
+	id.epoch++;
+	id.replica_of[0] = '\0';
+	rc = persist_set_identity(r->persist, &id);
+	__atomic_store_n(&r->replica, false, __ATOMIC_RELEASE);
+	r->primary_host[0] = '\0';
+	r->link_state = LINK_NONE;
+	r->repoint = true;
+	pthread_mutex_unlock(&r->lock);
+	thread_wake(r);
+	log_msg(LOG_ALWAYS, "replication: promoted to primary: epoch %u, history %s (forked from %s at LSN %"
+	        PRIu64 ")", id.epoch, id.history_id, id.prev_history_id, id.fork_lsn);
+	return rc;
+}
+
+int
+repl_replicaof(struct repl *r, const char *host, int port)
+{
+	struct persist_identity id;
+	int rc;
+
+	if (host[0] == '\0' || strlen(host) >= sizeof(r->primary_host) || port < 1 || port > 65535)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	if (r->replica && r->primary_port == port && strcmp(r->primary_host, host) == 0) {
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	persist_get_identity(r->persist, &id);
+	snprintf(id.replica_of, sizeof(id.replica_of), "%s:%d", host, port);
+	rc = persist_set_identity(r->persist, &id);
+	snprintf(r->primary_host, sizeof(r->primary_host), "%s", host);
+	r->primary_port = port;
+	__atomic_store_n(&r->replica, true, __ATOMIC_RELEASE);
+	r->link_state = LINK_DOWN;
+	r->repoint = true;
+	pthread_mutex_unlock(&r->lock);
+	thread_wake(r);
+	log_msg(LOG_ALWAYS, "replication: now a replica of %s:%d", host, port);
+	return rc;
+}
+
+static const char *
+link_name(enum link_state st)
+{
+	switch (st) {
+	case LINK_NONE: return "none";
+	case LINK_DOWN: return "down";
+	case LINK_CONNECTING: return "down";
+	case LINK_SYNCING: return "syncing";
+	case LINK_UP: return "up";
+	}
+	return "?";
+}
+
+void
+repl_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
+{
+	struct persist_identity id;
+	uint64_t lsn = persist_last_lsn(r->persist);
+	char buf[320];
+
+	persist_get_identity(r->persist, &id);
+	pthread_mutex_lock(&r->lock);
+	emit(arg, "role", r->replica ? "replica" : "primary");
+	emit(arg, "node_id", r->node_id);
+	snprintf(buf, sizeof(buf), "%u", id.epoch);
+	emit(arg, "epoch", buf);
+	emit(arg, "history_id", id.history_id);
+	snprintf(buf, sizeof(buf), "%" PRIu64, lsn);
+	emit(arg, "lsn", buf);
+	if (id.prev_history_id[0] != '\0') {
+		emit(arg, "prev_history_id", id.prev_history_id);
+		snprintf(buf, sizeof(buf), "%" PRIu64, id.fork_lsn);
+		emit(arg, "fork_lsn", buf);
+	}
+	if (r->replica) {
+		uint64_t primary_lsn = __atomic_load_n(&r->primary_lsn, __ATOMIC_RELAXED);
+
+		snprintf(buf, sizeof(buf), "%s:%d", r->primary_host, r->primary_port);
+		emit(arg, "primary", buf);
+		emit(arg, "link", link_name(r->link_state));
+		snprintf(buf, sizeof(buf), "%" PRIu64, primary_lsn > lsn ? primary_lsn - lsn : 0);
+		emit(arg, "lag_lsn", buf);
+	} else {
+		snprintf(buf, sizeof(buf), "%d", r->nconns);
+		emit(arg, "connected_replicas", buf);
+		snprintf(buf, sizeof(buf), "%d", r->sync_replicas);
+		emit(arg, "sync_replicas", buf);
+		primary_write_stats(r, emit, arg);
+	}
+	pthread_mutex_unlock(&r->lock);
+	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->full_syncs, __ATOMIC_RELAXED));
+	emit(arg, "full_syncs", buf);
+	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->partial_syncs, __ATOMIC_RELAXED));
+	emit(arg, "partial_syncs", buf);
+	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->bytes_sent, __ATOMIC_RELAXED));
+	emit(arg, "bytes_sent", buf);
+	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->bytes_received, __ATOMIC_RELAXED));
+	emit(arg, "bytes_received", buf);
+}

@@ -1,0 +1,87 @@
+/* Replication wire format.
+ *
+ * FRAMING
+ *   0: length  u32 big-endian: bytes of the body that follows
+ *              (0 < length <= REPL_FRAME_MAX, 64 MiB)
+ *   4: body    a cairn.repl.Frame message, protobuf-encoded
+ * A frame over the limit or a body that does not decode ends the connection.
+ *
+ * CONVERSATION (see docs/replication.md for the full state machines)
+ *   primary -> replica  Challenge(nonce)
+ *   replica -> primary  Hello(version, node id, history id, last LSN, epoch,
+ *                       HMAC-SHA256(secret, nonce))
+ *   primary -> replica  Welcome(PARTIAL from LSN | FULL) or Refused(reason)
+ *   FULL:    primary -> replica  SnapshotChunk* SnapshotEnd(LSN)
+ *   then     primary -> replica  WalBatch* (records in LSN order), Heartbeat
+ *            replica -> primary  Ack(LSN in its WAL), every change and 1/s
+ */
+#include "replication/wire.h"
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+
+#define REPL_FRAME_HDR 4
+
+size_t
+repl_wire_send(struct evbuffer *out, const Cairn__Repl__Frame *frame)
+{
+	size_t len = cairn__repl__frame__get_packed_size(frame);
+	struct evbuffer_iovec vec;
+	uint8_t *p;
+
+	if (len == 0 || len > REPL_FRAME_MAX)
+		return 0;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(REPL_FRAME_HDR + len), &vec, 1) < 1)
+		return 0;
+	p = vec.iov_base;
+	p[0] = (uint8_t)(len >> 24);
+	p[1] = (uint8_t)(len >> 16);
+	p[2] = (uint8_t)(len >> 8);
+	p[3] = (uint8_t)len;
+	cairn__repl__frame__pack(frame, p + REPL_FRAME_HDR);
+	vec.iov_len = REPL_FRAME_HDR + len;
+	if (evbuffer_commit_space(out, &vec, 1) != 0)
+		return 0;
+	return REPL_FRAME_HDR + len;
+}
+
+Cairn__Repl__Frame *
+repl_wire_decode(const uint8_t *body, size_t len)
+{
+	Cairn__Repl__Frame *frame = cairn__repl__frame__unpack(NULL, len, body);
+
+	if (frame != NULL && frame->msg_case == CAIRN__REPL__FRAME__MSG__NOT_SET) {
+		cairn__repl__frame__free_unpacked(frame, NULL);
+		return NULL;
+	}
+	return frame;
+}
+
+enum repl_wire_status
+repl_wire_recv(struct evbuffer *in, Cairn__Repl__Frame **frame)
+{
+	uint8_t hdr[REPL_FRAME_HDR];
+	uint32_t len;
+	uint8_t *body;
+
+	if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+		return REPL_WIRE_MORE;
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len == 0 || len > REPL_FRAME_MAX)
+		return REPL_WIRE_BAD;
+	if (evbuffer_get_length(in) < REPL_FRAME_HDR + (size_t)len)
+		return REPL_WIRE_MORE;
+	body = evbuffer_pullup(in, (ev_ssize_t)(REPL_FRAME_HDR + len));
+	if (body == NULL)
+		return REPL_WIRE_BAD;
+	*frame = repl_wire_decode(body + REPL_FRAME_HDR, len);
+	evbuffer_drain(in, REPL_FRAME_HDR + (size_t)len);
+	return *frame != NULL ? REPL_WIRE_OK : REPL_WIRE_BAD;
+}
+
+void
+repl_wire_free(Cairn__Repl__Frame *frame)
+{
+	if (frame != NULL)
+		cairn__repl__frame__free_unpacked(frame, NULL);
+}

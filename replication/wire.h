@@ -1,0 +1,40 @@
+/* Replication wire format: length-prefixed protobuf frames on a TCP stream.
+ *
+ * The only module that packs and unpacks the generated protobuf-c types
+ * (proto/replication.proto); primary.c and replica.c build messages with the
+ * generated initialisers and hand them here.  Framing is specified at the top
+ * of wire.c.  Any thread; no state.
+ */
+#ifndef CAIRN_REPLICATION_WIRE_H
+#define CAIRN_REPLICATION_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/replication.pb-c.h"
+
+struct evbuffer;
+
+#define REPL_PROTOCOL_VERSION 1
+#define REPL_FRAME_MAX (64u << 20)   /* largest frame body accepted */
+
+/* Append `frame` to `out` as one length-prefixed frame.  Returns the bytes
+ * added, or 0 when the frame is too large or memory ran out. */
+size_t repl_wire_send(struct evbuffer *out, const Cairn__Repl__Frame *frame);
+
+enum repl_wire_status {
+	REPL_WIRE_OK = 0,     /* *frame set; free it with repl_wire_free() */
+	REPL_WIRE_MORE,       /* no complete frame yet */
+	REPL_WIRE_BAD,        /* oversized or undecodable: drop the peer */
+};
+
+/* Take one frame from the front of `in`. */
+enum repl_wire_status repl_wire_recv(struct evbuffer *in, Cairn__Repl__Frame **frame);
+
+/* Decode one frame body (no length prefix); NULL if it is not a Frame. */
+Cairn__Repl__Frame *repl_wire_decode(const uint8_t *body, size_t len);
+
+/* Free a received frame; NULL is a no-op. */
+void repl_wire_free(Cairn__Repl__Frame *frame);
+
+#endif
