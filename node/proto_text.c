@@ -25,6 +25,7 @@
 #include "node/stats.h"
 #include "storage/cache.h"
 #include "storage/persist.h"
+#include "replication/repl.h"
 
 #define MAX_TOKENS 24
 #define REALTIME_MAXDELTA (60 * 60 * 24 * 30)  /* 30 days: relative vs absolute */
@@ -235,14 +236,19 @@ wants_noreply(const struct token *tokens, size_t ntokens)
 	return last != NULL && strcmp(last, "noreply") == 0;
 }
 
-/* A node whose WAL cannot write refuses changes: nothing is acknowledged
- * that is not logged.  Reads go on. */
+/* A replica refuses changes (its primary is the only writer), and so does a
+ * node whose WAL cannot write: nothing is acknowledged that is not logged.
+ * Reads go on in both cases. */
 static bool
 refuse_write(struct proto_state *ps, struct evbuffer *out)
 {
 	int err;
 	char msg[160];
 
+	if (repl_is_replica(ps->env->repl)) {
+		reply(out, false, "SERVER_ERROR readonly replica");
+		return true;
+	}
 	if (ps->env->persist == NULL || (err = persist_write_error(ps->env->persist)) == 0)
 		return false;
 	snprintf(msg, sizeof(msg), "SERVER_ERROR write-ahead log unavailable: %s", strerror(err));
@@ -724,6 +730,12 @@ stats_persistence(struct proto_state *ps, struct evbuffer *out)
 }
 
 static void
+emit_stat(void *arg, const char *name, const char *value)
+{
+	stat_str(arg, name, value);
+}
+
+static void
 process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
               struct evbuffer *out)
 {
@@ -744,11 +756,66 @@ process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		stats_slabs(ps, out);
 	} else if (strcmp(sub, "persistence") == 0) {
 		stats_persistence(ps, out);
+	} else if (strcmp(sub, "replication") == 0) {
+		if (ps->env->repl != NULL)
+			repl_write_stats(ps->env->repl, emit_stat, out);
+		else
+			stat_str(out, "role", "none");
 	} else {
 		reply(out, false, "ERROR");
 		return;
 	}
 	evbuffer_add(out, "END\r\n", 5);
+}
+
+/******** ADMIN: promote, replicaof ********/
+
+static bool
+no_replication(struct proto_state *ps, struct evbuffer *out)
+{
+	if (ps->env->repl != NULL)
+		return false;
+	reply(out, false, "SERVER_ERROR replication needs persistence (started with --ephemeral)");
+	return true;
+}
+
+static void
+process_promote(struct proto_state *ps, struct evbuffer *out)
+{
+	if (no_replication(ps, out))
+		return;
+	if (repl_promote(ps->env->repl) != 0)
+		reply(out, false, "SERVER_ERROR cannot store the new epoch");
+	else
+		reply(out, false, "OK");
+}
+
+/* replicaof HOST PORT (the primary's replication port); replicaof no one
+ * is promote, as in Redis. */
+static void
+process_replicaof(struct proto_state *ps, struct token *tokens, size_t ntokens,
+                  struct evbuffer *out)
+{
+	uint32_t port;
+
+	if (ntokens != 4) {
+		reply(out, false, "CLIENT_ERROR usage: replicaof <host> <port>");
+		return;
+	}
+	if (strcmp(tokens[1].value, "no") == 0 && strcmp(tokens[2].value, "one") == 0) {
+		process_promote(ps, out);
+		return;
+	}
+	if (!parse_u32(tokens[2].value, &port) || port == 0 || port > 65535) {
+		reply(out, false, "CLIENT_ERROR bad port");
+		return;
+	}
+	if (no_replication(ps, out))
+		return;
+	if (repl_replicaof(ps->env->repl, tokens[1].value, (int)port) != 0)
+		reply(out, false, "CLIENT_ERROR bad primary address");
+	else
+		reply(out, false, "OK");
 }
 
 /******** DISPATCH ********/
@@ -864,6 +931,10 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 			process_verbosity(tokens, ntokens, out);
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		reply(out, false, "ERROR: shutdown not enabled");
+	} else if (strcmp(cmd, "promote") == 0) {
+		process_promote(ps, out);
+	} else if (strcmp(cmd, "replicaof") == 0) {
+		process_replicaof(ps, tokens, ntokens, out);
 	} else if (strcmp(cmd, "mn") == 0) {
 		reply(out, false, "MN");
 	} else if (tokens[ntokens - 2].value != NULL &&

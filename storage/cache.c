@@ -426,7 +426,9 @@ evict_one(struct cache *c)
 	pthread_mutex_unlock(&c->lru_lock);
 	if (victim == NULL)
 		return false;
-	if (!item_is_dead(c, victim, now))
+	/* A replica applying its primary's stream logs only what it is sent:
+	 * an eviction of its own would need an LSN of its own. */
+	if (!item_is_dead(c, victim, now) && applying_lsn == 0)
 		emit_key(c, CACHE_CHANGE_EVICT, victim);
 	do_hash_remove(c, victim, hv);
 	pthread_mutex_unlock(stripe_of(c, hv));
@@ -690,18 +692,44 @@ out_unlock:
 	return status;
 }
 
-/* Everything linked so far becomes dead.  Every stripe is held so that no
- * change is half-way between taking its CAS and reaching the log: in the log,
- * FLUSH then separates exactly the items it killed from the ones it spared. */
+/* Everything linked so far becomes dead: items whose CAS is below
+ * `threshold` (0: take the next CAS value, as memcached's flush uses one up).
+ * Every stripe is held so that no change is half-way between taking its CAS
+ * and reaching the log: in the log, FLUSH then separates exactly the items
+ * it killed from the ones it spared, and replaying it gives the same cut. */
 static void
-flush_now(struct cache *c)
+flush_now(struct cache *c, uint64_t threshold)
 {
 	struct cache_change ch = {.type = CACHE_CHANGE_FLUSH};
+	uint64_t seen;
 
 	lock_all_stripes(c);
-	/* Like memcached, a flush uses up one CAS value. */
-	ATOMIC_STORE(&c->flush_cas, ATOMIC_ADD(&c->next_cas, 1));
+	if (threshold == 0) {
+		threshold = ATOMIC_ADD(&c->next_cas, 1);
+	} else {
+		seen = ATOMIC_LOAD(&c->next_cas);
+		while (seen < threshold &&
+		       !__atomic_compare_exchange_n(&c->next_cas, &seen, threshold, false,
+		                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+	}
+	if (threshold > ATOMIC_LOAD(&c->flush_cas))
+		ATOMIC_STORE(&c->flush_cas, threshold);
 	ATOMIC_STORE(&c->flush_time, 0);
+	ch.cas = threshold;
+	emit(c, &ch);
+	unlock_all_stripes(c);
+}
+
+/* flush_all with a delay: logged now, so that a restart before `when` still
+ * flushes; it takes effect lazily at when - 1 (memcached's oldest_live). */
+static void
+flush_later(struct cache *c, uint32_t when)
+{
+	struct cache_change ch = {.type = CACHE_CHANGE_FLUSH, .exptime = when};
+
+	lock_all_stripes(c);
+	ATOMIC_STORE(&c->flush_time, when - 1);
 	emit(c, &ch);
 	unlock_all_stripes(c);
 }
@@ -710,9 +738,9 @@ void
 cache_flush(struct cache *c, uint32_t when)
 {
 	if (when <= cache_now())
-		flush_now(c);
+		flush_now(c, 0);
 	else
-		ATOMIC_STORE(&c->flush_time, when - 1);
+		flush_later(c, when);
 }
 
 void
@@ -721,7 +749,7 @@ cache_run_due_flush(struct cache *c)
 	uint32_t flush_time = ATOMIC_LOAD(&c->flush_time);
 
 	if (flush_time != 0 && flush_time <= cache_now())
-		flush_now(c);
+		flush_now(c, 0);
 }
 
 enum cache_status
@@ -755,7 +783,10 @@ cache_apply(struct cache *c, const struct cache_change *ch)
 		cache_item_put(c, it);
 		break;
 	case CACHE_CHANGE_FLUSH:
-		flush_now(c);
+		if (ch->exptime != 0)
+			flush_later(c, ch->exptime);
+		else
+			flush_now(c, ch->cas);
 		break;
 	}
 	applying_lsn = 0;

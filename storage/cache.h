@@ -111,7 +111,8 @@ enum cache_change_type {
 	CACHE_CHANGE_SET = 1,    /* key now holds this item (any storage command, incr/decr) */
 	CACHE_CHANGE_DELETE = 2, /* key deleted */
 	CACHE_CHANGE_TOUCH = 3,  /* key's exptime changed (touch, gat, gats) */
-	CACHE_CHANGE_FLUSH = 4,  /* every item before this change is gone */
+	CACHE_CHANGE_FLUSH = 4,  /* flush_all: now (items with cas below `cas` are
+	                          * gone) or delayed to `exptime` */
 	CACHE_CHANGE_EVICT = 5,  /* key evicted for memory */
 };
 
@@ -122,8 +123,9 @@ struct cache_change {
 	const char *key;       /* SET, DELETE, TOUCH, EVICT */
 	size_t nkey;
 	uint32_t flags;        /* SET */
-	uint32_t exptime;      /* SET, TOUCH: absolute unix time, 0 = never */
-	uint64_t cas;          /* SET */
+	uint32_t exptime;      /* SET, TOUCH: absolute unix time, 0 = never;
+	                        * FLUSH: the delayed time, 0 = now */
+	uint64_t cas;          /* SET; FLUSH now: the first CAS that survives */
 	const char *value;     /* SET: nbytes bytes (no "\r\n") */
 	uint32_t nbytes;
 };

@@ -8,6 +8,7 @@
  *                   (little-endian; exptime absolute unix seconds, 0 = never)
  *   "meta"   "format"      -> u32, CKPT_FORMAT_VERSION
  *            "applied_lsn" -> u64, the last WAL record folded in
+ *            "flush_at"    -> u64, a pending delayed flush_all (0: none)
  *            "history_id", "epoch", "prev_history_id", "fork_lsn",
  *            "replica_of"  -> strings (replication state, see persist.c)
  *
@@ -245,7 +246,13 @@ apply_one(MDB_txn *txn, struct ckpt *ck, const struct cache_change *ch)
 		return rc;
 	}
 	case CACHE_CHANGE_FLUSH:
-		return mdb_drop(txn, ck->items, 0);
+		if (ch->exptime != 0) {
+			/* Delayed: the deadline is kept until an immediate flush. */
+			rc = meta_put_u64(txn, ck->meta, "flush_at", ch->exptime);
+			return rc;
+		}
+		rc = meta_put_u64(txn, ck->meta, "flush_at", 0);
+		return rc != 0 ? rc : mdb_drop(txn, ck->items, 0);
 	}
 	return MDB_CORRUPTED;
 }
@@ -294,6 +301,21 @@ ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n)
 	if (n == 0)
 		return 0;
 	return write_txn(ck, apply_records, &b, "cannot apply WAL records");
+}
+
+uint32_t
+ckpt_pending_flush(struct ckpt *ck)
+{
+	MDB_txn *txn;
+	uint64_t when = 0;
+
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	if (mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &txn) == 0) {
+		meta_get_u64(txn, ck->meta, "flush_at", &when);
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&ck->resize_lock);
+	return (uint32_t)when;
 }
 
 int

@@ -68,6 +68,9 @@ int ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *ls
 int ckpt_snapshot_next(struct ckpt_snapshot *snap, struct cache_change *item);
 void ckpt_snapshot_close(struct ckpt_snapshot *snap);
 
+/* The time of a delayed flush_all folded in but not yet carried out, or 0. */
+uint32_t ckpt_pending_flush(struct ckpt *ck);
+
 /* Bytes of the LMDB data file. */
 uint64_t ckpt_file_bytes(struct ckpt *ck);
 

@@ -178,14 +178,18 @@ recover(struct persist *p, uint64_t *next_lsn, uint32_t *epoch)
 {
 	struct load_ctx ctx = {.cache = p->cache, .now = cache_now()};
 	struct wal_recovery rec;
-	struct cache_stats cs;
-	struct timespec start;
 	uint64_t applied;
+	uint32_t pending_flush;
 	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	if ((rc = ckpt_scan(p->ckpt, load_item, &ctx, &applied)) != 0)
 		return rc;
+	pending_flush = ckpt_pending_flush(p->ckpt);
+	if (pending_flush != 0) {
+		struct cache_change flush = {.type = CACHE_CHANGE_FLUSH, .exptime = pending_flush};
+
+		cache_apply(p->cache, &flush);
+	}
 	if ((rc = wal_recover(p->data_dir, applied, replay_record, p->cache, &rec)) != 0) {
 		log_msg(LOG_ALWAYS, "cannot read the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
 		return rc;
@@ -193,15 +197,29 @@ recover(struct persist *p, uint64_t *next_lsn, uint32_t *epoch)
 	p->checkpoint_lsn = applied;
 	*next_lsn = (rec.last_lsn > applied ? rec.last_lsn : applied) + 1;
 	*epoch = rec.last_epoch != 0 ? rec.last_epoch : 1;
-	cache_get_stats(p->cache, &cs);
-	p->last_recovery_ms = elapsed_ms(&start);
-	p->recovered_items = cs.curr_items;
 	p->wal_dropped_bytes = rec.dropped_bytes;
-	log_msg(LOG_ALWAYS, "recovered %" PRIu64 " items in %" PRIu64 " ms: checkpoint at LSN %"
-	        PRIu64 " (%" PRIu64 " expired skipped), %" PRIu64 " WAL records replayed up to LSN %"
-	        PRIu64 "%s", p->recovered_items, p->last_recovery_ms, applied, ctx.skipped,
+	log_msg(LOG_ALWAYS, "recovery: checkpoint at LSN %" PRIu64 " (%" PRIu64 " expired items skipped), %"
+	        PRIu64 " WAL records replayed up to LSN %" PRIu64 "%s", applied, ctx.skipped,
 	        rec.replayed, *next_lsn - 1, rec.dropped_bytes ? ", damaged tail cut off" : "");
 	return 0;
+}
+
+/* After recovery, with the WAL open: carry out a delayed flush_all whose time
+ * passed while the node was down (logged, so the next recovery sees it), drop
+ * what expired, and count what is left. */
+static void
+finish_recovery(struct persist *p, const struct timespec *start)
+{
+	struct cache_stats cs;
+
+	cache_run_due_flush(p->cache);
+	cache_get_stats(p->cache, &cs);
+	cache_sweep(p->cache, (size_t)1 << cs.hash_power);
+	cache_get_stats(p->cache, &cs);
+	p->last_recovery_ms = elapsed_ms(start);
+	p->recovered_items = cs.curr_items;
+	log_msg(LOG_ALWAYS, "recovered %" PRIu64 " items in %" PRIu64 " ms",
+	        p->recovered_items, p->last_recovery_ms);
 }
 
 /******** CHECKPOINTER ********/
@@ -342,6 +360,7 @@ persist_open(const struct persist_config *cfg, struct cache *cache,
              wal_progress_fn *progress_fn, void *progress_arg, struct persist **out)
 {
 	struct persist *p = calloc(1, sizeof(*p));
+	struct timespec start;
 	struct wal_config wcfg;
 	uint64_t next_lsn;
 	uint32_t epoch;
@@ -364,6 +383,7 @@ persist_open(const struct persist_config *cfg, struct cache *cache,
 		goto fail;
 	if ((rc = load_identity(p)) != 0)
 		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	if ((rc = recover(p, &next_lsn, &epoch)) != 0)
 		goto fail;
 	if (epoch < p->id.epoch)
@@ -376,6 +396,7 @@ persist_open(const struct persist_config *cfg, struct cache *cache,
 		goto fail;
 	}
 	cache_set_change_fn(cache, wal_append, p->wal);
+	finish_recovery(p, &start);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->ckpt_lock, NULL);
 	pthread_mutex_init(&p->id_lock, NULL);

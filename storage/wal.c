@@ -26,7 +26,8 @@
  *           key[nkey], value[nbytes]            (21 + nkey + nbytes bytes)
  *   DELETE  nkey u8, key[nkey]
  *   TOUCH   nkey u8, exptime u32, key[nkey]
- *   FLUSH   (empty): every item set before this record is gone
+ *   FLUSH   when u32, cas u64: when = 0: every item whose CAS is below cas
+ *           is gone (flush_all now); else flush_all delayed to unix time when
  *   EVICT   nkey u8, key[nkey]
  *   exptime is an absolute unix time (0 = never), so a TTL means the same
  *   after a restart.  append/prepend/incr/decr/cas are logged as the SET of
@@ -166,7 +167,7 @@ body_size(const struct cache_change *ch)
 	case CACHE_CHANGE_EVICT:
 		return 1 + ch->nkey;
 	case CACHE_CHANGE_FLUSH:
-		return 0;
+		return 4 + 8;
 	}
 	return 0;
 }
@@ -208,6 +209,8 @@ wal_encode(char *buf, const struct cache_change *ch, uint64_t lsn, uint32_t epoc
 		memcpy(b + 1, ch->key, ch->nkey);
 		break;
 	case CACHE_CHANGE_FLUSH:
+		put_u32(b, ch->exptime);
+		put_u64(b + 4, ch->cas);
 		break;
 	}
 	put_u32(buf + WAL_OFF_CHECKSUM, record_checksum(buf, length));
@@ -252,7 +255,11 @@ decode_body(const char *b, size_t n, struct cache_change *ch)
 		ch->nkey = nkey;
 		return nkey >= 1 && nkey <= CACHE_KEY_MAX && 1 + nkey == n;
 	case CACHE_CHANGE_FLUSH:
-		return n == 0;
+		if (n != 12)
+			return false;
+		ch->exptime = get_u32(b);
+		ch->cas = get_u64(b + 4);
+		return true;
 	}
 	return false;
 }
@@ -589,11 +596,9 @@ cut_damage(struct wal_segment *segs, size_t n, size_t bad, uint64_t good_bytes,
 	uint64_t keep = WAL_SEGMENT_HDR_SIZE + good_bytes;
 	size_t i;
 
-	out->dropped_bytes += segs[bad].size > keep ? segs[bad].size - keep : 0;
-	if (segs[bad].size < WAL_SEGMENT_HDR_SIZE || keep > segs[bad].size) {
+	if (segs[bad].size < WAL_SEGMENT_HDR_SIZE || keep > segs[bad].size)
 		keep = 0;  /* not even a header: nothing to keep */
-		out->dropped_bytes += segs[bad].size;
-	}
+	out->dropped_bytes += segs[bad].size - keep;
 	if (keep == 0 ? unlink(segs[bad].path) : truncate(segs[bad].path, (off_t)keep))
 		log_msg(LOG_ALWAYS, "wal: cannot cut %s: %s", segs[bad].path, strerror(errno));
 	log_msg(LOG_ALWAYS, "wal: %s is damaged after byte %" PRIu64 ": dropped %" PRIu64

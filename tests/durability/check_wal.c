@@ -1,0 +1,1167 @@
+/* Unit tests for storage/wal.c: the record codec (round trip of every type,
+ * the documented example, bit flips, torn tails at every offset, impossible
+ * fields), and recovery on real segment files in a temp dir (truncation at
+ * every offset of the last record, bit flips, damaged earlier segments,
+ * headers), plus replay into a cache: idempotence and absolute TTLs.
+ *
+ * Segments are built by the real writer: wal_open (fsync no), wal_append,
+ * wal_close.  Each open starts a fresh segment, so N open/close sessions give
+ * exactly N segments.  Every test makes and removes its own temp dir. */
+#include "storage/wal.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "storage/cache.h"
+
+/******** HELPERS ********/
+
+static struct cache_change
+mk_set(const char *key, const char *value, uint32_t flags, uint32_t exptime, uint64_t cas)
+{
+	struct cache_change ch = {
+		.type = CACHE_CHANGE_SET,
+		.key = key,
+		.nkey = strlen(key),
+		.flags = flags,
+		.exptime = exptime,
+		.cas = cas,
+		.value = value,
+		.nbytes = (uint32_t)strlen(value),
+	};
+	return ch;
+}
+
+static struct cache_change
+mk_keyed(enum cache_change_type type, const char *key, uint32_t exptime)
+{
+	struct cache_change ch = {.type = type, .key = key, .nkey = strlen(key), .exptime = exptime};
+	return ch;
+}
+
+/* Encode into an exactly sized malloc'd buffer (ASan catches over-reads). */
+static char *
+encode(const struct cache_change *ch, uint64_t lsn, uint32_t epoch, size_t *size)
+{
+	char *buf;
+
+	*size = wal_record_size(ch);
+	buf = malloc(*size);
+	ck_assert_ptr_nonnull(buf);
+	wal_encode(buf, ch, lsn, epoch);
+	return buf;
+}
+
+static void
+assert_same_change(const struct cache_change *a, const struct cache_change *b)
+{
+	ck_assert_int_eq(a->type, b->type);
+	if (a->type == CACHE_CHANGE_FLUSH)
+		return;
+	ck_assert_uint_eq(a->nkey, b->nkey);
+	ck_assert_mem_eq(a->key, b->key, a->nkey);
+	if (a->type == CACHE_CHANGE_SET || a->type == CACHE_CHANGE_TOUCH)
+		ck_assert_uint_eq(a->exptime, b->exptime);
+	if (a->type == CACHE_CHANGE_SET) {
+		ck_assert_uint_eq(a->flags, b->flags);
+		ck_assert_uint_eq(a->cas, b->cas);
+		ck_assert_uint_eq(a->nbytes, b->nbytes);
+		if (a->nbytes > 0)
+			ck_assert_mem_eq(a->value, b->value, a->nbytes);
+	}
+}
+
+static void
+put32(char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (char)(v >> (8 * i));
+}
+
+static uint32_t
+get32(const char *p)
+{
+	return (uint32_t)(uint8_t)p[0] | (uint32_t)(uint8_t)p[1] << 8 |
+	       (uint32_t)(uint8_t)p[2] << 16 | (uint32_t)(uint8_t)p[3] << 24;
+}
+
+/* Recompute a record's checksum after editing it (to reach rules 4 and 5). */
+static void
+reseal(char *rec)
+{
+	uint32_t length = get32(rec);
+
+	put32(rec + 4, (uint32_t)XXH3_64bits(rec + 8, length));
+}
+
+/* Every test's dir lives under basedir, made by main() and removed by it
+ * after all tests ran (a failed check exits the forked test before its
+ * teardown could remove its own dir). */
+static char basedir[128];
+static char tmpdir[256];
+
+static void
+make_tmpdir(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "%s/t-XXXXXX", basedir);
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+rm_rf(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d = opendir(path);
+		struct dirent *de;
+
+		while (d != NULL && (de = readdir(d)) != NULL) {
+			char sub[4096];
+
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			rm_rf(sub);
+		}
+		if (d != NULL)
+			closedir(d);
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+}
+
+static void
+setup_dir(void)
+{
+	cache_set_time_offset(0);
+	make_tmpdir();
+}
+
+static void
+teardown_dir(void)
+{
+	rm_rf(tmpdir);
+	cache_set_time_offset(0);
+}
+
+/* One writer session: open at next_lsn, append n changes, close. */
+static void
+write_session(uint64_t next_lsn, const struct cache_change *chs, size_t n)
+{
+	struct wal_config cfg = {.data_dir = tmpdir, .fsync = WAL_FSYNC_NO, .segment_size = 1 << 20};
+	struct wal *w = NULL;
+	size_t i;
+
+	ck_assert_int_eq(wal_open(&cfg, next_lsn, 1, NULL, NULL, &w), 0);
+	ck_assert_ptr_nonnull(w);
+	for (i = 0; i < n; i++)
+		wal_append(w, &chs[i]);
+	ck_assert_uint_eq(wal_last_lsn(w), next_lsn + n - 1);
+	ck_assert_int_eq(wal_error(w), 0);
+	wal_close(w);
+}
+
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void
+write_file(const char *path, const char *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_msg(f != NULL, "cannot create %s", path);
+	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static uint64_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	ck_assert_msg(stat(path, &st) == 0, "stat %s: %s", path, strerror(errno));
+	return (uint64_t)st.st_size;
+}
+
+static bool
+file_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+static void
+list_segments(struct wal_segment **segs, size_t *n)
+{
+	ck_assert_int_eq(wal_list_segments(tmpdir, segs, n), 0);
+}
+
+/* What a replay callback saw. */
+#define SEEN_MAX 4096
+struct seen {
+	size_t n;
+	uint64_t lsn[SEEN_MAX];
+	int type[SEEN_MAX];
+	char key[SEEN_MAX][32];
+	char value[SEEN_MAX][64];
+	uint32_t exptime[SEEN_MAX];
+};
+
+static void
+seen_fn(void *arg, const struct wal_record *rec)
+{
+	struct seen *s = arg;
+
+	ck_assert_uint_lt(s->n, SEEN_MAX);
+	s->lsn[s->n] = rec->lsn;
+	s->type[s->n] = rec->change.type;
+	snprintf(s->key[s->n], sizeof(s->key[0]), "%.*s", (int)rec->change.nkey,
+	         rec->change.key ? rec->change.key : "");
+	snprintf(s->value[s->n], sizeof(s->value[0]), "%.*s", (int)rec->change.nbytes,
+	         rec->change.value ? rec->change.value : "");
+	s->exptime[s->n] = rec->change.exptime;
+	s->n++;
+}
+
+/* N distinct SETs "k<i>" = "value-<i>". */
+static struct cache_change *
+make_sets(size_t n, char keys[][16], char vals[][32])
+{
+	struct cache_change *chs = calloc(n, sizeof(*chs));
+	size_t i;
+
+	ck_assert_ptr_nonnull(chs);
+	for (i = 0; i < n; i++) {
+		snprintf(keys[i], 16, "k%u", (unsigned)i);
+		snprintf(vals[i], 32, "value-%u-%s", (unsigned)i, i % 3 ? "x" : "longer-one");
+		chs[i] = mk_set(keys[i], vals[i], (uint32_t)i, 0, 1000 + i);
+	}
+	return chs;
+}
+
+/******** CODEC ********/
+
+START_TEST(test_roundtrip_every_type)
+{
+	char bigval[3000];
+	char key250[251];
+	struct cache_change chs[8];
+	size_t i, n = 0;
+
+	memset(bigval, 'v', sizeof(bigval) - 1);
+	bigval[sizeof(bigval) - 1] = '\0';
+	memset(key250, 'K', 250);
+	key250[250] = '\0';
+	chs[n++] = mk_set("alpha", "hello world", 0xdeadbeefu, 1900000000u, 0x0102030405060708ull);
+	chs[n++] = mk_set("e", "", 0, 0, 1);                   /* empty value */
+	chs[n++] = mk_set(key250, bigval, 7, 12345, UINT64_MAX); /* longest key */
+	chs[n++] = mk_keyed(CACHE_CHANGE_DELETE, "gone", 0);
+	chs[n++] = mk_keyed(CACHE_CHANGE_TOUCH, "touched", 1999999999u);
+	chs[n++] = mk_keyed(CACHE_CHANGE_FLUSH, "", 0);
+	chs[n - 1].key = NULL;
+	chs[n - 1].nkey = 0;
+	chs[n++] = mk_keyed(CACHE_CHANGE_EVICT, "evicted", 0);
+	for (i = 0; i < n; i++) {
+		struct wal_record rec;
+		size_t size, used = 0;
+		uint64_t lsn = 1 + i * 0x100000001ull;
+		char *buf = encode(&chs[i], lsn, 7 + (uint32_t)i, &size);
+
+		ck_assert_uint_eq(get32(buf), size - 8);  /* length field */
+		ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_OK);
+		ck_assert_uint_eq(used, size);
+		ck_assert_uint_eq(rec.lsn, lsn);
+		ck_assert_uint_eq(rec.change.lsn, lsn);
+		ck_assert_uint_eq(rec.epoch, 7 + i);
+		assert_same_change(&chs[i], &rec.change);
+		free(buf);
+	}
+}
+END_TEST
+
+/* Records back to back: each decodes with used = its own size. */
+START_TEST(test_decode_consecutive)
+{
+	struct cache_change a = mk_set("a", "1", 1, 0, 5), b = mk_keyed(CACHE_CHANGE_DELETE, "a", 0);
+	size_t sa = wal_record_size(&a), sb = wal_record_size(&b), used;
+	char *buf = malloc(sa + sb);
+	struct wal_record rec;
+
+	wal_encode(buf, &a, 10, 1);
+	wal_encode(buf + sa, &b, 11, 1);
+	ck_assert_int_eq(wal_decode(buf, sa + sb, &rec, &used), WAL_DECODE_OK);
+	ck_assert_uint_eq(used, sa);
+	ck_assert_uint_eq(rec.lsn, 10);
+	ck_assert_int_eq(wal_decode(buf + sa, sb, &rec, &used), WAL_DECODE_OK);
+	ck_assert_uint_eq(used, sb);
+	ck_assert_uint_eq(rec.lsn, 11);
+	ck_assert_int_eq(rec.change.type, CACHE_CHANGE_DELETE);
+	free(buf);
+}
+END_TEST
+
+/* The example at the top of wal.c, byte for byte (except checksum and cas). */
+START_TEST(test_documented_example)
+{
+	struct cache_change ch = mk_set("k", "hi", 5, 0, 0x1122334455667788ull);
+	static const unsigned char expect_head[4] = {0x25, 0, 0, 0};
+	static const unsigned char expect_mid[] = {
+		1, 0, 0, 0, 0, 0, 0, 0,  /* lsn */
+		1, 0, 0, 0,              /* epoch */
+		1,                       /* SET */
+		1,                       /* nkey */
+		5, 0, 0, 0,              /* flags */
+		0, 0, 0, 0,              /* exptime */
+	};
+	static const unsigned char expect_tail[] = {2, 0, 0, 0, 'k', 'h', 'i'};
+	size_t size;
+	char *buf = encode(&ch, 1, 1, &size);
+
+	ck_assert_uint_eq(size, 45);
+	ck_assert_mem_eq(buf, expect_head, 4);
+	ck_assert_mem_eq(buf + 8, expect_mid, sizeof(expect_mid));
+	ck_assert_mem_eq(buf + 38, expect_tail, sizeof(expect_tail));
+	ck_assert_uint_eq(get32(buf + 4), (uint32_t)XXH3_64bits(buf + 8, 37));
+	free(buf);
+}
+END_TEST
+
+/* Flip every bit of every byte in turn: the result never decodes OK. */
+START_TEST(test_bit_flips_detected)
+{
+	struct cache_change chs[5] = {
+		mk_set("flipkey", "some value bytes", 3, 1800000000u, 99),
+		mk_keyed(CACHE_CHANGE_DELETE, "flipkey", 0),
+		mk_keyed(CACHE_CHANGE_TOUCH, "flipkey", 1800000001u),
+		mk_keyed(CACHE_CHANGE_FLUSH, "", 0),
+		mk_keyed(CACHE_CHANGE_EVICT, "flipkey", 0),
+	};
+
+	chs[3].key = NULL;
+	chs[3].nkey = 0;
+	for (size_t t = 0; t < 5; t++) {
+		size_t size;
+		char *orig = encode(&chs[t], 77, 3, &size);
+		char *buf = malloc(size);
+
+		for (size_t i = 0; i < size; i++) {
+			for (int bit = 0; bit < 8; bit++) {
+				struct wal_record rec;
+				size_t used = 0;
+				enum wal_decode_status st;
+
+				memcpy(buf, orig, size);
+				buf[i] ^= (char)(1 << bit);
+				st = wal_decode(buf, size, &rec, &used);
+				ck_assert_msg(st != WAL_DECODE_OK,
+				              "type %d: flipping bit %d of byte %zu still decodes OK",
+				              chs[t].type, bit, i);
+			}
+			/* and a whole-byte change */
+			{
+				struct wal_record rec;
+				size_t used = 0;
+
+				memcpy(buf, orig, size);
+				buf[i] = (char)~buf[i];
+				ck_assert_msg(wal_decode(buf, size, &rec, &used) != WAL_DECODE_OK,
+				              "type %d: inverting byte %zu still decodes OK", chs[t].type, i);
+			}
+		}
+		free(buf);
+		free(orig);
+	}
+}
+END_TEST
+
+/* A record cut at every byte offset is SHORT (a torn tail), never OK. */
+START_TEST(test_torn_tail_every_offset)
+{
+	char val[200];
+	struct cache_change chs[5];
+
+	memset(val, 'x', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	chs[0] = mk_set("tornkey", val, 1, 2, 3);
+	chs[1] = mk_keyed(CACHE_CHANGE_DELETE, "tornkey", 0);
+	chs[2] = mk_keyed(CACHE_CHANGE_TOUCH, "tornkey", 5);
+	chs[3] = mk_keyed(CACHE_CHANGE_FLUSH, "", 0);
+	chs[3].key = NULL;
+	chs[3].nkey = 0;
+	chs[4] = mk_keyed(CACHE_CHANGE_EVICT, "tornkey", 0);
+	for (size_t t = 0; t < 5; t++) {
+		size_t size;
+		char *orig = encode(&chs[t], 5, 1, &size);
+
+		for (size_t cut = 0; cut < size; cut++) {
+			/* exactly `cut` bytes: ASan flags any read past them */
+			char *buf = malloc(cut ? cut : 1);
+			struct wal_record rec;
+			size_t used = 12345;
+
+			memcpy(buf, orig, cut);
+			ck_assert_msg(wal_decode(buf, cut, &rec, &used) == WAL_DECODE_SHORT,
+			              "type %d cut at %zu of %zu: not SHORT", chs[t].type, cut, size);
+			ck_assert_uint_eq(used, 12345);
+			free(buf);
+		}
+		free(orig);
+	}
+}
+END_TEST
+
+/* Rule (2): a length below 13 or above 13 + WAL_REC_BODY_MAX is corrupt at
+ * once, even with only the 8-byte prefix present (no waiting for 4 GB). */
+START_TEST(test_impossible_lengths)
+{
+	static const uint32_t bad[] = {0, 1, 12, 13u + WAL_REC_BODY_MAX + 1, 0x80000000u, UINT32_MAX};
+	char buf[64] = {0};
+	struct wal_record rec;
+	size_t used;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put32(buf, bad[i]);
+		ck_assert_msg(wal_decode(buf, 8, &rec, &used) == WAL_DECODE_CORRUPT,
+		              "length %u with 8 bytes: not CORRUPT", bad[i]);
+		ck_assert_msg(wal_decode(buf, sizeof(buf), &rec, &used) == WAL_DECODE_CORRUPT,
+		              "length %u: not CORRUPT", bad[i]);
+	}
+	/* the largest legal length with a short buffer is a torn tail */
+	put32(buf, 13u + WAL_REC_BODY_MAX);
+	ck_assert_int_eq(wal_decode(buf, sizeof(buf), &rec, &used), WAL_DECODE_SHORT);
+}
+END_TEST
+
+/* Rules (4) and (5) with a valid checksum: lsn 0, unknown types, bad key
+ * lengths, body sizes that do not add up. */
+START_TEST(test_impossible_fields)
+{
+	struct cache_change set = mk_set("key", "value", 1, 2, 3);
+	struct cache_change del = mk_keyed(CACHE_CHANGE_DELETE, "key", 0);
+	struct cache_change touch = mk_keyed(CACHE_CHANGE_TOUCH, "key", 9);
+	struct wal_record rec;
+	size_t size, used;
+	char *buf;
+
+	/* lsn 0 */
+	buf = encode(&set, 0, 1, &size);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+
+	/* unknown types 0, 6, 255 */
+	for (int t = 0; t < 3; t++) {
+		static const unsigned char types[] = {0, 6, 255};
+
+		buf = encode(&del, 1, 1, &size);
+		buf[20] = (char)types[t];
+		reseal(buf);
+		ck_assert_msg(wal_decode(buf, size, &rec, &used) == WAL_DECODE_CORRUPT,
+		              "type %u accepted", types[t]);
+		free(buf);
+	}
+
+	/* SET: nkey 0; nkey larger than the body; nbytes too large / small */
+	buf = encode(&set, 1, 1, &size);
+	buf[21] = 0;
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+	buf = encode(&set, 1, 1, &size);
+	buf[21] = 4;
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+	buf = encode(&set, 1, 1, &size);
+	put32(buf + 21 + 17, 6);
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+	buf = encode(&set, 1, 1, &size);
+	put32(buf + 21 + 17, UINT32_MAX);
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+
+	/* SET record whose body is shorter than the fixed SET fields */
+	buf = encode(&del, 1, 1, &size);
+	buf[20] = CACHE_CHANGE_SET;
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+
+	/* DELETE: nkey 0, nkey too large, nkey 251 with 251 bytes of key */
+	buf = encode(&del, 1, 1, &size);
+	buf[21] = 0;
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+	buf = encode(&del, 1, 1, &size);
+	buf[21] = 9;
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+	{
+		char key251[252];
+		struct cache_change big;
+
+		memset(key251, 'q', 251);
+		key251[251] = '\0';
+		big = mk_keyed(CACHE_CHANGE_EVICT, key251, 0);
+		buf = encode(&big, 1, 1, &size);  /* nkey byte is 251 */
+		ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+		free(buf);
+	}
+
+	/* TOUCH: nkey mismatch; FLUSH with a body */
+	buf = encode(&touch, 1, 1, &size);
+	buf[21] = 2;
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+	buf = encode(&del, 1, 1, &size);
+	buf[20] = CACHE_CHANGE_FLUSH;
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+}
+END_TEST
+
+/******** RECOVERY ON DISK ********/
+
+/* Two sessions (two segments), then cut the last segment at every byte
+ * offset inside its last record: recovery replays exactly the complete
+ * records, truncates the file at the last complete one and reports the cut
+ * bytes as dropped.  A fresh copy of the segment is written for each cut. */
+START_TEST(test_recover_truncated_every_offset)
+{
+	enum { N1 = 20, N2 = 15 };
+	char keys[N1 + N2][16], vals[N1 + N2][32];
+	struct cache_change *chs = make_sets(N1 + N2, keys, vals);
+	struct wal_segment *segs;
+	size_t nseg, full_len, last_size, last_start;
+	char *full, last_path[4096];
+
+	write_session(1, chs, N1);
+	write_session(N1 + 1, chs + N1, N2);
+	list_segments(&segs, &nseg);
+	ck_assert_uint_eq(nseg, 2);
+	ck_assert_uint_eq(segs[0].first_lsn, 1);
+	ck_assert_uint_eq(segs[1].first_lsn, N1 + 1);
+	snprintf(last_path, sizeof(last_path), "%s", segs[1].path);
+	free(segs);
+	full = read_file(last_path, &full_len);
+	last_size = wal_record_size(&chs[N1 + N2 - 1]);
+	ck_assert_uint_gt(full_len, last_size + WAL_SEGMENT_HDR_SIZE);
+	last_start = full_len - last_size;
+
+	for (size_t cut = last_start; cut <= full_len; cut++) {
+		struct seen *s = calloc(1, sizeof(*s));
+		struct wal_recovery rec;
+		size_t complete = cut == full_len ? N1 + N2 : N1 + N2 - 1;
+
+		write_file(last_path, full, cut);
+		ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+		ck_assert_msg(s->n == complete, "cut %zu: replayed %zu, want %zu", cut, s->n, complete);
+		ck_assert_uint_eq(rec.replayed, complete);
+		ck_assert_uint_eq(rec.last_lsn, complete);
+		ck_assert_uint_eq(rec.last_epoch, 1);
+		ck_assert_uint_eq(rec.dropped_segments, 0);
+		ck_assert_msg(rec.dropped_bytes == (cut == full_len ? 0 : cut - last_start),
+		              "cut %zu: dropped_bytes %" PRIu64 ", want %zu", cut, rec.dropped_bytes,
+		              cut == full_len ? 0 : cut - last_start);
+		ck_assert_uint_eq(file_size(last_path), cut == full_len ? full_len : last_start);
+		for (size_t i = 0; i < s->n; i++) {
+			ck_assert_uint_eq(s->lsn[i], i + 1);
+			ck_assert_int_eq(s->type[i], CACHE_CHANGE_SET);
+			ck_assert_str_eq(s->key[i], keys[i]);
+			ck_assert_str_eq(s->value[i], vals[i]);
+		}
+		/* a second recovery finds a clean log */
+		s->n = 0;
+		ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+		ck_assert_uint_eq(s->n, complete);
+		ck_assert_uint_eq(rec.dropped_bytes, 0);
+		free(s);
+	}
+	free(full);
+	free(chs);
+}
+END_TEST
+
+/* after_lsn: records at or below it are skipped, last_lsn still counts them. */
+START_TEST(test_recover_after_lsn)
+{
+	enum { N = 30 };
+	char keys[N][16], vals[N][32];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+
+	write_session(1, chs, 10);
+	write_session(11, chs + 10, 20);
+	ck_assert_int_eq(wal_recover(tmpdir, 17, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, N - 17);
+	ck_assert_uint_eq(s->lsn[0], 18);
+	ck_assert_uint_eq(rec.replayed, N - 17);
+	ck_assert_uint_eq(rec.last_lsn, N);
+	ck_assert_uint_eq(rec.dropped_bytes, 0);
+	free(s);
+	free(chs);
+}
+END_TEST
+
+/* A flipped byte in the middle of the last segment: replay stops at the
+ * record holding it, the file is cut at that record's start. */
+START_TEST(test_recover_bitflip_last_segment)
+{
+	enum { N = 40 };
+	char keys[N][16], vals[N][32];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct wal_segment *segs;
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+	size_t nseg, len, off = WAL_SEGMENT_HDR_SIZE, bad = N / 2;
+	char *data, path[4096];
+
+	write_session(1, chs, N);
+	list_segments(&segs, &nseg);
+	ck_assert_uint_eq(nseg, 1);
+	snprintf(path, sizeof(path), "%s", segs[0].path);
+	free(segs);
+	data = read_file(path, &len);
+	for (size_t i = 0; i < bad; i++)
+		off += wal_record_size(&chs[i]);
+	data[off + wal_record_size(&chs[bad]) / 2] ^= 0x10;
+	write_file(path, data, len);
+
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, bad);
+	ck_assert_uint_eq(rec.last_lsn, bad);
+	ck_assert_uint_eq(rec.dropped_bytes, len - off);
+	ck_assert_uint_eq(file_size(path), off);
+	for (size_t i = 0; i < s->n; i++)
+		ck_assert_str_eq(s->key[i], keys[i]);
+	free(data);
+	free(s);
+	free(chs);
+}
+END_TEST
+
+/* Damage in an earlier segment: it is cut there and every later segment is
+ * set aside as *.damaged (never replayed), even though they are intact. */
+START_TEST(test_recover_damaged_earlier_segment)
+{
+	enum { N = 30 };
+	char keys[N][16], vals[N][32], p0[4096], p1[4096], p2[4096], aside[4200];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct wal_segment *segs;
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+	size_t nseg, len, off = WAL_SEGMENT_HDR_SIZE;
+	uint64_t size1, size2;
+	char *data;
+
+	write_session(1, chs, 10);
+	write_session(11, chs + 10, 10);
+	write_session(21, chs + 20, 10);
+	list_segments(&segs, &nseg);
+	ck_assert_uint_eq(nseg, 3);
+	snprintf(p0, sizeof(p0), "%s", segs[0].path);
+	snprintf(p1, sizeof(p1), "%s", segs[1].path);
+	snprintf(p2, sizeof(p2), "%s", segs[2].path);
+	size1 = segs[1].size;
+	size2 = segs[2].size;
+	free(segs);
+	/* corrupt record 4 (LSN 5) of the first segment */
+	data = read_file(p0, &len);
+	for (size_t i = 0; i < 4; i++)
+		off += wal_record_size(&chs[i]);
+	data[off + 25] ^= 0x01;
+	write_file(p0, data, len);
+
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 4);
+	ck_assert_uint_eq(rec.last_lsn, 4);
+	ck_assert_uint_eq(rec.dropped_segments, 2);
+	ck_assert_uint_eq(rec.dropped_bytes, (len - off) + size1 + size2);
+	ck_assert_uint_eq(file_size(p0), off);
+	ck_assert(!file_exists(p1));
+	ck_assert(!file_exists(p2));
+	snprintf(aside, sizeof(aside), "%s.damaged", p1);
+	ck_assert_uint_eq(file_size(aside), size1);
+	snprintf(aside, sizeof(aside), "%s.damaged", p2);
+	ck_assert_uint_eq(file_size(aside), size2);
+	list_segments(&segs, &nseg);
+	ck_assert_uint_eq(nseg, 1);  /* *.damaged are not segments */
+	free(segs);
+	/* the next writer continues the log after the valid prefix */
+	write_session(rec.last_lsn + 1, chs + 4, 3);
+	s->n = 0;
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 7);
+	ck_assert_uint_eq(rec.dropped_bytes, 0);
+	free(data);
+	free(s);
+	free(chs);
+}
+END_TEST
+
+/* A gap in the LSNs between segments (a lost segment) is damage too. */
+START_TEST(test_recover_lsn_gap)
+{
+	enum { N = 20 };
+	char keys[N][16], vals[N][32];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+
+	write_session(1, chs, 10);
+	write_session(15, chs + 10, 10);   /* LSNs 11..14 missing */
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 10);
+	ck_assert_uint_eq(rec.last_lsn, 10);
+	ck_assert_uint_gt(rec.dropped_bytes, 0);
+	free(s);
+	free(chs);
+}
+END_TEST
+
+/* A last segment with a bad magic is dropped whole; its bytes are reported. */
+START_TEST(test_recover_bad_segment_header)
+{
+	enum { N = 10 };
+	char keys[N][16], vals[N][32];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct wal_segment *segs;
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+	size_t nseg, len;
+	char *data, path[4096];
+
+	write_session(1, chs, 5);
+	write_session(6, chs + 5, 5);
+	list_segments(&segs, &nseg);
+	ck_assert_uint_eq(nseg, 2);
+	snprintf(path, sizeof(path), "%s", segs[1].path);
+	free(segs);
+	data = read_file(path, &len);
+	data[0] = 'X';
+	write_file(path, data, len);
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 5);
+	ck_assert_uint_eq(rec.last_lsn, 5);
+	ck_assert_uint_eq(rec.dropped_bytes, len);
+	free(data);
+	free(s);
+	free(chs);
+}
+END_TEST
+
+/* The newest segment torn inside its own 16-byte header (a crash right after
+ * creating it): it holds no record; the bytes dropped are exactly its size. */
+START_TEST(test_recover_torn_segment_header)
+{
+	enum { N = 10 };
+	char keys[N][16], vals[N][32];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct wal_segment *segs;
+	size_t nseg, len;
+	char *data, path[4096];
+
+	write_session(1, chs, 5);
+	write_session(6, chs + 5, 5);
+	list_segments(&segs, &nseg);
+	ck_assert_uint_eq(nseg, 2);
+	snprintf(path, sizeof(path), "%s", segs[1].path);
+	free(segs);
+	data = read_file(path, &len);
+	for (size_t cut = 0; cut < WAL_SEGMENT_HDR_SIZE; cut++) {
+		struct seen *s = calloc(1, sizeof(*s));
+		struct wal_recovery rec;
+
+		write_file(path, data, cut);
+		ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+		ck_assert_uint_eq(s->n, 5);
+		ck_assert_uint_eq(rec.last_lsn, 5);
+		ck_assert_msg(rec.dropped_bytes == cut,
+		              "segment header torn at %zu bytes: dropped_bytes %" PRIu64 ", want %zu",
+		              cut, rec.dropped_bytes, cut);
+		free(s);
+	}
+	free(data);
+	free(chs);
+}
+END_TEST
+
+/* An empty data dir (no wal/ at all) recovers nothing and succeeds. */
+START_TEST(test_recover_empty)
+{
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 0);
+	ck_assert_uint_eq(rec.last_lsn, 0);
+	ck_assert_uint_eq(rec.dropped_bytes, 0);
+	free(s);
+}
+END_TEST
+
+/* Re-opening at the LSN of an empty segment reuses it without a second
+ * header (the file still parses). */
+START_TEST(test_reopen_empty_segment)
+{
+	char keys[3][16], vals[3][32];
+	struct cache_change *chs = make_sets(3, keys, vals);
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+
+	write_session(1, chs, 0);
+	write_session(1, chs, 3);
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 3);
+	ck_assert_uint_eq(rec.dropped_bytes, 0);
+	free(s);
+	free(chs);
+}
+END_TEST
+
+/******** REPLAY INTO A CACHE ********/
+
+static struct cache *
+new_cache(void)
+{
+	struct cache_config cfg = {
+		.mem_limit = 64u << 20, .item_size_max = 1 << 20, .hashpower = 10, .use_cas = true,
+	};
+	struct cache *c = cache_create(&cfg);
+
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+static void
+replay_fn(void *arg, const struct wal_record *rec)
+{
+	struct cache_change ch = rec->change;
+
+	ch.lsn = 0;
+	cache_apply(arg, &ch);
+}
+
+struct snapshot {
+	int present;
+	char value[64];
+	uint32_t flags, exptime;
+	uint64_t cas;
+};
+
+static void
+snap(struct cache *c, const char *key, struct snapshot *out)
+{
+	struct item *it = cache_get(c, key, strlen(key));
+
+	memset(out, 0, sizeof(*out));
+	if (it == NULL)
+		return;
+	out->present = 1;
+	snprintf(out->value, sizeof(out->value), "%.*s", (int)it->nbytes, item_value(it));
+	out->flags = it->flags;
+	out->exptime = it->exptime;
+	out->cas = it->cas;
+	cache_item_put(c, it);
+}
+
+static const char *const idem_keys[] = {"a", "b", "c", "d", "e", "f", "never"};
+#define NIDEM (sizeof(idem_keys) / sizeof(idem_keys[0]))
+
+static void
+check_idempotent(const struct cache_change *chs, size_t n)
+{
+	struct cache *once = new_cache(), *twice = new_cache();
+	struct wal_recovery rec;
+
+	write_session(1, chs, n);
+	ck_assert_int_eq(wal_recover(tmpdir, 0, replay_fn, once, &rec), 0);
+	ck_assert_uint_eq(rec.replayed, n);
+	ck_assert_int_eq(wal_recover(tmpdir, 0, replay_fn, twice, &rec), 0);
+	ck_assert_int_eq(wal_recover(tmpdir, 0, replay_fn, twice, &rec), 0);
+	for (size_t i = 0; i < NIDEM; i++) {
+		struct snapshot a, b;
+
+		snap(once, idem_keys[i], &a);
+		snap(twice, idem_keys[i], &b);
+		ck_assert_msg(a.present == b.present, "key %s: present %d after one replay, %d after two",
+		              idem_keys[i], a.present, b.present);
+		ck_assert_str_eq(a.value, b.value);
+		ck_assert_uint_eq(a.flags, b.flags);
+		ck_assert_uint_eq(a.exptime, b.exptime);
+		ck_assert_uint_eq(a.cas, b.cas);
+	}
+	cache_destroy(once);
+	cache_destroy(twice);
+}
+
+/* SET/overwrite/DELETE/TOUCH/EVICT replayed twice = replayed once, and the
+ * state is the one the records describe. */
+START_TEST(test_replay_idempotent)
+{
+	uint32_t far = cache_now() + 100000;
+	struct cache_change chs[] = {
+		mk_set("a", "a1", 1, 0, 10),
+		mk_set("b", "b1", 2, 0, 11),
+		mk_set("c", "c1", 3, 0, 12),
+		mk_set("a", "a2", 4, far, 13),
+		mk_keyed(CACHE_CHANGE_DELETE, "b", 0),
+		mk_keyed(CACHE_CHANGE_TOUCH, "c", far + 5),
+		mk_set("d", "d1", 5, 0, 14),
+		mk_keyed(CACHE_CHANGE_EVICT, "d", 0),
+		mk_set("e", "e1", 6, 0, 15),
+		mk_keyed(CACHE_CHANGE_DELETE, "never", 0),   /* of a missing key */
+		mk_keyed(CACHE_CHANGE_TOUCH, "never", far),
+	};
+	struct cache *c = new_cache();
+	struct wal_recovery rec;
+	struct snapshot s;
+
+	check_idempotent(chs, sizeof(chs) / sizeof(chs[0]));
+	ck_assert_int_eq(wal_recover(tmpdir, 0, replay_fn, c, &rec), 0);
+	snap(c, "a", &s);
+	ck_assert(s.present);
+	ck_assert_str_eq(s.value, "a2");
+	ck_assert_uint_eq(s.flags, 4);
+	ck_assert_uint_eq(s.exptime, far);
+	ck_assert_uint_eq(s.cas, 13);
+	snap(c, "b", &s);
+	ck_assert(!s.present);
+	snap(c, "c", &s);
+	ck_assert(s.present);
+	ck_assert_uint_eq(s.exptime, far + 5);
+	ck_assert_uint_eq(s.cas, 12);
+	snap(c, "d", &s);
+	ck_assert(!s.present);
+	snap(c, "e", &s);
+	ck_assert(s.present);
+	ck_assert_str_eq(s.value, "e1");
+	snap(c, "never", &s);
+	ck_assert(!s.present);
+	cache_destroy(c);
+}
+END_TEST
+
+/* The same with a FLUSH in the middle: items set before it are gone, items
+ * set after it survive, however many times the records are replayed. */
+START_TEST(test_replay_idempotent_with_flush)
+{
+	struct cache_change chs[] = {
+		mk_set("a", "a1", 1, 0, 10),
+		mk_set("b", "b1", 2, 0, 11),
+		mk_keyed(CACHE_CHANGE_FLUSH, "", 0),
+		mk_set("c", "c1", 3, 0, 13),
+		mk_set("a", "a2", 4, 0, 14),
+	};
+	struct cache *c = new_cache();
+	struct wal_recovery rec;
+	struct snapshot s;
+
+	chs[2].key = NULL;
+	chs[2].nkey = 0;
+	chs[2].cas = 12;  /* a logged flush carries its cut: items below CAS 12 */
+	write_session(1, chs, 5);
+	ck_assert_int_eq(wal_recover(tmpdir, 0, replay_fn, c, &rec), 0);
+	snap(c, "a", &s);
+	ck_assert(s.present);
+	ck_assert_str_eq(s.value, "a2");
+	snap(c, "b", &s);
+	ck_assert(!s.present);
+	snap(c, "c", &s);
+	ck_assert(s.present);
+	cache_destroy(c);
+	rm_rf(tmpdir);
+	make_tmpdir();
+	check_idempotent(chs, 5);
+}
+END_TEST
+
+/* The cache's listener logs TTLs as absolute unix times: a record replayed
+ * later (clock moved on) still expires at the same moment. */
+START_TEST(test_ttl_absolute)
+{
+	struct wal_config cfg = {.data_dir = tmpdir, .fsync = WAL_FSYNC_NO, .segment_size = 1 << 20};
+	struct cache *live = new_cache(), *later;
+	struct wal *w = NULL;
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+	struct snapshot sn;
+	uint32_t now = cache_now(), exp = now + 100;
+	struct item *it;
+
+	ck_assert_int_eq(wal_open(&cfg, 1, 1, NULL, NULL, &w), 0);
+	cache_set_change_fn(live, wal_append, w);
+	it = cache_item_create(live, "ttl", 3, 0, exp, 2);
+	memcpy(item_value(it), "xy", 2);
+	ck_assert_int_eq(cache_store(live, it, CACHE_SET, 0, NULL), CACHE_STORED);
+	cache_item_put(live, it);
+	it = cache_item_create(live, "forever", 7, 0, 0, 1);
+	memcpy(item_value(it), "z", 1);
+	ck_assert_int_eq(cache_store(live, it, CACHE_SET, 0, NULL), CACHE_STORED);
+	cache_item_put(live, it);
+	it = cache_get_and_touch(live, "forever", 7, exp + 50);
+	ck_assert_ptr_nonnull(it);
+	cache_item_put(live, it);
+	cache_set_change_fn(live, NULL, NULL);
+	wal_close(w);
+	cache_destroy(live);
+
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 3);
+	ck_assert_uint_eq(s->exptime[0], exp);   /* absolute, not "100" */
+	ck_assert_uint_eq(s->exptime[1], 0);
+	ck_assert_int_eq(s->type[2], CACHE_CHANGE_TOUCH);
+	ck_assert_uint_eq(s->exptime[2], exp + 50);
+
+	/* replayed 60 s later: still alive, same deadline */
+	cache_set_time_offset(60);
+	later = new_cache();
+	ck_assert_int_eq(wal_recover(tmpdir, 0, replay_fn, later, &rec), 0);
+	snap(later, "ttl", &sn);
+	ck_assert(sn.present);
+	ck_assert_uint_eq(sn.exptime, exp);
+	cache_destroy(later);
+	/* replayed 101 s later: expired (and "forever" was touched to +150) */
+	cache_set_time_offset(101);
+	later = new_cache();
+	ck_assert_int_eq(wal_recover(tmpdir, 0, replay_fn, later, &rec), 0);
+	snap(later, "ttl", &sn);
+	ck_assert(!sn.present);
+	snap(later, "forever", &sn);
+	ck_assert(sn.present);
+	ck_assert_uint_eq(sn.exptime, exp + 50);
+	cache_destroy(later);
+	free(s);
+}
+END_TEST
+
+/* Segment rotation by size during one session keeps a gap-free log. */
+START_TEST(test_rotation_gap_free)
+{
+	struct wal_config cfg = {.data_dir = tmpdir, .fsync = WAL_FSYNC_ALWAYS, .segment_size = 4096};
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_segment *segs;
+	struct wal_recovery rec;
+	struct wal *w = NULL;
+	size_t nseg;
+	char val[60];
+
+	memset(val, 'r', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	ck_assert_int_eq(wal_open(&cfg, 1, 2, NULL, NULL, &w), 0);
+	for (int i = 0; i < 1000; i++) {
+		struct cache_change ch = mk_set("rot", val, 0, 0, (uint64_t)i + 1);
+
+		wal_append(w, &ch);
+		/* let the writer take small batches so that it rotates */
+		if (i % 50 == 49) {
+			while (wal_synced_lsn(w) < wal_last_lsn(w))
+				usleep(1000);
+		}
+	}
+	while (wal_synced_lsn(w) < wal_last_lsn(w))
+		usleep(1000);
+	ck_assert_uint_eq(wal_synced_lsn(w), 1000);
+	wal_close(w);
+	list_segments(&segs, &nseg);
+	ck_assert_uint_gt(nseg, 3);
+	free(segs);
+	ck_assert_int_eq(wal_recover(tmpdir, 0, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 1000);
+	ck_assert_uint_eq(rec.last_lsn, 1000);
+	ck_assert_uint_eq(rec.last_epoch, 2);
+	ck_assert_uint_eq(rec.dropped_bytes, 0);
+	free(s);
+}
+END_TEST
+
+static Suite *
+wal_suite(void)
+{
+	Suite *s = suite_create("wal");
+	TCase *codec = tcase_create("codec");
+	TCase *recovery = tcase_create("recovery");
+
+	tcase_add_test(codec, test_roundtrip_every_type);
+	tcase_add_test(codec, test_decode_consecutive);
+	tcase_add_test(codec, test_documented_example);
+	tcase_add_test(codec, test_bit_flips_detected);
+	tcase_add_test(codec, test_torn_tail_every_offset);
+	tcase_add_test(codec, test_impossible_lengths);
+	tcase_add_test(codec, test_impossible_fields);
+	suite_add_tcase(s, codec);
+
+	tcase_add_checked_fixture(recovery, setup_dir, teardown_dir);
+	tcase_set_timeout(recovery, 60);
+	tcase_add_test(recovery, test_recover_truncated_every_offset);
+	tcase_add_test(recovery, test_recover_after_lsn);
+	tcase_add_test(recovery, test_recover_bitflip_last_segment);
+	tcase_add_test(recovery, test_recover_damaged_earlier_segment);
+	tcase_add_test(recovery, test_recover_lsn_gap);
+	tcase_add_test(recovery, test_recover_bad_segment_header);
+	tcase_add_test(recovery, test_recover_torn_segment_header);
+	tcase_add_test(recovery, test_recover_empty);
+	tcase_add_test(recovery, test_reopen_empty_segment);
+	tcase_add_test(recovery, test_replay_idempotent);
+	tcase_add_test(recovery, test_replay_idempotent_with_flush);
+	tcase_add_test(recovery, test_ttl_absolute);
+	tcase_add_test(recovery, test_rotation_gap_free);
+	suite_add_tcase(s, recovery);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	snprintf(basedir, sizeof(basedir), "/tmp/cairn-check-wal-XXXXXX");
+	if (mkdtemp(basedir) == NULL) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	sr = srunner_create(wal_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	rm_rf(basedir);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
