@@ -101,6 +101,7 @@ else
 fi
 declare -A SERVER_PID=() SERVER_PORT=()
 FAILURES=0
+STARTS=0
 
 stop_server() {
     local name=$1 pid
@@ -247,10 +248,17 @@ start_server() {
     fi
     for ((attempt = 0; attempt < 5; attempt++)); do
         port=$(pick_port) || { echo "bench.sh: no free port" >&2; return 1; }
+        # every start gets a fresh, empty working directory, so a server that
+        # persists to a relative path (cairn: ./cairn-data) starts empty and
+        # nothing is written where the script was run from
+        STARTS=$((STARTS + 1))
+        local dir=$WORK/$name-$STARTS
+        mkdir -p "$dir"
         local -a cmd=("${PIN_SERVER[@]}" "$bin" -p "$port" -l 127.0.0.1 -U 0
             -t "$BENCH_THREADS" -m "$SERVER_MEM_MB" -c "$SERVER_MAXCONNS" "${extra[@]}")
+        show_cmd cd "$dir"
         show_cmd "${cmd[@]}"
-        "${cmd[@]}" >>"$OUT/$name.server.log" 2>&1 &
+        (cd "$dir" && exec "${cmd[@]}") >>"$OUT/$name.server.log" 2>&1 &
         pid=$!
         SERVER_PID[$name]=$pid
         SERVER_PORT[$name]=$port
@@ -326,8 +334,8 @@ run_load() {
     log=$OUT/$RUN_TAG-$server-cairn-load.log
     local -a cmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:$port" "$@")
     show_cmd "${cmd[@]}" >&2
-    if timeout $((BENCH_SECONDS + 120)) "${cmd[@]}" >"$log" 2>&1; then
-        line=$(grep '^ops_per_sec=' "$log" | tail -n 1)
+    if timeout $((BENCH_SECONDS + 120)) "${cmd[@]}" >"$log" 2>&1 &&
+        line=$(grep '^ops_per_sec=' "$log" | tail -n 1) && [[ -n $line ]]; then
         awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); m[kv[1]] = kv[2]}
               printf "%s %s %s\n", m["ops_per_sec"], m["p50_us"], m["p99_us"]}' <<<"$line"
     else
