@@ -9,13 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/log.h"
-#include "storage/persist.h"
 #include "node/proto_text.h"
 #include "node/settings.h"
 #include "node/stats.h"
+#include "replication/repl.h"
+#include "storage/log.h"
+#include "storage/persist.h"
 
 #define RBUF_INITIAL 16384
+#define REPLICATION_TIMEOUT "SERVER_ERROR replication timeout\r\n"
 
 struct conn {
 	int fd;
@@ -33,6 +35,10 @@ struct conn {
 	bool parked;               /* replies held until wait_lsn is durable */
 	uint64_t wait_lsn;         /* last LSN our writes produced */
 	struct persist *persist;   /* NULL with --ephemeral */
+	struct repl *repl;         /* NULL with --ephemeral */
+	struct evbuffer *held;     /* --sync-replicas: the reply of the write
+	                            * waiting for replicas */
+	struct event *timeout_ev;  /* --sync-timeout-ms for that write */
 	struct conn_list *list;
 	struct conn *prev, *next;
 	struct conn *parked_next;
@@ -40,6 +46,7 @@ struct conn {
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
 static void
 unpark(struct conn *c)
@@ -66,7 +73,9 @@ conn_destroy(struct conn *c)
 		c->next->prev = c->prev;
 	event_free(c->read_ev);
 	event_free(c->write_ev);
+	event_free(c->timeout_ev);
 	evbuffer_free(c->out);
+	evbuffer_free(c->held);
 	close(c->fd);
 	free(c->rbuf);
 	free(c);
@@ -85,15 +94,18 @@ conn_create(struct event_base *base, int fd, const struct proto_env *env,
 	c->rsize = RBUF_INITIAL;
 	c->rbuf = malloc(c->rsize);
 	c->out = evbuffer_new();
+	c->held = evbuffer_new();
 	c->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->write_ev = event_new(base, fd, EV_WRITE, conn_write_cb, c);
-	if (c->rbuf == NULL || c->out == NULL || c->read_ev == NULL ||
-	    c->write_ev == NULL || event_add(c->read_ev, NULL) != 0)
+	c->timeout_ev = evtimer_new(base, conn_timeout_cb, c);
+	if (c->rbuf == NULL || c->out == NULL || c->held == NULL || c->read_ev == NULL ||
+	    c->write_ev == NULL || c->timeout_ev == NULL || event_add(c->read_ev, NULL) != 0)
 		goto out_free;
 	/* Room for the largest storable value plus its command line. */
 	c->rbuf_max = env->settings->item_size_max + PROTO_GET_LINE_MAX;
 	c->stats = stats;
 	c->persist = env->persist;
+	c->repl = env->repl;
 	c->reading = true;
 	proto_state_init(&c->proto, env, stats);
 	c->list = list;
@@ -109,8 +121,12 @@ out_free:
 		event_free(c->read_ev);
 	if (c->write_ev != NULL)
 		event_free(c->write_ev);
+	if (c->timeout_ev != NULL)
+		event_free(c->timeout_ev);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
+	if (c->held != NULL)
+		evbuffer_free(c->held);
 	free(c->rbuf);
 	free(c);
 out_close_fd:
@@ -167,13 +183,26 @@ conn_flush(struct conn *c)
 	return true;
 }
 
-/* With --fsync always, replies to writes leave only once the group commit
- * covering them is on disk (the worker goes on serving other connections). */
+/* --sync-replicas: each write is answered once enough replicas hold it, or
+ * with SERVER_ERROR replication timeout, so requests run one at a time and
+ * each reply is held apart until then. */
+static bool
+sync_mode(const struct conn *c)
+{
+	return repl_sync_replicas(c->repl) > 0 && !repl_is_replica(c->repl);
+}
+
+/* Replies to writes leave only once the writes are durable: on disk with
+ * --fsync always (the group commit), in N replicas' WALs with
+ * --sync-replicas N.  The worker serves other connections meanwhile. */
 static bool
 must_wait(const struct conn *c)
 {
-	return c->persist != NULL && persist_waits_for_fsync(c->persist) &&
-	       c->wait_lsn > persist_synced_lsn(c->persist);
+	if (c->persist == NULL)
+		return false;
+	if (persist_waits_for_fsync(c->persist) && c->wait_lsn > persist_synced_lsn(c->persist))
+		return true;
+	return sync_mode(c) && c->wait_lsn > repl_quorum_lsn(c->repl);
 }
 
 static void
@@ -188,6 +217,34 @@ park(struct conn *c)
 		c->parked_next = c->list->parked;
 		c->list->parked = c;
 	}
+	if (evbuffer_get_length(c->held) > 0 || sync_mode(c)) {
+		int ms = repl_sync_timeout_ms(c->repl);
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+		event_add(c->timeout_ev, &tv);
+	}
+}
+
+/* Parked no more: the held reply (if any) goes out with the others. */
+static void
+resume(struct conn *c, bool timed_out)
+{
+	unpark(c);
+	event_del(c->timeout_ev);
+	if (timed_out) {
+		/* Stop waiting for that write; later requests do not inherit it.
+		 * A noreply write held nothing and gets nothing. */
+		c->wait_lsn = 0;
+		if (evbuffer_get_length(c->held) > 0)
+			evbuffer_add(c->out, REPLICATION_TIMEOUT, strlen(REPLICATION_TIMEOUT));
+		evbuffer_drain(c->held, evbuffer_get_length(c->held));
+	} else {
+		evbuffer_add_buffer(c->out, c->held);
+	}
+	if (!c->reading) {
+		event_add(c->read_ev, NULL);
+		c->reading = true;
+	}
 }
 
 /* Parse what has been read and send the replies, until the input holds no
@@ -199,11 +256,13 @@ conn_process(struct conn *c)
 	size_t used, need;
 
 	for (;;) {
+		bool one_at_a_time = sync_mode(c);
 		uint64_t lsn;
 
+		c->proto.max_requests = one_at_a_time ? 1 : 0;
 		wal_take_thread_lsn();  /* forget other connections' LSNs */
-		used = proto_process(&c->proto, c->rbuf, c->rlen, c->out,
-		                     CONN_OUTPUT_LIMIT, &need);
+		used = proto_process(&c->proto, c->rbuf, c->rlen,
+		                     one_at_a_time ? c->held : c->out, CONN_OUTPUT_LIMIT, &need);
 		lsn = wal_take_thread_lsn();
 		if (lsn > c->wait_lsn)
 			c->wait_lsn = lsn;
@@ -222,6 +281,7 @@ conn_process(struct conn *c)
 			park(c);
 			return true;
 		}
+		evbuffer_add_buffer(c->out, c->held);
 		if (!conn_flush(c))
 			return false;
 		/* The parser pauses when output piles up; go on once it is sent. */
@@ -268,14 +328,28 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!conn_flush(c))
 		return;
-	if (evbuffer_get_length(c->out) > 0)
-		return;  /* still blocked; write_ev is armed again */
+	if (evbuffer_get_length(c->out) > 0 || c->parked)
+		return;  /* still blocked, or waiting for durability */
 	if (!c->reading) {
 		event_add(c->read_ev, NULL);
 		c->reading = true;
 	}
 	/* Requests may be waiting in rbuf since the parser paused. */
 	if (c->rlen > 0)
+		conn_process(c);
+}
+
+static void
+conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->parked)
+		return;
+	resume(c, true);
+	if (conn_flush(c) && c->rlen > 0)
 		conn_process(c);
 }
 
@@ -287,18 +361,15 @@ conn_wake_parked(struct conn_list *list)
 	for (; c != NULL; c = next) {
 		next = c->parked_next;
 		if (persist_write_error(c->persist) != 0) {
+			/* Its writes can no longer become durable: no STORED. */
 			conn_destroy(c);
 			continue;
 		}
 		if (must_wait(c))
 			continue;
-		unpark(c);
+		resume(c, false);
 		if (!conn_flush(c))
 			continue;
-		if (!c->reading) {
-			event_add(c->read_ev, NULL);
-			c->reading = true;
-		}
 		if (c->rlen > 0)
 			conn_process(c);
 	}

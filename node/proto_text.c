@@ -980,9 +980,11 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 {
 	char scratch[PROTO_LINE_MAX + 1];
 	size_t pos = 0;
+	unsigned done = 0;
 
 	*need = 0;
-	while (pos < len && !ps->close && evbuffer_get_length(out) <= out_limit) {
+	while (pos < len && !ps->close && evbuffer_get_length(out) <= out_limit &&
+	       (ps->max_requests == 0 || done < ps->max_requests)) {
 		size_t rest = len - pos, linelen, data_used;
 		char *nl, *line;
 		enum line_result r;
@@ -1020,6 +1022,7 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 			break;
 		}
 		pos = (size_t)(nl + 1 - buf) + data_used;
+		done++;
 	}
 	return pos;
 }

@@ -41,6 +41,7 @@ struct proto_state {
 	const struct proto_env *env;
 	struct thread_stats *stats;  /* the worker's counters */
 	uint64_t swallow;            /* bytes of a refused value still to skip */
+	unsigned max_requests;       /* per proto_process call; 0 = no limit */
 	bool close;                  /* close once the replies are written */
 };
 
