@@ -18,6 +18,7 @@
 
 #define RBUF_INITIAL 16384
 #define REPLICATION_TIMEOUT "SERVER_ERROR replication timeout\r\n"
+#define PAUSE_RETRY_MS 5       /* how often a write waiting out a pause retries */
 
 struct conn {
 	int fd;
@@ -39,6 +40,7 @@ struct conn {
 	struct evbuffer *held;     /* --sync-replicas: the reply of the write
 	                            * waiting for replicas */
 	struct event *timeout_ev;  /* --sync-timeout-ms for that write */
+	struct event *pause_ev;    /* retry a write held by pause_writes */
 	struct conn_list *list;
 	struct conn *prev, *next;
 	struct conn *parked_next;
@@ -47,6 +49,7 @@ struct conn {
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_pause_cb(evutil_socket_t fd, short what, void *arg);
 
 static void
 unpark(struct conn *c)
@@ -74,6 +77,7 @@ conn_destroy(struct conn *c)
 	event_free(c->read_ev);
 	event_free(c->write_ev);
 	event_free(c->timeout_ev);
+	event_free(c->pause_ev);
 	evbuffer_free(c->out);
 	evbuffer_free(c->held);
 	close(c->fd);
@@ -98,8 +102,10 @@ conn_create(struct event_base *base, int fd, const struct proto_env *env,
 	c->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->write_ev = event_new(base, fd, EV_WRITE, conn_write_cb, c);
 	c->timeout_ev = evtimer_new(base, conn_timeout_cb, c);
+	c->pause_ev = evtimer_new(base, conn_pause_cb, c);
 	if (c->rbuf == NULL || c->out == NULL || c->held == NULL || c->read_ev == NULL ||
-	    c->write_ev == NULL || c->timeout_ev == NULL || event_add(c->read_ev, NULL) != 0)
+	    c->write_ev == NULL || c->timeout_ev == NULL || c->pause_ev == NULL ||
+	    event_add(c->read_ev, NULL) != 0)
 		goto out_free;
 	/* Room for the largest storable value plus its command line. */
 	c->rbuf_max = env->settings->item_size_max + PROTO_GET_LINE_MAX;
@@ -123,6 +129,8 @@ out_free:
 		event_free(c->write_ev);
 	if (c->timeout_ev != NULL)
 		event_free(c->timeout_ev);
+	if (c->pause_ev != NULL)
+		event_free(c->pause_ev);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	if (c->held != NULL)
@@ -284,6 +292,17 @@ conn_process(struct conn *c)
 		evbuffer_add_buffer(c->out, c->held);
 		if (!conn_flush(c))
 			return false;
+		if (c->proto.paused) {
+			/* A write waits out pause_writes: stop reading, retry soon. */
+			struct timeval tv = {0, PAUSE_RETRY_MS * 1000};
+
+			if (c->reading) {
+				event_del(c->read_ev);
+				c->reading = false;
+			}
+			event_add(c->pause_ev, &tv);
+			return true;
+		}
 		/* The parser pauses when output piles up; go on once it is sent. */
 		if (used == 0 || c->rlen == 0 || evbuffer_get_length(c->out) > 0)
 			return true;
@@ -337,6 +356,22 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	/* Requests may be waiting in rbuf since the parser paused. */
 	if (c->rlen > 0)
 		conn_process(c);
+}
+
+static void
+conn_pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->parked)
+		return;
+	if (!c->reading) {
+		event_add(c->read_ev, NULL);
+		c->reading = true;
+	}
+	conn_process(c);
 }
 
 static void

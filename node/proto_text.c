@@ -768,7 +768,67 @@ process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	evbuffer_add(out, "END\r\n", 5);
 }
 
-/******** ADMIN: promote, replicaof ********/
+/******** ADMIN: promote, replicaof, pause_writes ********/
+
+/* Monotonic milliseconds until which writes wait (0: not paused). */
+static uint64_t writes_paused_until;
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool
+proto_writes_paused(void)
+{
+	uint64_t until = __atomic_load_n(&writes_paused_until, __ATOMIC_ACQUIRE);
+
+	return until != 0 && now_ms() < until;
+}
+
+/* pause_writes <ms>: writes wait (they are not refused) until resume_writes
+ * or the time runs out, so a replica can catch up before a switchover. */
+static void
+process_pause_writes(struct token *tokens, size_t ntokens, struct evbuffer *out)
+{
+	uint32_t ms;
+
+	if (ntokens != 3 || !parse_u32(tokens[1].value, &ms) || ms == 0) {
+		reply(out, false, "CLIENT_ERROR usage: pause_writes <milliseconds>");
+		return;
+	}
+	__atomic_store_n(&writes_paused_until, now_ms() + ms, __ATOMIC_RELEASE);
+	log_msg(LOG_ALWAYS, "writes paused for up to %u ms", ms);
+	reply(out, false, "OK");
+}
+
+static void
+process_resume_writes(struct evbuffer *out)
+{
+	__atomic_store_n(&writes_paused_until, 0, __ATOMIC_RELEASE);
+	log_msg(LOG_ALWAYS, "writes resumed");
+	reply(out, false, "OK");
+}
+
+static bool
+is_write_command(const char *cmd)
+{
+	static const char *const writes[] = {
+		"set", "add", "replace", "append", "prepend", "cas", "incr", "decr",
+		"delete", "touch", "gat", "gats", "flush_all",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		if (strcmp(cmd, writes[i]) == 0)
+			return true;
+	}
+	return false;
+}
 
 static bool
 no_replication(struct proto_state *ps, struct evbuffer *out)
@@ -823,6 +883,7 @@ process_replicaof(struct proto_state *ps, struct token *tokens, size_t ntokens,
 enum line_result {
 	LINE_DONE,       /* the line was handled */
 	LINE_NEED_DATA,  /* a storage command waits for its value */
+	LINE_PAUSED,     /* a write while writes are paused: not consumed */
 };
 
 static bool
@@ -868,6 +929,8 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 	cmd = tokens[0].value;
 	if (log_get_level() >= LOG_DEBUG)
 		log_msg(LOG_DEBUG, "<%s", cmd);
+	if (proto_writes_paused() && is_write_command(cmd))
+		return LINE_PAUSED;
 
 	if (cmd[0] == 'g') {
 		bool with_cas = strcmp(cmd, "gets") == 0 || strcmp(cmd, "gats") == 0;
@@ -931,6 +994,10 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 			process_verbosity(tokens, ntokens, out);
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		reply(out, false, "ERROR: shutdown not enabled");
+	} else if (strcmp(cmd, "pause_writes") == 0) {
+		process_pause_writes(tokens, ntokens, out);
+	} else if (strcmp(cmd, "resume_writes") == 0) {
+		process_resume_writes(out);
 	} else if (strcmp(cmd, "promote") == 0) {
 		process_promote(ps, out);
 	} else if (strcmp(cmd, "replicaof") == 0) {
@@ -983,6 +1050,7 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 	unsigned done = 0;
 
 	*need = 0;
+	ps->paused = false;
 	while (pos < len && !ps->close && evbuffer_get_length(out) <= out_limit &&
 	       (ps->max_requests == 0 || done < ps->max_requests)) {
 		size_t rest = len - pos, linelen, data_used;
@@ -1019,6 +1087,10 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 			free(line);
 		if (r == LINE_NEED_DATA) {
 			*need = (size_t)(nl + 1 - (buf + pos)) + data_used;
+			break;
+		}
+		if (r == LINE_PAUSED) {
+			ps->paused = true;
 			break;
 		}
 		pos = (size_t)(nl + 1 - buf) + data_used;

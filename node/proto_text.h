@@ -42,6 +42,8 @@ struct proto_state {
 	struct thread_stats *stats;  /* the worker's counters */
 	uint64_t swallow;            /* bytes of a refused value still to skip */
 	unsigned max_requests;       /* per proto_process call; 0 = no limit */
+	bool paused;                 /* stopped at a write while writes are
+	                              * paused (pause_writes): call again later */
 	bool close;                  /* close once the replies are written */
 };
 
@@ -49,6 +51,10 @@ struct proto_state {
  * get/gets, whose key lists may be longer (up to PROTO_GET_LINE_MAX). */
 #define PROTO_LINE_MAX 2048
 #define PROTO_GET_LINE_MAX (1024 * 1024)
+
+/* Writes paused (a planned failover): write commands wait, unconsumed,
+ * until proto_writes_paused() turns false.  Process-wide; any thread. */
+bool proto_writes_paused(void);
 
 void proto_state_init(struct proto_state *ps, const struct proto_env *env,
                       struct thread_stats *stats);

@@ -403,6 +403,8 @@ repl_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
 	pthread_mutex_lock(&r->lock);
 	emit(arg, "role", r->replica ? "replica" : "primary");
 	emit(arg, "node_id", r->node_id);
+	snprintf(buf, sizeof(buf), "%s:%d", r->listen_addr, r->repl_port);
+	emit(arg, "repl_addr", buf);
 	snprintf(buf, sizeof(buf), "%u", id.epoch);
 	emit(arg, "epoch", buf);
 	emit(arg, "history_id", id.history_id);
@@ -437,4 +439,6 @@ repl_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
 	emit(arg, "bytes_sent", buf);
 	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->bytes_received, __ATOMIC_RELAXED));
 	emit(arg, "bytes_received", buf);
+	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->discarded_changes, __ATOMIC_RELAXED));
+	emit(arg, "discarded_changes", buf);
 }

@@ -79,6 +79,7 @@ struct repl {
 	uint64_t partial_syncs;
 	uint64_t bytes_sent;
 	uint64_t bytes_received;
+	uint64_t discarded_changes;    /* rolled back past a fork point */
 };
 
 /* primary.c: serving our replicas (replication thread only). */

@@ -194,13 +194,22 @@ handle_welcome(struct replica_link *l, const Cairn__Repl__Welcome *w)
 		return true;
 	}
 	if (w->truncate_to != 0 && last > w->truncate_to) {
-		/* Our log runs past the new primary's fork point.  Discarding
-		 * those records in place is not implemented: resync in full. */
-		log_msg(LOG_ALWAYS, "replication: our log runs %" PRIu64 " records past the fork at LSN %"
-		        PRIu64 "; discarding them by a full resync", last - w->truncate_to, w->truncate_to);
-		force_full_resync(r);
-		link_lost(r, "diverged from the new primary");
-		return false;
+		/* Our log runs past the new primary's fork point: those changes
+		 * never reached it.  Discard them and resume from the fork. */
+		int64_t discarded = persist_truncate_after(r->persist, w->truncate_to);
+
+		if (discarded < 0) {
+			log_msg(LOG_ALWAYS, "replication: cannot roll back to the fork at LSN %" PRIu64
+			        " (%s); resyncing in full", w->truncate_to,
+			        discarded == -ERANGE ? "already checkpointed past it" : strerror((int)-discarded));
+			force_full_resync(r);
+			link_lost(r, "diverged from the new primary");
+			return false;
+		}
+		__atomic_add_fetch(&r->discarded_changes, (uint64_t)discarded, __ATOMIC_RELAXED);
+		log_msg(LOG_ALWAYS, "replication: discarded %" PRId64 " changes past the fork at LSN %" PRIu64
+		        " that never reached the new primary", discarded, w->truncate_to);
+		last = persist_last_lsn(r->persist);
 	}
 	if (w->start_lsn != last + 1) {
 		force_full_resync(r);

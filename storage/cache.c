@@ -744,6 +744,23 @@ cache_flush(struct cache *c, uint32_t when)
 }
 
 void
+cache_clear(struct cache *c)
+{
+	uint64_t b, nbuckets;
+
+	lock_all_stripes(c);
+	nbuckets = UINT64_C(1) << c->hashpower;
+	for (b = 0; b < nbuckets; b++) {
+		while (c->buckets[b] != NULL)
+			do_unlink(c, c->buckets[b], b);
+	}
+	ATOMIC_STORE(&c->next_cas, 0);
+	ATOMIC_STORE(&c->flush_cas, 0);
+	ATOMIC_STORE(&c->flush_time, 0);
+	unlock_all_stripes(c);
+}
+
+void
 cache_run_due_flush(struct cache *c)
 {
 	uint32_t flush_time = ATOMIC_LOAD(&c->flush_time);

@@ -203,6 +203,11 @@ enum cache_status cache_incr(struct cache *c, const char *key, size_t nkey,
  * are removed lazily and by cache_sweep(). */
 void cache_flush(struct cache *c, uint32_t when);
 
+/* Unlink every item now and forget CAS and flush state, as a new cache.
+ * Not a change (never logged): for replacing the whole contents (a replica's
+ * full resync, rolling back to a fork point). */
+void cache_clear(struct cache *c);
+
 /* Carry out a delayed flush_all whose time has come, as an immediate flush
  * (so that it reaches the change listener).  Called once a second. */
 void cache_run_due_flush(struct cache *c);

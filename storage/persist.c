@@ -553,14 +553,13 @@ persist_snapshot_open(struct persist *p, struct ckpt_snapshot **out, uint64_t *l
 int
 persist_full_sync_begin(struct persist *p)
 {
-	struct cache_change flush = {.type = CACHE_CHANGE_FLUSH};
 	struct persist_identity id;
 	int rc;
 
 	/* The checkpointer stays out until persist_full_sync_end(). */
 	pthread_mutex_lock(&p->ckpt_lock);
 	cache_set_change_fn(p->cache, NULL, NULL);
-	cache_apply(p->cache, &flush);
+	cache_clear(p->cache);
 	persist_get_identity(p, &id);
 	id.history_id[0] = '\0';  /* a crash from here on means: resync in full */
 	if ((rc = persist_set_identity(p, &id)) != 0 ||
@@ -604,4 +603,34 @@ persist_full_sync_abort(struct persist *p)
 {
 	cache_set_change_fn(p->cache, wal_append, p->wal);
 	pthread_mutex_unlock(&p->ckpt_lock);
+}
+
+int64_t
+persist_truncate_after(struct persist *p, uint64_t lsn)
+{
+	struct load_ctx ctx = {.cache = p->cache, .now = cache_now()};
+	struct wal_recovery rec;
+	uint64_t applied;
+	int64_t discarded;
+	int rc;
+
+	pthread_mutex_lock(&p->ckpt_lock);
+	if (__atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED) > lsn) {
+		pthread_mutex_unlock(&p->ckpt_lock);
+		return -ERANGE;
+	}
+	cache_set_change_fn(p->cache, NULL, NULL);
+	discarded = wal_truncate_after(p->wal, lsn);
+	if (discarded >= 0) {
+		/* Rebuild memory as it was at `lsn`: checkpoint, then the WAL. */
+		cache_clear(p->cache);
+		rc = ckpt_scan(p->ckpt, load_item, &ctx, &applied);
+		if (rc == 0)
+			rc = wal_recover(p->data_dir, applied, replay_record, p->cache, &rec);
+		if (rc != 0)
+			discarded = rc;
+	}
+	cache_set_change_fn(p->cache, wal_append, p->wal);
+	pthread_mutex_unlock(&p->ckpt_lock);
+	return discarded;
 }

@@ -119,6 +119,13 @@ int persist_full_sync_begin(struct persist *p);
 int persist_full_sync_items(struct persist *p, const struct cache_change *items, size_t n);
 int persist_full_sync_end(struct persist *p, uint64_t lsn, const struct persist_identity *id);
 
+/* Roll this node back to `lsn` (an old primary whose last writes never
+ * reached the new primary): discard later records from the WAL and reload
+ * the cache from the checkpoint and the remaining WAL.  Returns the number of
+ * changes discarded, -ERANGE when the checkpoint already holds later changes
+ * (then only a full resync helps), or a negative errno. */
+int64_t persist_truncate_after(struct persist *p, uint64_t lsn);
+
 /* The link dropped mid-way: keep what arrived (with an empty history, so the
  * next attempt is a full resync again) and resume normal logging. */
 void persist_full_sync_abort(struct persist *p);

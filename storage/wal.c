@@ -433,6 +433,7 @@ fsync_dir(const char *data_dir)
 struct wal_reader {
 	char *data_dir;
 	int fd;             /* current segment, or -1 */
+	uint64_t seg_first; /* first LSN of the current segment */
 	uint64_t next_lsn;  /* the LSN the next record must have */
 	char *buf;          /* bytes read and not yet returned */
 	size_t pos, len, cap;
@@ -457,6 +458,11 @@ reader_open_segment(struct wal_reader *r, uint64_t lsn, bool exact)
 		free(segs);
 		return -ENOENT;
 	}
+	if (exact && r->fd >= 0 && segs[pick].first_lsn == r->seg_first) {
+		free(segs);
+		return -EAGAIN;  /* that is the one we are reading: nothing newer */
+	}
+	r->seg_first = segs[pick].first_lsn;
 	fd = open(segs[pick].path, O_RDONLY | O_CLOEXEC);
 	free(segs);
 	if (fd < 0)
@@ -557,6 +563,8 @@ wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *l
 		if (r->pos != r->len)
 			return 0;  /* a record is being written */
 		n = reader_open_segment(r, r->next_lsn, true);
+		if (n == -EAGAIN)
+			return 0;
 		if (n == -ENOENT) {
 			/* Not yet rotated, or trimmed away: the oldest segment tells. */
 			struct wal_segment *segs;
@@ -1030,6 +1038,73 @@ wal_reset(struct wal *w, uint64_t next_lsn)
 		__atomic_store_n(&w->error, -rc, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&w->lock);
 	return rc;
+}
+
+/* Bytes of segment `path` (header included) holding records up to `lsn`. */
+static int64_t
+segment_prefix_through(const char *path, uint64_t lsn)
+{
+	size_t len, pos = 0;
+	char *buf;
+	int rc = wal_read_segment(path, &buf, &len);
+
+	if (rc != 0)
+		return rc;
+	while (pos < len) {
+		struct wal_record rec;
+		size_t used;
+
+		if (wal_decode(buf + pos, len - pos, &rec, &used) != WAL_DECODE_OK || rec.lsn > lsn)
+			break;
+		pos += used;
+	}
+	free(buf);
+	return (int64_t)(WAL_SEGMENT_HDR_SIZE + pos);
+}
+
+int64_t
+wal_truncate_after(struct wal *w, uint64_t lsn)
+{
+	struct wal_segment *segs = NULL;
+	uint64_t last;
+	int64_t keep = 0;
+	size_t n, i;
+	int rc;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->len > 0 || w->writing)
+		pthread_cond_wait(&w->space, &w->lock);
+	last = w->last_lsn;
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	rc = wal_list_segments(w->data_dir, &segs, &n);
+	for (i = n; rc == 0 && i-- > 0;) {
+		if (segs[i].first_lsn > lsn) {
+			if (unlink(segs[i].path) != 0)
+				rc = -errno;
+			continue;
+		}
+		keep = segment_prefix_through(segs[i].path, lsn);
+		if (keep < 0 || truncate(segs[i].path, keep) != 0)
+			rc = keep < 0 ? (int)keep : -errno;
+		break;
+	}
+	free(segs);
+	if (rc == 0)
+		rc = segment_create(w, lsn + 1);
+	w->next_lsn = lsn + 1;
+	__atomic_store_n(&w->last_lsn, lsn, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->written_lsn, lsn, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->synced_lsn, lsn, __ATOMIC_RELEASE);
+	if (rc != 0)
+		__atomic_store_n(&w->error, -rc, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&w->lock);
+	if (rc != 0)
+		return rc;
+	log_msg(LOG_ALWAYS, "wal: cut after LSN %" PRIu64 ": %" PRIu64 " records discarded",
+	        lsn, last > lsn ? last - lsn : 0);
+	return (int64_t)(last > lsn ? last - lsn : 0);
 }
 
 void

@@ -168,6 +168,12 @@ uint64_t wal_active_segment_lsn(struct wal *w);
  * caller has removed the cache's listener).  Returns 0 or a negative errno. */
 int wal_reset(struct wal *w, uint64_t next_lsn);
 
+/* Cut the log after `lsn`: later records are removed from the segment
+ * files and the next record gets lsn + 1 (an old primary rolling back to the
+ * point where its successor's history forked).  Nothing may be appended
+ * meanwhile.  Returns the number of records discarded, or a negative errno. */
+int64_t wal_truncate_after(struct wal *w, uint64_t lsn);
+
 /* Epoch stamped on local changes from now on (a promotion raises it). */
 void wal_set_epoch(struct wal *w, uint32_t epoch);
 
