@@ -119,7 +119,6 @@ conn_create(struct event_base *base, int fd, const struct proto_env *env,
 	if (list->head != NULL)
 		list->head->prev = c;
 	list->head = c;
-	__atomic_add_fetch(&conn_stats.curr_connections, 1, __ATOMIC_RELAXED);
 	return;
 
 out_free:
@@ -139,6 +138,7 @@ out_free:
 	free(c);
 out_close_fd:
 	close(fd);
+	__atomic_sub_fetch(&conn_stats.curr_connections, 1, __ATOMIC_RELAXED);
 	log_msg(LOG_ALWAYS, "out of memory accepting a connection");
 }
 

@@ -27,7 +27,9 @@ struct conn_list {
 };
 
 /* Take ownership of the non-blocking socket `fd` and start serving it on
- * `base`.  On failure the socket is closed.  The connection frees itself when
+ * `base`.  The listener counted it in conn_stats.curr_connections (so the
+ * -c limit holds while hand-offs are in flight); closing uncounts it.  On
+ * failure the socket is closed.  The connection frees itself when
  * the client leaves or sends `quit`. */
 void conn_create(struct event_base *base, int fd, const struct proto_env *env,
                  struct thread_stats *stats, struct conn_list *list);

@@ -161,8 +161,10 @@ worker_stop(struct worker *w)
 	pthread_mutex_unlock(&w->lock);
 	worker_wake(w);
 	pthread_join(w->thread, NULL);
-	for (i = 0; i < w->npending; i++)
+	for (i = 0; i < w->npending; i++) {
 		close(w->pending[i]);
+		__atomic_sub_fetch(&conn_stats.curr_connections, 1, __ATOMIC_RELAXED);
+	}
 	free(w->pending);
 	event_free(w->notify_ev);
 	close(w->notify_fd);
@@ -222,10 +224,13 @@ accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	__atomic_add_fetch(&conn_stats.total_connections, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&conn_stats.curr_connections, 1, __ATOMIC_RELAXED);
 	w = &srv->workers[srv->next_worker];
 	srv->next_worker = (srv->next_worker + 1) % srv->nworkers;
-	if (!worker_hand_off(w, fd))
+	if (!worker_hand_off(w, fd)) {
 		close(fd);
+		__atomic_sub_fetch(&conn_stats.curr_connections, 1, __ATOMIC_RELAXED);
+	}
 }
 
 static void
