@@ -497,7 +497,7 @@ primary_pump_all(struct repl *r)
 
 /* Returns false if pc was destroyed. */
 static bool
-handle_frame(struct primary_conn *pc, Cairn__Repl__Frame *f)
+handle_frame(struct primary_conn *pc, const Cairn__Repl__Frame *f)
 {
 	pc->last_heard = time(NULL);
 	if (pc->state == P_HELLO) {
@@ -523,29 +523,24 @@ handle_frame(struct primary_conn *pc, Cairn__Repl__Frame *f)
 	return true;
 }
 
+/* repl_frame_fn: go on while the connection lives and was not refused. */
+static bool
+pconn_frame(void *arg, const Cairn__Repl__Frame *f)
+{
+	struct primary_conn *pc = arg;
+
+	return handle_frame(pc, f) && !pc->refused;
+}
+
 static void
 pconn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct primary_conn *pc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	Cairn__Repl__Frame *f;
 
 	__atomic_add_fetch(&pc->r->bytes_received, evbuffer_get_length(in), __ATOMIC_RELAXED);
-	for (;;) {
-		enum repl_wire_status st = repl_wire_recv(in, &f);
-		bool alive;
-
-		if (st == REPL_WIRE_MORE)
-			return;
-		if (st == REPL_WIRE_BAD) {
-			pconn_destroy(pc, "malformed frame");
-			return;
-		}
-		alive = handle_frame(pc, f);
-		repl_wire_free(f);
-		if (!alive || pc->refused)
-			return;
-	}
+	if (repl_wire_dispatch(in, pconn_frame, pc) == REPL_WIRE_BAD)
+		pconn_destroy(pc, "malformed frame");
 }
 
 static void

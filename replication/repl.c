@@ -174,6 +174,29 @@ split_host_port(const char *s, char *host, size_t hostlen, int *port)
 	return true;
 }
 
+/* Free what repl_start() set up (any part of it); the thread is not running. */
+static void
+repl_free(struct repl *r)
+{
+	if (r->listener != NULL)
+		evconnlistener_free(r->listener);
+	if (r->notify_ev != NULL)
+		event_free(r->notify_ev);
+	if (r->tick_ev != NULL)
+		event_free(r->tick_ev);
+	if (r->retry_ev != NULL)
+		event_free(r->retry_ev);
+	if (r->notify_fd >= 0)
+		close(r->notify_fd);
+	if (r->base != NULL)
+		event_base_free(r->base);
+	pthread_mutex_destroy(&r->lock);
+	free(r->node_id);
+	free(r->listen_addr);
+	free(r->secret);
+	free(r);
+}
+
 void
 repl_stop(struct repl *r)
 {
@@ -184,18 +207,7 @@ repl_stop(struct repl *r)
 	pthread_mutex_unlock(&r->lock);
 	thread_wake(r);
 	pthread_join(r->thread, NULL);
-	if (r->listener != NULL)
-		evconnlistener_free(r->listener);
-	event_free(r->notify_ev);
-	event_free(r->tick_ev);
-	event_free(r->retry_ev);
-	close(r->notify_fd);
-	event_base_free(r->base);
-	pthread_mutex_destroy(&r->lock);
-	free(r->node_id);
-	free(r->listen_addr);
-	free(r->secret);
-	free(r);
+	repl_free(r);
 }
 
 int
@@ -270,23 +282,7 @@ repl_start(const struct repl_config *cfg, struct cache *cache, struct persist *p
 	*out = r;
 	return 0;
 fail:
-	if (r->listener != NULL)
-		evconnlistener_free(r->listener);
-	if (r->notify_ev != NULL)
-		event_free(r->notify_ev);
-	if (r->tick_ev != NULL)
-		event_free(r->tick_ev);
-	if (r->retry_ev != NULL)
-		event_free(r->retry_ev);
-	if (r->notify_fd >= 0)
-		close(r->notify_fd);
-	if (r->base != NULL)
-		event_base_free(r->base);
-	pthread_mutex_destroy(&r->lock);
-	free(r->node_id);
-	free(r->listen_addr);
-	free(r->secret);
-	free(r);
+	repl_free(r);
 	return rc;
 }
 

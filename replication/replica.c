@@ -360,29 +360,21 @@ handle_frame(struct replica_link *l, const Cairn__Repl__Frame *f)
 	return false;
 }
 
+static bool
+link_frame(void *arg, const Cairn__Repl__Frame *f)
+{
+	return handle_frame(arg, f);
+}
+
 static void
 link_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct replica_link *l = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	Cairn__Repl__Frame *f;
 
 	__atomic_add_fetch(&l->r->bytes_received, evbuffer_get_length(in), __ATOMIC_RELAXED);
-	for (;;) {
-		enum repl_wire_status st = repl_wire_recv(in, &f);
-		bool alive;
-
-		if (st == REPL_WIRE_MORE)
-			return;
-		if (st == REPL_WIRE_BAD) {
-			link_lost(l->r, "malformed frame");
-			return;
-		}
-		alive = handle_frame(l, f);
-		repl_wire_free(f);
-		if (!alive)
-			return;
-	}
+	if (repl_wire_dispatch(in, link_frame, l) == REPL_WIRE_BAD)
+		link_lost(l->r, "malformed frame");
 }
 
 static void

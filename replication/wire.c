@@ -85,3 +85,20 @@ repl_wire_free(Cairn__Repl__Frame *frame)
 	if (frame != NULL)
 		cairn__repl__frame__free_unpacked(frame, NULL);
 }
+
+enum repl_wire_status
+repl_wire_dispatch(struct evbuffer *in, repl_frame_fn *fn, void *arg)
+{
+	for (;;) {
+		Cairn__Repl__Frame *frame;
+		enum repl_wire_status st = repl_wire_recv(in, &frame);
+		bool go_on;
+
+		if (st != REPL_WIRE_OK)
+			return st;
+		go_on = fn(arg, frame);
+		repl_wire_free(frame);
+		if (!go_on)
+			return REPL_WIRE_OK;
+	}
+}

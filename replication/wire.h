@@ -8,6 +8,7 @@
 #ifndef CAIRN_REPLICATION_WIRE_H
 #define CAIRN_REPLICATION_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,13 @@ enum repl_wire_status {
 
 /* Take one frame from the front of `in`. */
 enum repl_wire_status repl_wire_recv(struct evbuffer *in, Cairn__Repl__Frame **frame);
+
+/* Hand each complete frame at the front of `in` to fn, in order, while fn
+ * returns true (false: it dropped the connection; stop).  The frame is freed
+ * after fn returns.  Returns REPL_WIRE_BAD on a malformed frame (the caller
+ * drops the peer), else REPL_WIRE_MORE or REPL_WIRE_OK (fn stopped). */
+typedef bool repl_frame_fn(void *arg, const Cairn__Repl__Frame *frame);
+enum repl_wire_status repl_wire_dispatch(struct evbuffer *in, repl_frame_fn *fn, void *arg);
 
 /* Decode one frame body (no length prefix); NULL if it is not a Frame. */
 Cairn__Repl__Frame *repl_wire_decode(const uint8_t *body, size_t len);
