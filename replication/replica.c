@@ -287,6 +287,11 @@ handle_wal_batch(struct replica_link *l, const Cairn__Repl__WalBatch *b)
 	const char *why = NULL;
 	size_t i;
 
+	if (persist_write_error(r->persist) != 0) {
+		/* Our disk fails: stop here and resume from our log once it works. */
+		link_lost(r, "our WAL cannot write");
+		return false;
+	}
 	pthread_mutex_lock(&r->lock);
 	/* A promotion or re-point since this batch left: it is not ours. */
 	if (!r->replica || r->repoint) {

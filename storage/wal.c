@@ -79,6 +79,7 @@
 #define WAL_LENGTH_FIXED 13       /* lsn + epoch + type */
 #define WAL_SET_FIXED 21          /* nkey + flags + exptime + cas + nbytes */
 #define WAL_BUFFER_MAX (64u << 20) /* appenders wait beyond this much unwritten */
+#define WAL_UNSYNCED_MAX (64u << 20) /* fsync at least this often, whatever the policy */
 
 _Static_assert(WAL_REC_HDR_SIZE == WAL_OFF_BODY, "record header is 21 bytes");
 _Static_assert(WAL_OFF_BODY - WAL_OFF_LSN == WAL_LENGTH_FIXED, "length covers lsn..type");
@@ -710,8 +711,15 @@ struct wal {
 	uint64_t segment_bytes;
 	uint64_t written_lsn;       /* atomic */
 	uint64_t synced_lsn;        /* atomic */
-	int error;                  /* atomic; sticky */
+	int error;                  /* atomic; set by a failed write, cleared by repair */
 	struct timespec last_sync;
+	/* Everything written since the last successful fsync, kept so that a
+	 * failed write or fsync can be repaired by rewriting it from here
+	 * (never by trusting the kernel's copy: PostgreSQL's fsync lesson). */
+	uint64_t synced_offset;     /* segment bytes known to be on disk */
+	char *unsynced;
+	size_t unsynced_len, unsynced_cap;
+	uint64_t unsynced_first_lsn, unsynced_last_lsn;
 
 	wal_progress_fn *progress_fn;
 	void *progress_arg;
@@ -804,6 +812,7 @@ segment_create(struct wal *w, uint64_t first_lsn)
 	}
 	w->fd = fd;
 	w->segment_bytes = (uint64_t)lseek(fd, 0, SEEK_END);
+	w->synced_offset = w->segment_bytes;
 	__atomic_store_n(&w->segment_first_lsn, first_lsn, __ATOMIC_RELAXED);
 	return fsync_dir(w->data_dir);
 }
@@ -814,6 +823,8 @@ do_sync(struct wal *w)
 	if (fdatasync(w->fd) != 0)
 		return -errno;
 	clock_gettime(CLOCK_MONOTONIC, &w->last_sync);
+	w->synced_offset = w->segment_bytes;
+	w->unsynced_len = 0;
 	__atomic_store_n(&w->synced_lsn, w->written_lsn, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -828,27 +839,56 @@ second_elapsed(const struct timespec *since)
 	       (now.tv_sec - since->tv_sec == 1 && now.tv_nsec >= since->tv_nsec);
 }
 
+/* Keep a copy of a batch until it is synced. */
+static int
+keep_unsynced(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
+              uint64_t last_lsn)
+{
+	if (w->unsynced_len + n > w->unsynced_cap) {
+		size_t cap = w->unsynced_cap ? w->unsynced_cap : 1 << 16;
+		char *p;
+
+		while (cap < w->unsynced_len + n)
+			cap *= 2;
+		p = realloc(w->unsynced, cap);
+		if (p == NULL)
+			return -ENOMEM;
+		w->unsynced = p;
+		w->unsynced_cap = cap;
+	}
+	if (w->unsynced_len == 0)
+		w->unsynced_first_lsn = first_lsn;
+	memcpy(w->unsynced + w->unsynced_len, batch, n);
+	w->unsynced_len += n;
+	w->unsynced_last_lsn = last_lsn;
+	return 0;
+}
+
 /* Write one batch (whole records from first_lsn to last_lsn), rotating first
- * if the segment is full, and fsync as the policy says. */
+ * if the segment is full, and fsync as the policy says.  On failure the batch
+ * is still kept (unsynced) for wal_repair(). */
 static int
 write_batch(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
             uint64_t last_lsn)
 {
-	int rc;
+	int rc = 0, kept;
 
 	if (w->segment_bytes > WAL_SEGMENT_HDR_SIZE && w->segment_bytes + n > w->segment_size) {
-		if ((rc = do_sync(w)) != 0)
-			return rc;
-		close(w->fd);
-		w->fd = -1;
-		if ((rc = segment_create(w, first_lsn)) != 0)
-			return rc;
+		rc = do_sync(w);
+		if (rc == 0) {
+			close(w->fd);
+			w->fd = -1;
+			rc = segment_create(w, first_lsn);
+		}
 	}
+	kept = keep_unsynced(w, batch, n, first_lsn, last_lsn);
+	if (rc != 0 || (rc = kept) != 0)
+		return rc;
 	if ((rc = write_all(w->fd, batch, n)) != 0)
 		return rc;
 	w->segment_bytes += n;
 	__atomic_store_n(&w->written_lsn, last_lsn, __ATOMIC_RELEASE);
-	if (w->fsync == WAL_FSYNC_ALWAYS ||
+	if (w->fsync == WAL_FSYNC_ALWAYS || w->unsynced_len > WAL_UNSYNCED_MAX ||
 	    (w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync)))
 		return do_sync(w);
 	return 0;
@@ -857,9 +897,43 @@ write_batch(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
 static void
 writer_fail(struct wal *w, int rc)
 {
-	log_msg(LOG_ALWAYS, "wal: write to %s/wal failed: %s; refusing writes from now on",
-	            w->data_dir, strerror(-rc));
+	log_msg(LOG_ALWAYS, "wal: write to %s/wal failed: %s; refusing writes until the "
+	        "disk takes them again (retrying every second)", w->data_dir, strerror(-rc));
 	__atomic_store_n(&w->error, -rc, __ATOMIC_RELAXED);
+}
+
+/* After a failed write or fsync: cut the segment back to what is known to be
+ * on disk, write our own copy of everything since, and fsync.  Success clears
+ * the error: the log is whole again and writes are accepted. */
+static int
+wal_repair(struct wal *w)
+{
+	int rc;
+
+	if (w->fd < 0) {
+		char path[4096];
+
+		/* The failure was starting a segment: start it afresh. */
+		snprintf(path, sizeof(path), "%s/wal/%016" PRIx64 ".log", w->data_dir,
+		         w->unsynced_first_lsn);
+		unlink(path);
+		if ((rc = segment_create(w, w->unsynced_first_lsn)) != 0)
+			return rc;
+	}
+	if (ftruncate(w->fd, (off_t)w->synced_offset) != 0)
+		return -errno;
+	w->segment_bytes = w->synced_offset;
+	if ((rc = write_all(w->fd, w->unsynced, w->unsynced_len)) != 0)
+		return rc;
+	w->segment_bytes += w->unsynced_len;
+	if (w->unsynced_len > 0)
+		__atomic_store_n(&w->written_lsn, w->unsynced_last_lsn, __ATOMIC_RELEASE);
+	if ((rc = do_sync(w)) != 0)
+		return rc;
+	__atomic_store_n(&w->error, 0, __ATOMIC_RELAXED);
+	log_msg(LOG_ALWAYS, "wal: %s/wal writes again; log synced to LSN %" PRIu64 ", accepting writes",
+	        w->data_dir, __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED));
+	return 0;
 }
 
 static void *
@@ -877,6 +951,25 @@ writer_main(void *arg)
 		size_t n, batch_cap;
 		int rc = 0;
 
+		if (__atomic_load_n(&w->error, __ATOMIC_RELAXED) != 0) {
+			/* Failed: leave new records queued, try to repair each second. */
+			struct timespec deadline;
+
+			clock_gettime(CLOCK_REALTIME, &deadline);
+			deadline.tv_sec += 1;
+			pthread_cond_timedwait(&w->work, &w->lock, &deadline);
+			if (w->stop)
+				break;
+			w->writing = true;
+			pthread_mutex_unlock(&w->lock);
+			rc = wal_repair(w);
+			if (rc == 0 && w->progress_fn != NULL)
+				w->progress_fn(w->progress_arg);
+			pthread_mutex_lock(&w->lock);
+			w->writing = false;
+			pthread_cond_broadcast(&w->space);
+			continue;
+		}
 		while (w->len == 0 && !w->stop) {
 			struct timespec deadline;
 
@@ -903,11 +996,9 @@ writer_main(void *arg)
 		pthread_cond_broadcast(&w->space);
 		pthread_mutex_unlock(&w->lock);
 
-		if (__atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0) {
-			rc = n > 0 ? write_batch(w, batch, n, first, last) : do_sync(w);
-			if (rc != 0)
-				writer_fail(w, rc);
-		}
+		rc = n > 0 ? write_batch(w, batch, n, first, last) : do_sync(w);
+		if (rc != 0)
+			writer_fail(w, rc);
 		if (w->progress_fn != NULL)
 			w->progress_fn(w->progress_arg);
 		spare = batch;
@@ -991,6 +1082,7 @@ wal_close(struct wal *w)
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->space);
 	free(w->buf);
+	free(w->unsynced);
 	free(w->data_dir);
 	free(w);
 }
@@ -1031,6 +1123,7 @@ wal_reset(struct wal *w, uint64_t next_lsn)
 		rc = segment_create(w, next_lsn);
 	}
 	w->next_lsn = next_lsn;
+	w->unsynced_len = 0;
 	__atomic_store_n(&w->last_lsn, next_lsn - 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->written_lsn, next_lsn - 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->synced_lsn, next_lsn - 1, __ATOMIC_RELEASE);
@@ -1094,6 +1187,7 @@ wal_truncate_after(struct wal *w, uint64_t lsn)
 	if (rc == 0)
 		rc = segment_create(w, lsn + 1);
 	w->next_lsn = lsn + 1;
+	w->unsynced_len = 0;
 	__atomic_store_n(&w->last_lsn, lsn, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->written_lsn, lsn, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->synced_lsn, lsn, __ATOMIC_RELEASE);

@@ -142,8 +142,10 @@ int wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
 void wal_close(struct wal *w);
 
 /* Append a change (cache change listener signature).  Never fails: after a
- * write error the log stops writing (see wal_error) and the node refuses
- * writes.  Records this thread's last LSN for wal_take_thread_lsn(). */
+ * write error the log queues records, the node refuses writes (wal_error),
+ * and the writer retries each second to rewrite everything not known to be
+ * on disk from its own copy; once that succeeds writes are accepted again.
+ * Records this thread's last LSN for wal_take_thread_lsn(). */
 void wal_append(void *wal, const struct cache_change *ch);
 
 /* The LSN of the last record this thread appended since the previous call,
@@ -177,7 +179,7 @@ int64_t wal_truncate_after(struct wal *w, uint64_t lsn);
 /* Epoch stamped on local changes from now on (a promotion raises it). */
 void wal_set_epoch(struct wal *w, uint32_t epoch);
 
-/* 0, or the errno of the write or fsync that failed; sticky. */
+/* 0, or the errno of the write or fsync that failed, until it is repaired. */
 int wal_error(struct wal *w);
 
 #endif
