@@ -131,14 +131,19 @@ reply_complete(const char *buf, size_t len, const char *end)
 	       strncmp(buf, "CLIENT_ERROR", 12) == 0;
 }
 
-/* Send `req` and read the reply (see reply_complete) into buf. */
+/* Send `req` and read the reply (see reply_complete) into buf, waiting at
+ * most timeout_ms for each read.  Returns NULL (why in `err`) when the node
+ * does not answer in time or closes the connection. */
 static char *
-node_call(struct node *n, const char *req, const char *end, char *buf, size_t buflen)
+node_try_call(struct node *n, const char *req, const char *end, char *buf, size_t buflen,
+              int timeout_ms, char *err, size_t errlen)
 {
 	size_t len = 0, reqlen = strlen(req);
 
-	if (write(n->fd, req, reqlen) != (ssize_t)reqlen)
-		die("%s:%s: write failed: %s", n->host, n->port, strerror(errno));
+	if (write(n->fd, req, reqlen) != (ssize_t)reqlen) {
+		snprintf(err, errlen, "%s:%s: write failed: %s", n->host, n->port, strerror(errno));
+		return NULL;
+	}
 	for (;;) {
 		struct pollfd pfd = {n->fd, POLLIN, 0};
 		ssize_t k;
@@ -146,15 +151,31 @@ node_call(struct node *n, const char *req, const char *end, char *buf, size_t bu
 		buf[len] = '\0';
 		if (reply_complete(buf, len, end))
 			return buf;
-		if (len + 1 >= buflen)
-			die("%s:%s: reply too long", n->host, n->port);
-		if (poll(&pfd, 1, IO_TIMEOUT_MS) != 1)
-			die("%s:%s: no reply within %d ms", n->host, n->port, IO_TIMEOUT_MS);
+		if (len + 1 >= buflen) {
+			snprintf(err, errlen, "%s:%s: reply too long", n->host, n->port);
+			return NULL;
+		}
+		if (poll(&pfd, 1, timeout_ms) != 1) {
+			snprintf(err, errlen, "%s:%s: no reply within %d ms", n->host, n->port, timeout_ms);
+			return NULL;
+		}
 		k = read(n->fd, buf + len, buflen - 1 - len);
-		if (k <= 0)
-			die("%s:%s: connection closed", n->host, n->port);
+		if (k <= 0) {
+			snprintf(err, errlen, "%s:%s: connection closed", n->host, n->port);
+			return NULL;
+		}
 		len += (size_t)k;
 	}
+}
+
+static char *
+node_call(struct node *n, const char *req, const char *end, char *buf, size_t buflen)
+{
+	char err[512];
+
+	if (node_try_call(n, req, end, buf, buflen, IO_TIMEOUT_MS, err, sizeof(err)) == NULL)
+		die("%s", err);
+	return buf;
 }
 
 /* A one-line command that must answer OK. */
@@ -171,16 +192,10 @@ node_command(struct node *n, const char *req)
 }
 
 static void
-node_stats(struct node *n, const char *which, struct stats *st)
+parse_stats(char *buf, struct stats *st)
 {
-	char req[64], buf[16384], *line, *save = NULL;
+	char *line, *save = NULL;
 
-	snprintf(req, sizeof(req), "stats %s\r\n", which);
-	node_call(n, req, "END\r\n", buf, sizeof(buf));
-	if (strncmp(buf, "STAT ", 5) != 0 && strncmp(buf, "END", 3) != 0) {
-		buf[strcspn(buf, "\r\n")] = '\0';
-		die("%s:%s: stats %s: %s", n->host, n->port, which, buf);
-	}
 	st->n = 0;
 	for (line = strtok_r(buf, "\r\n", &save); line != NULL && st->n < STATS_MAX;
 	     line = strtok_r(NULL, "\r\n", &save)) {
@@ -197,6 +212,20 @@ node_stats(struct node *n, const char *which, struct stats *st)
 		snprintf(st->value[st->n], sizeof(st->value[0]), "%s", value);
 		st->n++;
 	}
+}
+
+static void
+node_stats(struct node *n, const char *which, struct stats *st)
+{
+	char req[64], buf[16384];
+
+	snprintf(req, sizeof(req), "stats %s\r\n", which);
+	node_call(n, req, "END\r\n", buf, sizeof(buf));
+	if (strncmp(buf, "STAT ", 5) != 0 && strncmp(buf, "END", 3) != 0) {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		die("%s:%s: stats %s: %s", n->host, n->port, which, buf);
+	}
+	parse_stats(buf, st);
 }
 
 static const char *
@@ -329,14 +358,21 @@ cmd_failover(struct node *primary, const char *to, int timeout_ms)
 	printf("writes paused on %s:%s\n", primary->host, primary->port);
 	deadline = now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
-		uint64_t plsn, tlsn;
+		uint64_t plsn, tlsn = 0, now;
+		char buf[16384], err[512];
 
 		node_stats(primary, "replication", &pst);
-		node_stats(&target, "replication", &tst);
 		plsn = strtoull(stat_get(&pst, "lsn"), NULL, 10);
-		tlsn = strtoull(stat_get(&tst, "lsn"), NULL, 10);
-		if (tlsn >= plsn)
-			break;
+		/* The target may hang: never wait for it past our deadline. */
+		now = now_ms();
+		if (now < deadline &&
+		    node_try_call(&target, "stats replication\r\n", "END\r\n", buf, sizeof(buf),
+		                  (int)(deadline - now), err, sizeof(err)) != NULL) {
+			parse_stats(buf, &tst);
+			tlsn = strtoull(stat_get(&tst, "lsn"), NULL, 10);
+			if (tlsn >= plsn)
+				break;
+		}
 		if (now_ms() >= deadline) {
 			node_command(primary, "resume_writes\r\n");
 			die("failover aborted: %s stayed at LSN %llu, the primary is at %llu; writes resumed",
