@@ -200,15 +200,17 @@ sync_mode(const struct conn *c)
 	return repl_sync_replicas(c->repl) > 0 && !repl_is_replica(c->repl);
 }
 
-/* Replies to writes leave only once the writes are durable: on disk with
- * --fsync always (the group commit), in N replicas' WALs with
- * --sync-replicas N.  The worker serves other connections meanwhile. */
+/* Replies to writes leave only once the writes are as durable as promised:
+ * on disk with --fsync always (the group commit), in the kernel with
+ * everysec (a crash of this process loses nothing acknowledged), and in N
+ * replicas' WALs with --sync-replicas N.  The worker serves other
+ * connections meanwhile. */
 static bool
 must_wait(const struct conn *c)
 {
 	if (c->persist == NULL)
 		return false;
-	if (persist_waits_for_fsync(c->persist) && c->wait_lsn > persist_synced_lsn(c->persist))
+	if (c->wait_lsn > persist_durable_lsn(c->persist))
 		return true;
 	return sync_mode(c) && c->wait_lsn > repl_quorum_lsn(c->repl);
 }

@@ -538,8 +538,7 @@ pconn_read_cb(struct bufferevent *bev, void *arg)
 	struct primary_conn *pc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	__atomic_add_fetch(&pc->r->bytes_received, evbuffer_get_length(in), __ATOMIC_RELAXED);
-	if (repl_wire_dispatch(in, pconn_frame, pc) == REPL_WIRE_BAD)
+	if (repl_wire_dispatch(in, pconn_frame, pc, &pc->r->bytes_received) == REPL_WIRE_BAD)
 		pconn_destroy(pc, "malformed frame");
 }
 

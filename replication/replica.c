@@ -377,8 +377,7 @@ link_read_cb(struct bufferevent *bev, void *arg)
 	struct replica_link *l = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	__atomic_add_fetch(&l->r->bytes_received, evbuffer_get_length(in), __ATOMIC_RELAXED);
-	if (repl_wire_dispatch(in, link_frame, l) == REPL_WIRE_BAD)
+	if (repl_wire_dispatch(in, link_frame, l, &l->r->bytes_received) == REPL_WIRE_BAD)
 		link_lost(l->r, "malformed frame");
 }
 

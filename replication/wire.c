@@ -87,15 +87,17 @@ repl_wire_free(Cairn__Repl__Frame *frame)
 }
 
 enum repl_wire_status
-repl_wire_dispatch(struct evbuffer *in, repl_frame_fn *fn, void *arg)
+repl_wire_dispatch(struct evbuffer *in, repl_frame_fn *fn, void *arg, uint64_t *bytes)
 {
 	for (;;) {
+		size_t before = evbuffer_get_length(in);
 		Cairn__Repl__Frame *frame;
 		enum repl_wire_status st = repl_wire_recv(in, &frame);
 		bool go_on;
 
 		if (st != REPL_WIRE_OK)
 			return st;
+		__atomic_add_fetch(bytes, before - evbuffer_get_length(in), __ATOMIC_RELAXED);
 		go_on = fn(arg, frame);
 		repl_wire_free(frame);
 		if (!go_on)

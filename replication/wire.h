@@ -37,7 +37,8 @@ enum repl_wire_status repl_wire_recv(struct evbuffer *in, Cairn__Repl__Frame **f
  * after fn returns.  Returns REPL_WIRE_BAD on a malformed frame (the caller
  * drops the peer), else REPL_WIRE_MORE or REPL_WIRE_OK (fn stopped). */
 typedef bool repl_frame_fn(void *arg, const Cairn__Repl__Frame *frame);
-enum repl_wire_status repl_wire_dispatch(struct evbuffer *in, repl_frame_fn *fn, void *arg);
+enum repl_wire_status repl_wire_dispatch(struct evbuffer *in, repl_frame_fn *fn, void *arg,
+                                         uint64_t *bytes);  /* OUT: += bytes of the frames taken */
 
 /* Decode one frame body (no length prefix); NULL if it is not a Frame. */
 Cairn__Repl__Frame *repl_wire_decode(const uint8_t *body, size_t len);

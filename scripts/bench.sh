@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# bench.sh: benchmark cairn against memcached, side by side, in one run.
+# bench.sh: benchmark cairn against memcached, side by side, in one run, and
+# (sections persistence, replication, failover; run by scripts/bench_cluster.sh)
+# cairn's persistence, replication and failover.
+#
+# Sections: BENCH_SECTIONS="memcached persistence replication failover" (the
+# default, about 9 minutes; "all" is the same). The memcached section is:
 #
 # Both servers get the same flags (-t THREADS -m 1024 -c 1024 -U 0 -l 127.0.0.1),
 # the same CPU set (taskset), and free ports on 127.0.0.1. The load tools run on
@@ -9,6 +14,7 @@
 # taken once per server on fresh instances. See docs/benchmarks.md.
 #
 # Environment (all optional):
+#   BENCH_SECTIONS="memcached persistence replication failover"  what to run
 #   BENCH_SECONDS=5        seconds per measurement
 #   BENCH_ROUNDS=3         rounds (medians are over rounds)
 #   BENCH_THREADS=2        server worker threads (-t), same for both servers
@@ -19,11 +25,14 @@
 #   BENCH_CLIENT_CPUS=1    taskset CPU list for the load tools
 #   BENCH_PIN=1            0 = no CPU pinning
 #   BENCH_OUT=DIR          keep raw outputs here (default: temp dir, removed)
-#   CAIRN_BIN=PATH         cairn binary (default build/cairn, built if missing)
-#   CAIRN_ARGS="..."       extra arguments for cairn only (e.g. persistence)
+#   BENCH_BIG_ITEMS=1000000  items of the restart, full-sync and failover tests
+#   CAIRN_BIN=PATH         cairn binary (default build-release/cairn, built if
+#                          missing; also cairnctl from the same directory)
+#   CAIRN_ARGS="..."       extra arguments for cairn only, memcached section (e.g.
+#                          --ephemeral; without it cairn persists, fsync everysec)
 #   MEMCACHED_BIN=PATH     default /usr/bin/memcached
 #   MEMCASLAP_BIN=PATH     default memcaslap
-#   LOAD_BIN=PATH          cairn-load binary (default build/cairn-load, or
+#   LOAD_BIN=PATH          cairn-load binary (default build-release/cairn-load, or
 #                          compiled from tests/load/cairn-load.c if missing/stale)
 # Options: --cairn-args "ARGS" (same as CAIRN_ARGS), -h/--help.
 # Exit status: 0 if every measurement succeeded, 1 otherwise.
@@ -57,6 +66,7 @@ while (($#)); do
     esac
 done
 
+BENCH_SECTIONS=${BENCH_SECTIONS:-all}
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_THREADS=${BENCH_THREADS:-2}
@@ -88,6 +98,19 @@ for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_KEYS; do
     fi
 done
 read -r -a CAIRN_EXTRA <<<"$CAIRN_ARGS"
+[[ $BENCH_SECTIONS == all ]] && BENCH_SECTIONS="memcached persistence replication failover"
+RUN_MEMCACHED=0
+CLUSTER_SECTIONS=()
+for s in $BENCH_SECTIONS; do
+    case $s in
+    memcached) RUN_MEMCACHED=1 ;;
+    persistence | replication | failover) CLUSTER_SECTIONS+=("$s") ;;
+    *)
+        echo "bench.sh: unknown section '$s' in BENCH_SECTIONS (memcached persistence replication failover, or all)" >&2
+        exit 2
+        ;;
+    esac
+done
 
 # --------------------------------------------------------------------------
 # scratch space, process bookkeeping, cleanup
@@ -158,39 +181,41 @@ fi
 
 build_cairn() {
     say "== building cairn (Release)"
-    show_cmd cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release
-    cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 ||
+    show_cmd cmake -S "$ROOT" -B "$ROOT/build-release" -DCMAKE_BUILD_TYPE=Release
+    cmake -S "$ROOT" -B "$ROOT/build-release" -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 ||
         { cat "$OUT/build.log" >&2; return 1; }
-    show_cmd cmake --build "$ROOT/build" -j2
-    cmake --build "$ROOT/build" -j2 >>"$OUT/build.log" 2>&1 ||
+    show_cmd cmake --build "$ROOT/build-release" -j2
+    cmake --build "$ROOT/build-release" -j2 >>"$OUT/build.log" 2>&1 ||
         { cat "$OUT/build.log" >&2; return 1; }
 }
 
 if [[ -z $CAIRN_BIN ]]; then
-    CAIRN_BIN=$ROOT/build/cairn
+    CAIRN_BIN=$ROOT/build-release/cairn
     if [[ ! -x $CAIRN_BIN ]]; then
         build_cairn
     fi
-    cache=$ROOT/build/CMakeCache.txt
+    cache=$ROOT/build-release/CMakeCache.txt
     if [[ -f $cache ]]; then
         btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$cache")
         if [[ $btype != Release ]]; then
-            say "warning: build/ is configured as '${btype:-<none>}', not Release; numbers may be pessimistic"
+            say "warning: build-release/ is configured as '${btype:-<none>}', not Release; numbers may be pessimistic"
         fi
         if grep -q '^CAIRN_SANITIZE:BOOL=ON' "$cache"; then
-            say "warning: build/ has CAIRN_SANITIZE=ON; numbers are meaningless for performance"
+            say "warning: build-release/ has CAIRN_SANITIZE=ON; numbers are meaningless for performance"
         fi
     fi
 fi
 [[ -x $CAIRN_BIN ]] || { echo "bench.sh: cairn binary '$CAIRN_BIN' not found" >&2; exit 1; }
-[[ -x $MEMCACHED_BIN ]] || { echo "bench.sh: memcached binary '$MEMCACHED_BIN' not found" >&2; exit 1; }
-command -v "$MEMCASLAP_BIN" >/dev/null 2>&1 ||
-    { echo "bench.sh: memcaslap ('$MEMCASLAP_BIN') not found (apt-get install libmemcached-tools)" >&2; exit 1; }
+if ((RUN_MEMCACHED)); then
+    [[ -x $MEMCACHED_BIN ]] || { echo "bench.sh: memcached binary '$MEMCACHED_BIN' not found" >&2; exit 1; }
+    command -v "$MEMCASLAP_BIN" >/dev/null 2>&1 ||
+        { echo "bench.sh: memcaslap ('$MEMCASLAP_BIN') not found (apt-get install libmemcached-tools)" >&2; exit 1; }
+fi
 
 if [[ -z $LOAD_BIN ]]; then
     src=$ROOT/tests/load/cairn-load.c
-    if [[ -x $ROOT/build/cairn-load && ! $src -nt $ROOT/build/cairn-load ]]; then
-        LOAD_BIN=$ROOT/build/cairn-load
+    if [[ -x $ROOT/build-release/cairn-load && ! $src -nt $ROOT/build-release/cairn-load ]]; then
+        LOAD_BIN=$ROOT/build-release/cairn-load
     else
         LOAD_BIN=$WORK/cairn-load
         show_cmd "${CC:-cc}" -std=c11 -D_GNU_SOURCE -O2 -pthread "$src" -o "$LOAD_BIN"
@@ -210,7 +235,9 @@ port_open() {
 pick_port() {
     local p i used
     for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 30000))
+        # 10000-21999: cairn's default replication port (port + 10000) then
+        # stays below the ephemeral range (32768-60999) of outgoing connections
+        p=$((10000 + RANDOM % 12000))
         used=0
         for q in "${SERVER_PORT[@]}"; do [[ $q == "$p" ]] && used=1; done
         if ((!used)) && ! port_open "$p"; then
@@ -262,7 +289,9 @@ start_server() {
         pid=$!
         SERVER_PID[$name]=$pid
         SERVER_PORT[$name]=$port
-        if wait_port "$pid" "$port"; then
+        # cairn opens its client port before its replication port: make sure
+        # it is still alive a moment after the client port answered
+        if wait_port "$pid" "$port" && sleep 0.3 && kill -0 "$pid" 2>/dev/null; then
             return 0
         fi
         say "warning: $name did not come up on port $port; retrying"
@@ -387,6 +416,7 @@ run_workload() {
     esac
 }
 
+memcached_section() {
 declare -A R_OPS=() R_P50=() R_P99=()
 
 say "== cairn vs memcached: $BENCH_ROUNDS rounds x ${BENCH_SECONDS}s per measurement"
@@ -533,6 +563,30 @@ if ((BENCH_ITEMS > 0)); then
 fi
 say ""
 say "op/s ratio > 1 means cairn is faster; latency is per request (send to reply), cairn-load only."
+}
+
+if ((RUN_MEMCACHED)); then
+    memcached_section
+fi
+
+# --------------------------------------------------------------------------
+# persistence, replication, failover (cairn only)
+
+if ((${#CLUSTER_SECTIONS[@]})); then
+    say ""
+    cdir=$(dirname "$CAIRN_BIN")
+    ctl=${CAIRNCTL_BIN:-$cdir/cairnctl}
+    copt=()
+    [[ -n $BENCH_OUT ]] && copt=(BENCH_OUT="$OUT/cluster")
+    if ! env "${copt[@]}" CAIRN_BIN="$CAIRN_BIN" CAIRNCTL_BIN="$ctl" LOAD_BIN="$LOAD_BIN" \
+        BENCH_SECONDS="$BENCH_SECONDS" BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_THREADS="$BENCH_THREADS" \
+        BENCH_CONNS="$BENCH_CONNS" BENCH_KEYS="$BENCH_KEYS" BENCH_PIN="$BENCH_PIN" \
+        BENCH_SERVER_CPUS="$BENCH_SERVER_CPUS" BENCH_CLIENT_CPUS="$BENCH_CLIENT_CPUS" \
+        "$ROOT/scripts/bench_cluster.sh" "${CLUSTER_SECTIONS[@]}"; then
+        FAILURES=$((FAILURES + 1))
+    fi
+fi
+
 if ((FAILURES > 0)); then
     say "FAILED: $FAILURES measurement(s) failed (see the errors above)"
     exit 1

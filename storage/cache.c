@@ -784,7 +784,8 @@ cache_apply(struct cache *c, const struct cache_change *ch)
 			status = CACHE_NO_MEMORY;
 			break;
 		}
-		memcpy(item_value(it), ch->value, ch->nbytes);
+		if (ch->nbytes > 0)  /* an empty value may come as NULL (protobuf) */
+			memcpy(item_value(it), ch->value, ch->nbytes);
 		it->cas = ch->cas;
 		status = cache_store(c, it, CACHE_SET, 0, NULL);
 		cache_item_put(c, it);

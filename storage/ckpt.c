@@ -92,6 +92,14 @@ get_u64(const unsigned char *p)
 	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
+/* mdb_txn_begin, or EIO while the environment is closed after a failed
+ * reopen (see reopen_env). */
+static int
+begin_txn(struct ckpt *ck, unsigned int flags, MDB_txn **txn)
+{
+	return ck->env != NULL ? mdb_txn_begin(ck->env, NULL, flags, txn) : EIO;
+}
+
 static int
 meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *out)
 {
@@ -115,13 +123,56 @@ meta_put_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t value)
 	return mdb_put(txn, meta, &k, &v, 0);
 }
 
+/* Open the environment at ck->path and its databases; LMDB's code on error
+ * (ck->env is then closed and NULL). */
+static int
+open_env(struct ckpt *ck, size_t map_size)
+{
+	MDB_envinfo info;
+	MDB_txn *txn;
+	uint64_t format = 0;
+	int rc;
+
+	if ((rc = mdb_env_create(&ck->env)) != 0) {
+		ck->env = NULL;
+		return rc;
+	}
+	mdb_env_set_maxdbs(ck->env, 4);
+	mdb_env_set_mapsize(ck->env, map_size);
+	/* NOTLS: read transactions may live on threads other than their creator's. */
+	if ((rc = mdb_env_open(ck->env, ck->path, MDB_NOTLS, 0644)) != 0)
+		goto fail;
+	mdb_env_info(ck->env, &info);
+	ck->map_size = info.me_mapsize;
+	if ((rc = begin_txn(ck, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, "items", MDB_CREATE, &ck->items)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ck->meta)) != 0)
+		goto fail_abort;
+	rc = meta_get_u64(txn, ck->meta, "format", &format);
+	if (rc == MDB_NOTFOUND) {
+		rc = meta_put_u64(txn, ck->meta, "format", CKPT_FORMAT_VERSION);
+		format = CKPT_FORMAT_VERSION;
+	}
+	if (rc == 0 && format != CKPT_FORMAT_VERSION)
+		rc = MDB_VERSION_MISMATCH;
+	if (rc != 0)
+		goto fail_abort;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	return 0;
+fail_abort:
+	mdb_txn_abort(txn);
+fail:
+	mdb_env_close(ck->env);
+	ck->env = NULL;
+	return rc;
+}
+
 int
 ckpt_open(const char *data_dir, struct ckpt **out)
 {
 	struct ckpt *ck = calloc(1, sizeof(*ck));
-	MDB_envinfo info;
-	MDB_txn *txn;
-	uint64_t format = 0;
 	int rc;
 
 	if (ck == NULL)
@@ -134,48 +185,35 @@ ckpt_open(const char *data_dir, struct ckpt **out)
 		return rc;
 	}
 	pthread_rwlock_init(&ck->resize_lock, NULL);
-	if ((rc = mdb_env_create(&ck->env)) != 0)
-		goto fail;
-	mdb_env_set_maxdbs(ck->env, 4);
-	mdb_env_set_mapsize(ck->env, CKPT_MAP_INITIAL);
-	/* NOTLS: read transactions may live on threads other than their creator's. */
-	if ((rc = mdb_env_open(ck->env, ck->path, MDB_NOTLS, 0644)) != 0)
-		goto fail;
-	mdb_env_info(ck->env, &info);
-	ck->map_size = info.me_mapsize;
-	if ((rc = mdb_txn_begin(ck->env, NULL, 0, &txn)) != 0)
-		goto fail;
-	if ((rc = mdb_dbi_open(txn, "items", MDB_CREATE, &ck->items)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ck->meta)) != 0)
-		goto fail_abort;
-	rc = meta_get_u64(txn, ck->meta, "format", &format);
-	if (rc == MDB_NOTFOUND) {
-		rc = meta_put_u64(txn, ck->meta, "format", CKPT_FORMAT_VERSION);
-		format = CKPT_FORMAT_VERSION;
+	if ((rc = open_env(ck, CKPT_MAP_INITIAL)) != 0) {
+		rc = lmdb_error("cannot open", ck->path, rc);
+		log_msg(LOG_ALWAYS, "checkpoint %s is unusable. The WAL in %s/wal still holds "
+		        "recent changes. To start anyway, move %s aside (the node then "
+		        "recovers from the WAL segments still present), or start with "
+		        "--ephemeral", ck->path, data_dir, ck->path);
+		pthread_rwlock_destroy(&ck->resize_lock);
+		free(ck);
+		return rc;
 	}
-	if (rc != 0)
-		goto fail_abort;
-	if (format != CKPT_FORMAT_VERSION) {
-		rc = MDB_VERSION_MISMATCH;
-		goto fail_abort;
-	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		goto fail;
 	*out = ck;
 	return 0;
+}
 
-fail_abort:
-	mdb_txn_abort(txn);
-fail:
-	rc = lmdb_error("cannot open", ck->path, rc);
-	log_msg(LOG_ALWAYS, "checkpoint %s is unusable. The WAL in %s/wal still holds "
-	        "recent changes. To start anyway, move %s aside (the node then "
-	        "recovers from the WAL segments still present), or start with "
-	        "--ephemeral", ck->path, data_dir, ck->path);
+/* After MDB_PANIC (a failed meta page write) the environment refuses every
+ * transaction until it is reopened; what is on disk is the last committed
+ * state, so reopening is safe.  Waits for open read transactions. */
+static int
+reopen_env(struct ckpt *ck)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&ck->resize_lock);
 	if (ck->env != NULL)
 		mdb_env_close(ck->env);
-	pthread_rwlock_destroy(&ck->resize_lock);
-	free(ck);
+	rc = open_env(ck, ck->map_size);
+	pthread_rwlock_unlock(&ck->resize_lock);
+	if (rc == 0)
+		log_msg(LOG_ALWAYS, "checkpoint %s reopened after a failed write", ck->path);
 	return rc;
 }
 
@@ -184,7 +222,8 @@ ckpt_close(struct ckpt *ck)
 {
 	if (ck == NULL)
 		return;
-	mdb_env_close(ck->env);
+	if (ck->env != NULL)
+		mdb_env_close(ck->env);
 	pthread_rwlock_destroy(&ck->resize_lock);
 	free(ck);
 }
@@ -196,7 +235,7 @@ ckpt_applied_lsn(struct ckpt *ck)
 	uint64_t lsn = 0;
 
 	pthread_rwlock_rdlock(&ck->resize_lock);
-	if (mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &txn) == 0) {
+	if (begin_txn(ck, MDB_RDONLY, &txn) == 0) {
 		meta_get_u64(txn, ck->meta, "applied_lsn", &lsn);
 		mdb_txn_abort(txn);
 	}
@@ -310,7 +349,7 @@ ckpt_pending_flush(struct ckpt *ck)
 	uint64_t when = 0;
 
 	pthread_rwlock_rdlock(&ck->resize_lock);
-	if (mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &txn) == 0) {
+	if (begin_txn(ck, MDB_RDONLY, &txn) == 0) {
 		meta_get_u64(txn, ck->meta, "flush_at", &when);
 		mdb_txn_abort(txn);
 	}
@@ -328,7 +367,7 @@ ckpt_scan(struct ckpt *ck, ckpt_item_fn *fn, void *arg, uint64_t *applied_lsn)
 	int rc, op = MDB_FIRST;
 
 	pthread_rwlock_rdlock(&ck->resize_lock);
-	if ((rc = mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = begin_txn(ck, MDB_RDONLY, &txn)) != 0)
 		goto out_unlock;
 	meta_get_u64(txn, ck->meta, "applied_lsn", &lsn);
 	if ((rc = mdb_cursor_open(txn, ck->items, &cur)) != 0)
@@ -376,7 +415,7 @@ ckpt_purge_expired(struct ckpt *ck, uint32_t now, uint64_t *purged)
 
 	*purged = 0;
 	pthread_rwlock_rdlock(&ck->resize_lock);
-	if ((rc = mdb_txn_begin(ck->env, NULL, 0, &txn)) != 0)
+	if ((rc = begin_txn(ck, 0, &txn)) != 0)
 		goto out_unlock;
 	if ((rc = mdb_cursor_open(txn, ck->items, &cur)) != 0) {
 		mdb_txn_abort(txn);
@@ -420,7 +459,7 @@ ckpt_meta_get_str(struct ckpt *ck, const char *name, char *buf, size_t buflen)
 	int rc;
 
 	pthread_rwlock_rdlock(&ck->resize_lock);
-	rc = mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &txn);
+	rc = begin_txn(ck, MDB_RDONLY, &txn);
 	if (rc == 0) {
 		rc = mdb_get(txn, ck->meta, &k, &v);
 		if (rc == 0) {
@@ -444,10 +483,12 @@ write_txn(struct ckpt *ck, txn_body_fn *body, const void *arg, const char *what)
 	MDB_txn *txn;
 	int rc;
 
+	if (ck->env == NULL && reopen_env(ck) != 0)
+		return -EIO;
 	for (;;) {
 		txn = NULL;
 		pthread_rwlock_rdlock(&ck->resize_lock);
-		rc = mdb_txn_begin(ck->env, NULL, 0, &txn);
+		rc = begin_txn(ck, 0, &txn);
 		if (rc == 0)
 			rc = body(txn, ck, arg);
 		if (rc == 0)
@@ -455,6 +496,14 @@ write_txn(struct ckpt *ck, txn_body_fn *body, const void *arg, const char *what)
 		else if (txn != NULL)
 			mdb_txn_abort(txn);
 		pthread_rwlock_unlock(&ck->resize_lock);
+		if (rc == MDB_PANIC) {
+			/* Report this failure; the next attempt gets a fresh env. */
+			int err = lmdb_error(what, ck->path, rc);
+
+			if (reopen_env(ck) != 0)
+				log_msg(LOG_ALWAYS, "checkpoint %s: cannot reopen; retrying later", ck->path);
+			return err;
+		}
 		if (rc != MDB_MAP_FULL || grow_map(ck) != 0)
 			break;
 	}
@@ -555,7 +604,7 @@ ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *lsn)
 	*lsn = 0;
 	/* Held until close: a map resize waits for the snapshot to finish. */
 	pthread_rwlock_rdlock(&ck->resize_lock);
-	rc = mdb_txn_begin(ck->env, NULL, MDB_RDONLY, &snap->txn);
+	rc = begin_txn(ck, MDB_RDONLY, &snap->txn);
 	if (rc == 0) {
 		meta_get_u64(snap->txn, ck->meta, "applied_lsn", lsn);
 		rc = mdb_cursor_open(snap->txn, ck->items, &snap->cur);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "storage/log.h"
 
 #define CKPT_BATCH 4096            /* records per LMDB write transaction */
+#define CKPT_BATCH_BYTES (4u << 20) /* ... or this many bytes of records */
 #define CKPT_PURGE_INTERVAL 60     /* seconds between purges of expired items */
 
 struct persist {
@@ -34,6 +36,7 @@ struct persist {
 	bool stop;
 
 	pthread_mutex_t ckpt_lock;     /* a checkpoint round, or a full resync */
+	struct wal_reader *ckpt_reader; /* where the checkpointer reads on (ckpt_lock) */
 	uint64_t retain_lsn;           /* atomic: oldest LSN a replica needs */
 	pthread_mutex_t id_lock;
 	struct persist_identity id;
@@ -224,45 +227,95 @@ finish_recovery(struct persist *p, const struct timespec *start)
 
 /******** CHECKPOINTER ********/
 
-/* Fold the records of one closed segment that lie above the checkpoint. */
+/* Apply the batch of raw records in buf (n records, back to back) to LMDB. */
 static int
-fold_segment(struct persist *p, const struct wal_segment *seg)
+fold_batch(struct persist *p, const char *buf, size_t n, struct wal_record *recs)
 {
-	struct wal_record *batch = malloc(CKPT_BATCH * sizeof(*batch));
-	uint64_t applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
-	size_t len, pos = 0, n = 0;
-	char *buf;
+	size_t i, pos = 0, used;
 	int rc;
 
-	if (batch == NULL)
-		return -ENOMEM;
-	if ((rc = wal_read_segment(seg->path, &buf, &len)) != 0) {
-		free(batch);
-		return rc;
+	for (i = 0; i < n; i++, pos += used) {
+		if (wal_decode(buf + pos, SIZE_MAX / 2, &recs[i], &used) != WAL_DECODE_OK)
+			return -EILSEQ;
 	}
-	while (pos < len && rc == 0) {
-		size_t used;
+	rc = ckpt_apply(p->ckpt, recs, n);
+	if (rc == 0)
+		__atomic_store_n(&p->checkpoint_lsn, recs[n - 1].lsn, __ATOMIC_RELAXED);
+	return rc;
+}
 
-		if (wal_decode(buf + pos, len - pos, &batch[n], &used) != WAL_DECODE_OK) {
-			rc = -EILSEQ;
+/* Fold every record above the checkpoint up to end_lsn (the synced end of
+ * the log: the checkpoint never holds what a crash could take from the WAL)
+ * into LMDB.  The WAL is read as a stream that stays open between rounds, in
+ * batches of at most CKPT_BATCH records or CKPT_BATCH_BYTES, so memory stays
+ * bounded whatever the segment size.  Caller holds ckpt_lock. */
+static int
+fold_until(struct persist *p, uint64_t end_lsn)
+{
+	struct wal_record *recs = malloc(CKPT_BATCH * sizeof(*recs));
+	size_t cap = CKPT_BATCH_BYTES, used = 0, n = 0;
+	char *buf = malloc(cap);
+	int rc = 0;
+
+	if (recs == NULL || buf == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (p->ckpt_reader == NULL)
+		rc = wal_reader_open(p->data_dir, __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED) + 1,
+		                     &p->ckpt_reader);
+	while (rc == 0) {
+		const char *rec;
+		size_t len;
+		uint64_t lsn;
+		int got = wal_reader_next(p->ckpt_reader, &rec, &len, &lsn);
+
+		if (got < 0) {
+			rc = got;
 			break;
 		}
-		pos += used;
-		if (batch[n].lsn <= applied)
-			continue;
-		if (++n == CKPT_BATCH || pos == len) {
-			rc = ckpt_apply(p->ckpt, batch, n);
-			if (rc == 0) {
-				applied = batch[n - 1].lsn;
-				__atomic_store_n(&p->checkpoint_lsn, applied, __ATOMIC_RELAXED);
+		if (got == 0)
+			break;
+		if (lsn > end_lsn) {
+			wal_reader_unread(p->ckpt_reader);  /* next round's */
+			break;
+		}
+		if (used + len > cap) {
+			/* The batch is full (rec stays valid: it is the reader's). */
+			if (n > 0) {
+				rc = fold_batch(p, buf, n, recs);
+				used = n = 0;
+				if (rc != 0)
+					break;
 			}
-			n = 0;
+			if (len > cap) {
+				char *bigger = realloc(buf, len);
+
+				if (bigger == NULL) {
+					rc = -ENOMEM;
+					break;
+				}
+				buf = bigger;
+				cap = len;
+			}
+		}
+		memcpy(buf + used, rec, len);
+		used += len;
+		if (++n == CKPT_BATCH) {
+			rc = fold_batch(p, buf, n, recs);
+			used = n = 0;
 		}
 	}
-	if (rc == 0 && n > 0 && (rc = ckpt_apply(p->ckpt, batch, n)) == 0)
-		__atomic_store_n(&p->checkpoint_lsn, batch[n - 1].lsn, __ATOMIC_RELAXED);
+	if (rc == 0 && n > 0)
+		rc = fold_batch(p, buf, n, recs);
+out:
+	if (rc != 0) {
+		/* Start over from the checkpoint next round. */
+		wal_reader_close(p->ckpt_reader);
+		p->ckpt_reader = NULL;
+	}
 	free(buf);
-	free(batch);
+	free(recs);
 	return rc;
 }
 
@@ -298,19 +351,15 @@ checkpoint_round(struct persist *p)
 {
 	uint64_t active = wal_active_segment_lsn(p->wal);
 	struct wal_segment *segs;
-	size_t n, closed = 0, i;
+	size_t n, closed = 0;
 	int rc = wal_list_segments(p->data_dir, &segs, &n);
 
 	if (rc != 0)
 		goto out;
 	while (closed < n && segs[closed].first_lsn < active)
 		closed++;
-	for (i = 0; i < closed && i + 1 < n && rc == 0; i++) {
-		uint64_t next_first = segs[i + 1].first_lsn;
-
-		if (next_first - 1 > __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED))
-			rc = fold_segment(p, &segs[i]);
-	}
+	if (wal_synced_lsn(p->wal) > __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED))
+		rc = fold_until(p, wal_synced_lsn(p->wal));
 	if (rc == 0)
 		trim_segments(p, segs, n, closed);
 	free(segs);
@@ -428,6 +477,7 @@ persist_close(struct persist *p)
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->checkpointer, NULL);
+	wal_reader_close(p->ckpt_reader);
 	cache_set_change_fn(p->cache, NULL, NULL);
 	wal_close(p->wal);
 	ckpt_close(p->ckpt);
@@ -440,16 +490,18 @@ persist_close(struct persist *p)
 	free(p);
 }
 
-bool
-persist_waits_for_fsync(const struct persist *p)
-{
-	return p->cfg.fsync == WAL_FSYNC_ALWAYS;
-}
-
 uint64_t
-persist_synced_lsn(struct persist *p)
+persist_durable_lsn(struct persist *p)
 {
-	return wal_synced_lsn(p->wal);
+	switch (p->cfg.fsync) {
+	case WAL_FSYNC_ALWAYS:
+		return wal_synced_lsn(p->wal);
+	case WAL_FSYNC_EVERYSEC:
+		return wal_written_lsn(p->wal);
+	case WAL_FSYNC_NO:
+		break;
+	}
+	return UINT64_MAX;
 }
 
 int
@@ -558,6 +610,8 @@ persist_full_sync_begin(struct persist *p)
 
 	/* The checkpointer stays out until persist_full_sync_end(). */
 	pthread_mutex_lock(&p->ckpt_lock);
+	wal_reader_close(p->ckpt_reader);
+	p->ckpt_reader = NULL;
 	cache_set_change_fn(p->cache, NULL, NULL);
 	cache_clear(p->cache);
 	persist_get_identity(p, &id);
@@ -620,6 +674,8 @@ persist_truncate_after(struct persist *p, uint64_t lsn)
 		return -ERANGE;
 	}
 	cache_set_change_fn(p->cache, NULL, NULL);
+	wal_reader_close(p->ckpt_reader);
+	p->ckpt_reader = NULL;
 	discarded = wal_truncate_after(p->wal, lsn);
 	if (discarded >= 0) {
 		/* Rebuild memory as it was at `lsn`: checkpoint, then the WAL. */

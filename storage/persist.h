@@ -60,11 +60,11 @@ int persist_open(const struct persist_config *cfg, struct cache *cache,
  * cache must no longer change.  NULL is a no-op. */
 void persist_close(struct persist *p);
 
-/* True when replies to writes must wait for their fsync (--fsync always). */
-bool persist_waits_for_fsync(const struct persist *p);
-
-/* Every change up to this LSN is on disk. */
-uint64_t persist_synced_lsn(struct persist *p);
+/* Every change up to this LSN is as durable as the fsync policy promises
+ * before a reply: on disk with `always`, handed to the kernel (it survives
+ * the death of this process) with `everysec`; with `no`, everything
+ * (UINT64_MAX: replies never wait). */
+uint64_t persist_durable_lsn(struct persist *p);
 
 /* 0, or the errno that makes this node refuse writes (the WAL cannot write). */
 int persist_write_error(struct persist *p);

@@ -78,8 +78,8 @@
 #define WAL_OFF_BODY 21
 #define WAL_LENGTH_FIXED 13       /* lsn + epoch + type */
 #define WAL_SET_FIXED 21          /* nkey + flags + exptime + cas + nbytes */
-#define WAL_BUFFER_MAX (64u << 20) /* appenders wait beyond this much unwritten */
-#define WAL_UNSYNCED_MAX (64u << 20) /* fsync at least this often, whatever the policy */
+#define WAL_BUFFER_MAX (16u << 20) /* appenders wait beyond this much unwritten */
+#define WAL_UNSYNCED_MAX (16u << 20) /* fsync at least this often, whatever the policy */
 
 _Static_assert(WAL_REC_HDR_SIZE == WAL_OFF_BODY, "record header is 21 bytes");
 _Static_assert(WAL_OFF_BODY - WAL_OFF_LSN == WAL_LENGTH_FIXED, "length covers lsn..type");
@@ -438,6 +438,7 @@ struct wal_reader {
 	uint64_t next_lsn;  /* the LSN the next record must have */
 	char *buf;          /* bytes read and not yet returned */
 	size_t pos, len, cap;
+	size_t last_len;    /* size of the record returned last, for unread */
 };
 
 /* Open the segment that must hold `lsn`, positioned after its header. */
@@ -548,6 +549,7 @@ wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *l
 			*len = used;
 			*lsn = decoded.lsn;
 			r->pos += used;
+			r->last_len = used;
 			r->next_lsn++;
 			return 1;
 		case WAL_DECODE_SHORT:
@@ -581,6 +583,14 @@ wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *l
 		if (n != 0)
 			return (int)n;
 	}
+}
+
+void
+wal_reader_unread(struct wal_reader *r)
+{
+	r->pos -= r->last_len;
+	r->last_len = 0;
+	r->next_lsn--;
 }
 
 void
@@ -864,30 +874,63 @@ keep_unsynced(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
 	return 0;
 }
 
-/* Write one batch (whole records from first_lsn to last_lsn), rotating first
- * if the segment is full, and fsync as the policy says.  On failure the batch
- * is still kept (unsynced) for wal_repair(). */
+/* Start the next segment at first_lsn (the current one is full). */
+static int
+rotate(struct wal *w, uint64_t first_lsn)
+{
+	int rc = do_sync(w);
+
+	if (rc != 0)
+		return rc;
+	close(w->fd);
+	w->fd = -1;
+	return segment_create(w, first_lsn);
+}
+
+/* Write one batch (whole records from first_lsn to last_lsn), starting new
+ * segments at record boundaries so that no segment grows much past the
+ * segment size, and fsync as the policy says.  On failure what was not
+ * written is still kept (unsynced) for wal_repair(). */
 static int
 write_batch(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
             uint64_t last_lsn)
 {
-	int rc = 0, kept;
+	size_t pos = 0;
+	uint64_t lsn = first_lsn;
+	int rc;
 
-	if (w->segment_bytes > WAL_SEGMENT_HDR_SIZE && w->segment_bytes + n > w->segment_size) {
-		rc = do_sync(w);
-		if (rc == 0) {
-			close(w->fd);
-			w->fd = -1;
-			rc = segment_create(w, first_lsn);
+	while (pos < n) {
+		size_t take = 0, rec;
+		uint64_t count = 0;
+
+		/* As many whole records as fit; at least one in an empty segment. */
+		while (pos + take < n) {
+			rec = WAL_OFF_LSN + get_u32(batch + pos + take);
+			if (w->segment_bytes + take + rec > w->segment_size &&
+			    (take > 0 || w->segment_bytes > WAL_SEGMENT_HDR_SIZE))
+				break;
+			take += rec;
+			count++;
 		}
+		if (take == 0) {
+			rc = rotate(w, lsn);
+			if (rc != 0) {
+				keep_unsynced(w, batch + pos, n - pos, lsn, last_lsn);
+				return rc;
+			}
+			continue;
+		}
+		if ((rc = keep_unsynced(w, batch + pos, take, lsn, lsn + count - 1)) != 0)
+			return rc;
+		if ((rc = write_all(w->fd, batch + pos, take)) != 0) {
+			keep_unsynced(w, batch + pos + take, n - pos - take, lsn + count, last_lsn);
+			return rc;
+		}
+		w->segment_bytes += take;
+		pos += take;
+		lsn += count;
+		__atomic_store_n(&w->written_lsn, lsn - 1, __ATOMIC_RELEASE);
 	}
-	kept = keep_unsynced(w, batch, n, first_lsn, last_lsn);
-	if (rc != 0 || (rc = kept) != 0)
-		return rc;
-	if ((rc = write_all(w->fd, batch, n)) != 0)
-		return rc;
-	w->segment_bytes += n;
-	__atomic_store_n(&w->written_lsn, last_lsn, __ATOMIC_RELEASE);
 	if (w->fsync == WAL_FSYNC_ALWAYS || w->unsynced_len > WAL_UNSYNCED_MAX ||
 	    (w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync)))
 		return do_sync(w);
@@ -1073,11 +1116,18 @@ wal_close(struct wal *w)
 	pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
-	if (w->fd >= 0) {
-		if (__atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0 && do_sync(w) != 0)
-			log_msg(LOG_ALWAYS, "wal: final fsync failed: %s", strerror(errno));
-		close(w->fd);
+	if (__atomic_load_n(&w->error, __ATOMIC_RELAXED) != 0 && wal_repair(w) != 0) {
+		/* The disk still fails: say exactly what cannot be saved. */
+		log_msg(LOG_ALWAYS, "wal: the disk still fails at shutdown: changes after LSN %" PRIu64
+		        " (up to LSN %" PRIu64 ") are lost", w->synced_lsn, w->last_lsn);
+	} else if ((w->len > 0 && write_batch(w, w->buf, w->len, w->buf_first_lsn, w->last_lsn) != 0) ||
+	           (w->fd >= 0 && do_sync(w) != 0)) {
+		/* Records queued while the disk failed, written now, or not. */
+		log_msg(LOG_ALWAYS, "wal: final write failed: %s; changes after LSN %" PRIu64 " are lost",
+		        strerror(errno), w->synced_lsn);
 	}
+	if (w->fd >= 0)
+		close(w->fd);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->space);

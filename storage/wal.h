@@ -95,6 +95,10 @@ int wal_reader_open(const char *data_dir, uint64_t from_lsn, struct wal_reader *
  * the next segment is gone (trimmed) or -EILSEQ on a damaged record. */
 int wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *lsn);
 
+/* Give back the record the last wal_reader_next() returned: the next call
+ * returns it again. */
+void wal_reader_unread(struct wal_reader *r);
+
 void wal_reader_close(struct wal_reader *r);
 
 /******** RECOVERY ********/

@@ -74,6 +74,7 @@ struct config {
     int quiet;
     uint64_t seed;
     uint32_t vseed;
+    double rate;           /* --rate: total requests/s cap of the measured phase; 0 = none */
 };
 
 static struct config cfg;
@@ -249,6 +250,8 @@ struct thread_ctx {
     enum phase phase;
     uint64_t budget;         /* requests left to issue (request-count mode) */
     uint64_t stop_at;        /* time-mode end of issuing; 0 = none */
+    double rate;             /* this thread's share of --rate, requests/s; 0 = none */
+    uint64_t issued;         /* requests issued in the measured phase (for --rate) */
     struct stats pre, run;
     uint64_t run_start, run_end;
     uint64_t pre_start, pre_end;
@@ -382,8 +385,10 @@ static void conn_flush(struct thread_ctx *t, struct conn *c)
     set_want_out(t, c, 0);
 }
 
-/* Can this connection issue one more request in the current phase? */
-static int can_issue(struct thread_ctx *t, struct conn *c, uint64_t now)
+/* Can this connection issue one more request in the current phase? With
+ * ignore_rate, a request that only waits for a --rate token counts as "yes"
+ * (the phase is not over). */
+static int can_issue_r(struct thread_ctx *t, struct conn *c, uint64_t now, int ignore_rate)
 {
     if (c->dead || c->count >= t->depth)
         return 0;
@@ -391,9 +396,16 @@ static int can_issue(struct thread_ctx *t, struct conn *c, uint64_t now)
         return c->pl_next < c->pl_end;
     if (interrupted)
         return 0;
+    if (!ignore_rate && t->rate > 0 && (double)t->issued >= t->rate * (double)(now - t->run_start) / 1e9 + 1.0)
+        return 0; /* --rate: no token yet */
     if (t->stop_at)
         return now < t->stop_at;
     return t->budget > 0;
+}
+
+static int can_issue(struct thread_ctx *t, struct conn *c, uint64_t now)
+{
+    return can_issue_r(t, c, now, 0);
 }
 
 /* Append as many requests as allowed, then write them with one write(). */
@@ -423,6 +435,7 @@ static void conn_issue(struct thread_ctx *t, struct conn *c)
             is_get = (unsigned)((uint32_t)r % (cfg.get_ratio + cfg.set_ratio)) < cfg.get_ratio;
             if (!t->stop_at)
                 t->budget--;
+            t->issued++;
         }
         char *p = c->wbuf + c->wlen;
         if (is_get) {
@@ -674,7 +687,7 @@ static unsigned run_phase(struct thread_ctx *t, uint64_t deadline)
             struct conn *c = &t->conns[i];
             if (c->dead)
                 continue;
-            if (c->count > 0 || can_issue(t, c, now)) {
+            if (c->count > 0 || can_issue_r(t, c, now, 1)) {
                 busy = 1;
                 break;
             }
@@ -683,7 +696,7 @@ static unsigned run_phase(struct thread_ctx *t, uint64_t deadline)
             return 0;
         if (now >= deadline || (t->stop_at && now >= t->stop_at + DRAIN_NS))
             return total_inflight(t);
-        int n = epoll_wait(t->epfd, evs, 64, 50);
+        int n = epoll_wait(t->epfd, evs, 64, t->rate > 0 && t->phase == PH_MEASURE ? 1 : 50);
         if (n < 0 && errno != EINTR) {
             report_error("epoll_wait: %s", strerror(errno));
             return total_inflight(t);
@@ -702,9 +715,10 @@ static unsigned run_phase(struct thread_ctx *t, uint64_t deadline)
             if (!c->dead && c->wpos == c->wlen)
                 conn_issue(t, c);
         }
-        if (n == 0) {
+        if (n == 0 || t->rate > 0) {
             /* quiet period: top up any connection that has room (defensive;
-             * normally every issue happens right after a reply batch) */
+             * normally every issue happens right after a reply batch). With
+             * --rate, tokens arrive with time, so top up after every wakeup. */
             for (unsigned i = 0; i < t->nconns; i++) {
                 struct conn *c = &t->conns[i];
                 if (!c->dead && c->wpos == c->wlen)
@@ -742,6 +756,7 @@ static void *thread_main(void *arg)
 
     t->phase = PH_MEASURE;
     t->depth = cfg.pipeline;
+    t->rate = cfg.rate / cfg.threads;
     t->run_start = now_ns();
     if (cfg.seconds > 0)
         t->stop_at = t->run_start + (uint64_t)(cfg.seconds * 1e9);
@@ -781,6 +796,8 @@ static void usage(FILE *f)
             "      --vseed N            value/flags generation seed (default 0); values of a run\n"
             "                           are only valid against data written with the same vseed\n"
             "      --timeout SECONDS    hard cap on the whole run (default: -T + 30, or 300)\n"
+            "      --rate N             issue at most N requests/s in total (steady load;\n"
+            "                           default: as fast as replies allow)\n"
             "  -h, --help               this text\n"
             "Exit status: 0 = no errors, 1 = errors (invalid replies, misses after --preload,\n"
             "connection failures, timeouts), 2 = bad usage.\n");
@@ -811,7 +828,7 @@ static double parse_seconds(const char *opt, const char *s)
 
 static void parse_args(int argc, char **argv)
 {
-    enum { O_PRELOAD = 1000, O_SEED, O_VSEED, O_TIMEOUT };
+    enum { O_PRELOAD = 1000, O_SEED, O_VSEED, O_TIMEOUT, O_RATE };
     static const struct option longopts[] = {
         {"server", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 't'},
@@ -827,6 +844,7 @@ static void parse_args(int argc, char **argv)
         {"seed", required_argument, NULL, O_SEED},
         {"vseed", required_argument, NULL, O_VSEED},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"rate", required_argument, NULL, O_RATE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -913,6 +931,9 @@ static void parse_args(int argc, char **argv)
             break;
         case O_TIMEOUT:
             cfg.timeout = parse_seconds("--timeout", optarg);
+            break;
+        case O_RATE:
+            cfg.rate = (double)parse_u64("--rate", optarg, 1, 100000000);
             break;
         case ':':
             if (optopt)

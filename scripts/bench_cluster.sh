@@ -1,0 +1,726 @@
+#!/usr/bin/env bash
+# bench_cluster.sh: cairn-only benchmarks of persistence, replication and
+# failover. Normally run by scripts/bench.sh (BENCH_SECTIONS selects the
+# sections); it can also be run on its own:
+#
+#   scripts/bench_cluster.sh [persistence] [replication] [failover]
+#
+# (no arguments = all three). Every server runs on 127.0.0.1 on free ports,
+# with data directories under a temp dir; an EXIT trap kills every process
+# this script started, and every wait is bounded. See docs/benchmarks.md.
+#
+# Environment (all optional; the same names as scripts/bench.sh):
+#   BENCH_SECONDS=5        seconds per throughput measurement
+#   BENCH_ROUNDS=3         interleaved rounds (medians are over rounds)
+#   BENCH_THREADS=2        server worker threads (-t)
+#   BENCH_CONNS=32         client connections of the throughput measurements
+#   BENCH_KEYS=100000      key space of the throughput measurements
+#   BENCH_BIG_ITEMS=1000000  items of the restart, full-sync and failover tests
+#   BENCH_FSYNC_WRITERS=50 concurrent writers of the --fsync always test
+#   BENCH_LAG_SAMPLES=1000 replication-lag samples
+#   BENCH_LAG_RATE=10000   background load (sets/s) while lag is sampled
+#   BENCH_SERVER_CPUS=0 BENCH_CLIENT_CPUS=1 BENCH_PIN=1   taskset pinning
+#   BENCH_OUT=DIR          keep raw outputs and server logs here
+#   CAIRN_BIN, CAIRNCTL_BIN, LOAD_BIN   binaries (default build-release/...)
+# Exit status: 0 if every measurement succeeded, 1 otherwise.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_THREADS=${BENCH_THREADS:-2}
+BENCH_CONNS=${BENCH_CONNS:-32}
+BENCH_KEYS=${BENCH_KEYS:-100000}
+BENCH_BIG_ITEMS=${BENCH_BIG_ITEMS:-1000000}
+BENCH_FSYNC_WRITERS=${BENCH_FSYNC_WRITERS:-50}
+BENCH_LAG_SAMPLES=${BENCH_LAG_SAMPLES:-1000}
+BENCH_LAG_RATE=${BENCH_LAG_RATE:-10000}
+BENCH_SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
+BENCH_CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}
+BENCH_PIN=${BENCH_PIN:-1}
+BENCH_OUT=${BENCH_OUT:-}
+CAIRN_BIN=${CAIRN_BIN:-$ROOT/build-release/cairn}
+CAIRNCTL_BIN=${CAIRNCTL_BIN:-$ROOT/build-release/cairnctl}
+LOAD_BIN=${LOAD_BIN:-}
+SERVER_MEM_MB=1024
+
+for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_KEYS BENCH_BIG_ITEMS \
+    BENCH_FSYNC_WRITERS BENCH_LAG_SAMPLES BENCH_LAG_RATE; do
+    if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
+        echo "bench_cluster.sh: $v must be a positive integer (got '${!v}')" >&2
+        exit 2
+    fi
+done
+
+SECTIONS=("$@")
+((${#SECTIONS[@]})) || SECTIONS=(persistence replication failover)
+for s in "${SECTIONS[@]}"; do
+    case $s in
+    persistence | replication | failover) ;;
+    *)
+        echo "bench_cluster.sh: unknown section '$s' (persistence, replication, failover)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-benchc.XXXXXX")
+if [[ -n $BENCH_OUT ]]; then
+    mkdir -p "$BENCH_OUT"
+    OUT=$(cd "$BENCH_OUT" && pwd)
+else
+    OUT=$WORK
+fi
+declare -A NODE_PID=() NODE_PORT=() NODE_RPORT=() NODE_DIR=()
+declare -a BG_PIDS=()
+FAILURES=0
+
+say() { printf '%s\n' "$*"; }
+show_cmd() { say "+ $(printf '%q ' "$@")"; }
+fail() {
+    say "error: $*"
+    FAILURES=$((FAILURES + 1))
+}
+
+kill_pid() { # kill_pid PID [SIG]: signal, wait at most 10 s, then SIGKILL
+    local pid=$1 sig=${2:-TERM} i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -"$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null || true
+}
+
+cleanup() {
+    local n p
+    for p in "${BG_PIDS[@]}"; do kill_pid "$p"; done
+    for n in "${!NODE_PID[@]}"; do kill_pid "${NODE_PID[$n]}" KILL; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PIN_SERVER=()
+PIN_CLIENT=()
+if [[ $BENCH_PIN == 1 ]] && command -v taskset >/dev/null 2>&1 &&
+    taskset -c "$BENCH_SERVER_CPUS" true 2>/dev/null && taskset -c "$BENCH_CLIENT_CPUS" true 2>/dev/null; then
+    PIN_SERVER=(taskset -c "$BENCH_SERVER_CPUS")
+    PIN_CLIENT=(taskset -c "$BENCH_CLIENT_CPUS")
+fi
+
+[[ -x $CAIRN_BIN ]] || { echo "bench_cluster.sh: cairn binary '$CAIRN_BIN' not found (build build-release first)" >&2; exit 1; }
+[[ -x $CAIRNCTL_BIN ]] || { echo "bench_cluster.sh: cairnctl binary '$CAIRNCTL_BIN' not found" >&2; exit 1; }
+if [[ -z $LOAD_BIN ]]; then
+    src=$ROOT/tests/load/cairn-load.c
+    if [[ -x $ROOT/build-release/cairn-load && ! $src -nt $ROOT/build-release/cairn-load ]]; then
+        LOAD_BIN=$ROOT/build-release/cairn-load
+    else
+        LOAD_BIN=$WORK/cairn-load
+        "${CC:-cc}" -std=c11 -D_GNU_SOURCE -O2 -pthread "$src" -o "$LOAD_BIN"
+    fi
+fi
+command -v python3 >/dev/null || { echo "bench_cluster.sh: python3 is needed for the probes" >&2; exit 1; }
+
+# --------------------------------------------------------------------------
+# probe helper (memcache text protocol over a plain socket; all waits bounded)
+
+PROBE=$WORK/probe.py
+cat >"$PROBE" <<'EOF'
+import os, socket, sys, time
+
+def conn(port, timeout=1.0):
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+def until(s, ends):
+    buf = b""
+    while not any(buf.endswith(e) for e in ends):
+        d = s.recv(65536)
+        if not d:
+            raise ConnectionError("closed")
+        buf += d
+    return buf
+
+def stats(port, group):
+    s = conn(port)
+    try:
+        s.sendall(b"stats %s\r\n" % group.encode())
+        out = {}
+        for line in until(s, [b"END\r\n"]).decode().split("\r\n"):
+            f = line.split(" ", 2)
+            if len(f) == 3 and f[0] == "STAT":
+                out[f[1]] = f[2]
+        return out
+    finally:
+        s.close()
+
+def ms_since(t0):
+    return (time.time_ns() - int(t0)) / 1e6
+
+def deadline(timeout):
+    return time.monotonic() + float(timeout)
+
+cmd, a = sys.argv[1], sys.argv[2:]
+if cmd == "stat":  # stat PORT GROUP NAME...
+    st = stats(a[0], a[1])
+    print(" ".join(st.get(n, "") for n in a[2:]))
+elif cmd == "wait-hit":  # wait-hit PORT KEY T0_NS TIMEOUT: port accepts and KEY hits
+    port, key, t0, end = a[0], a[1].encode(), a[2], deadline(a[3])
+    while time.monotonic() < end:
+        try:
+            s = conn(port, 0.5)
+            s.sendall(b"get " + key + b"\r\n")
+            r = until(s, [b"END\r\n", b"ERROR\r\n"])
+            s.close()
+            if r.startswith(b"VALUE " + key + b" "):
+                print("%.1f" % ms_since(t0))
+                sys.exit(0)
+        except OSError:
+            pass
+        time.sleep(0.002)
+    sys.exit(1)
+elif cmd == "wait-ge":  # wait-ge PORT GROUP NAME VALUE T0_NS TIMEOUT
+    port, group, name, want, t0, end = a[0], a[1], a[2], int(a[3]), a[4], deadline(a[5])
+    while time.monotonic() < end:
+        try:
+            if int(stats(port, group).get(name, "-1")) >= want:
+                print("%.1f" % ms_since(t0))
+                sys.exit(0)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+    sys.exit(1)
+elif cmd == "wait-lsn":  # wait-lsn PRIMARY_PORT REPLICA_PORT T0_NS TIMEOUT: replica lsn == primary lsn
+    p, r, t0, end = a[0], a[1], a[2], deadline(a[3])
+    while time.monotonic() < end:
+        try:
+            pl = int(stats(p, "replication")["lsn"])
+            rl = int(stats(r, "replication")["lsn"])
+            if pl > 0 and rl == pl:
+                print("%.1f %d" % (ms_since(t0), pl))
+                sys.exit(0)
+        except (OSError, KeyError, ValueError):
+            pass
+        time.sleep(0.005)
+    sys.exit(1)
+elif cmd == "first-write":  # first-write PORT T0_NS TIMEOUT: first STORED
+    port, t0, end = a[0], a[1], deadline(a[2])
+    tries = 0
+    while time.monotonic() < end:
+        tries += 1
+        try:
+            s = conn(port, 0.5)
+            s.sendall(b"set failover:probe 0 0 2\r\nok\r\n")
+            r = until(s, [b"\r\n"])
+            s.close()
+            if r == b"STORED\r\n":
+                print("%.1f %d" % (ms_since(t0), tries))
+                sys.exit(0)
+        except OSError:
+            pass
+        time.sleep(0.001)
+    sys.exit(1)
+elif cmd == "lag":  # lag PRIMARY REPLICA SAMPLES GAP_MS TIMEOUT_S
+    # set a unique key on the primary; from its STORED, poll the replica with
+    # get until the key is visible. Prints: samples p50_ms p99_ms max_ms
+    # (and, from the send of the set: p50 p99).
+    p, r, n, gap, t_end = a[0], a[1], int(a[2]), float(a[3]) / 1000, deadline(a[4])
+    sp, sr = conn(p, 5), conn(r, 5)
+    acked, sent = [], []
+    tag = "%x" % (time.time_ns() & 0xffffffff)
+    for i in range(n):
+        if time.monotonic() > t_end:
+            break
+        key = ("lag:%s:%d" % (tag, i)).encode()
+        t_send = time.perf_counter()
+        sp.sendall(b"set " + key + b" 0 0 1\r\nx\r\n")
+        if until(sp, [b"\r\n"]) != b"STORED\r\n":
+            sys.exit("lag: set not STORED")
+        t_ack = time.perf_counter()
+        while True:
+            sr.sendall(b"get " + key + b"\r\n")
+            if until(sr, [b"END\r\n"]).startswith(b"VALUE"):
+                break
+            if time.monotonic() > t_end:
+                sys.exit("lag: key never reached the replica")
+        t_seen = time.perf_counter()
+        acked.append((t_seen - t_ack) * 1e3)
+        sent.append((t_seen - t_send) * 1e3)
+        time.sleep(gap)
+    def pct(v, q):
+        v = sorted(v)
+        return v[min(len(v) - 1, int(len(v) * q))]
+    print("%d %.3f %.3f %.3f %.3f %.3f" % (len(acked), pct(acked, .5), pct(acked, .99),
+                                           max(acked), pct(sent, .5), pct(sent, .99)))
+elif cmd == "fsync-rate":  # fsync-rate DIR SECONDS MODE(append|overwrite): write(64 B)+fdatasync per op
+    d, secs, mode = a[0], float(a[1]), a[2]
+    path = os.path.join(d, "fsync-probe.%d" % os.getpid())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    rec = b"r" * 63 + b"\n"
+    if mode == "overwrite":
+        os.write(fd, rec)
+        os.fsync(fd)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < secs:
+        if mode == "overwrite":
+            os.pwrite(fd, rec, 0)
+        else:
+            os.write(fd, rec)
+        os.fdatasync(fd)
+        n += 1
+    el = time.perf_counter() - t0
+    os.close(fd)
+    os.unlink(path)
+    print("%.0f" % (n / el))
+else:
+    sys.exit("probe: unknown command " + cmd)
+EOF
+probe() { timeout 600 python3 "$PROBE" "$@"; }
+now_ns() { date +%s%N; }
+
+# --------------------------------------------------------------------------
+# nodes
+
+port_open() {
+    # shellcheck disable=SC2016
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+USED_PORTS=" "
+# pick_port NAME: a free port P for node NAME such that P+1 (its replication
+# port) is free too; sets NODE_PORT[NAME] and NODE_RPORT[NAME]
+pick_port() {
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        # below the usual ephemeral range (32768-60999), where outgoing
+        # connections could take the port between the check and the bind
+        p=$((20000 + RANDOM % 12000))
+        [[ $USED_PORTS == *" $p "* || $USED_PORTS == *" $((p + 1)) "* ]] && continue
+        if ! port_open "$p" && ! port_open $((p + 1)); then
+            USED_PORTS+="$p $((p + 1)) "
+            NODE_PORT[$1]=$p
+            NODE_RPORT[$1]=$((p + 1))
+            return 0
+        fi
+    done
+    echo "bench_cluster.sh: no free port" >&2
+    return 1
+}
+
+# node_new NAME [cairn args...]: allocate ports and a data dir, then start it
+node_new() {
+    local name=$1 attempt
+    shift
+    NODE_DIR[$name]=$WORK/data-$name
+    for ((attempt = 0; attempt < 3; attempt++)); do
+        pick_port "$name"
+        node_start "$name" "$@" && return 0
+        node_stop "$name" KILL
+        rm -rf "${NODE_DIR[$name]:?}"
+        say "warning: node $name did not start on port ${NODE_PORT[$name]}; retrying on other ports"
+    done
+    return 1
+}
+
+# node_cmd NAME [extra args]: the command line of node NAME (into array CMD)
+node_cmd() {
+    local name=$1
+    shift
+    CMD=("${PIN_SERVER[@]}" "$CAIRN_BIN" -p "${NODE_PORT[$name]}" -l 127.0.0.1 -U 0
+        -t "$BENCH_THREADS" -m "$SERVER_MEM_MB" -c 1024 --repl-port "${NODE_RPORT[$name]}"
+        --node-id "$name" --data-dir "${NODE_DIR[$name]}" "$@")
+}
+
+# node_start NAME [args]: start (in the background) without waiting
+node_spawn() {
+    local name=$1
+    shift
+    node_cmd "$name" "$@"
+    show_cmd "${CMD[@]}"
+    "${CMD[@]}" >>"$OUT/node-$name.log" 2>&1 &
+    NODE_PID[$name]=$!
+}
+
+node_start() {
+    local name=$1 i
+    node_spawn "$@"
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "${NODE_PID[$name]}" 2>/dev/null || break
+        port_open "${NODE_PORT[$name]}" && return 0
+        sleep 0.1
+    done
+    tail -n 5 "$OUT/node-$name.log" >&2 || true
+    echo "bench_cluster.sh: node $name did not come up" >&2
+    return 1
+}
+
+node_stop() { # node_stop NAME [SIG]
+    local name=$1 sig=${2:-TERM}
+    [[ -n ${NODE_PID[$name]:-} ]] || return 0
+    kill_pid "${NODE_PID[$name]}" "$sig"
+    unset "NODE_PID[$name]"
+}
+
+node_rm() {
+    node_stop "$1" KILL
+    rm -rf "${NODE_DIR[$1]:?}"
+}
+
+stat_of() { # stat_of NODE GROUP NAME...: the values, space-separated
+    local n=$1 g=$2
+    shift 2
+    probe stat "${NODE_PORT[$n]}" "$g" "$@"
+}
+
+# load NAME LOGTAG cairn-load args...: runs cairn-load on the client CPU; prints
+# its -q line (or ERR); the raw output goes to $OUT/LOGTAG.log
+load() {
+    local name=$1 tag=$2 line
+    shift 2
+    local -a cmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:${NODE_PORT[$name]}" "$@")
+    show_cmd "${cmd[@]}" >&2
+    if timeout 900 "${cmd[@]}" >"$OUT/$tag.log" 2>&1 &&
+        line=$(grep '^ops_per_sec=' "$OUT/$tag.log" | tail -n 1) && [[ -n $line ]]; then
+        echo "$line"
+    else
+        tail -n 5 "$OUT/$tag.log" >&2 || true
+        echo ERR
+    fi
+}
+
+metric() {
+    awk -v k="$1" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' <<<"$2"
+}
+
+median() {
+    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+        awk '{a[NR] = $1} END {if (NR == 0) print "n/a";
+             else if (NR % 2) print a[(NR + 1) / 2];
+             else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+ratio() {
+    awk -v c="$1" -v m="$2" 'BEGIN {
+        if (c !~ /^[0-9.]+$/ || m !~ /^[0-9.]+$/ || m == 0) print "n/a";
+        else printf "%.2f", c / m}'
+}
+verdict() { # verdict VALUE OP TARGET -> met / MISSED / n/a
+    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+        if (v !~ /^[0-9.]+$/) {print "n/a"; exit}
+        ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0)
+        print ok ? "met" : "MISSED"}'
+}
+
+# load_big NAME: preload BENCH_BIG_ITEMS x 100 B; prints items/s of the load
+load_big() {
+    local res
+    res=$(load "$1" "bigload-$1-$RANDOM" -t 1 -c 4 -P 32 -d 100 -k "$BENCH_BIG_ITEMS" --preload -n 0 -q)
+    [[ $res != ERR ]] || return 1
+    metric preload_ops_per_sec "$res"
+}
+
+# check_all NAME TAG: gets of random keys of the big key space must all hit
+check_all() {
+    local res
+    res=$(load "$1" "check-$2" -t 1 -c 4 -P 16 -d 100 -k "$BENCH_BIG_ITEMS" --ratio 1:0 -n 100000 -q)
+    [[ $res != ERR && $(metric misses "$res") == 0 ]]
+}
+
+REPORT=()
+row() { REPORT+=("$(printf '| %s | %s | %s | %s |' "$1" "$2" "$3" "$4")"); }
+
+MB_PER_ITEM=$(awk -v n="$BENCH_BIG_ITEMS" 'BEGIN {print n * 112 / 1e6}') # 12 B key + 100 B value
+
+# --------------------------------------------------------------------------
+# persistence
+
+section_persistence() {
+    local r res t0 ms st pid
+    say "== persistence"
+
+    # a. restart time with BENCH_BIG_ITEMS x 100 B (SIGTERM, then kill -9)
+    node_new prst
+    local lrate
+    lrate=$(load_big prst) || { fail "persistence: load of $BENCH_BIG_ITEMS items failed"; return; }
+    say "   loaded $BENCH_BIG_ITEMS items (${lrate} sets/s)"
+    sleep 1.5 # let everysec sync the tail
+    local how
+    for how in TERM KILL; do
+        node_stop prst "$how"
+        t0=$(now_ns)
+        node_spawn prst
+        if ! ms=$(probe wait-hit "${NODE_PORT[prst]}" key:00000000 "$t0" 120); then
+            fail "persistence: node did not serve key:00000000 within 120 s after SIG$how"
+            continue
+        fi
+        st=$(stat_of prst persistence recovered_items last_recovery_ms)
+        read -r ritems rms <<<"$st"
+        local ips
+        ips=$(awk -v n="$ritems" -v ms="$ms" 'BEGIN {printf "%.0f", n / (ms / 1000)}')
+        say "   restart after SIG$how: serving (get hit) ${ms} ms after exec; recovered_items=$ritems, last_recovery_ms=$rms; $ips items/s"
+        if [[ $ritems != "$BENCH_BIG_ITEMS" ]] || ! check_all prst "restart-$how"; then
+            fail "persistence: after SIG$how recovered_items=$ritems (expected $BENCH_BIG_ITEMS) or gets missed"
+        fi
+        row "restart after SIG$how, $BENCH_BIG_ITEMS x 100 B: exec to first get hit" "$(printf '%.0f ms (%s items/s; server says %s ms)' "$ms" "$ips" "$rms")" "<= 2000 ms" \
+            "$(verdict "$ms" "<=" 2000)"
+    done
+    node_rm prst
+
+    # b. set-only throughput: --fsync everysec vs --ephemeral, interleaved
+    node_new pev --fsync everysec
+    node_new peph --ephemeral
+    local -A ops=()
+    local mode
+    for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+        for mode in peph pev; do
+            res=$(load "$mode" "persist-set-$mode-$r" -t 1 -c "$BENCH_CONNS" -T "$BENCH_SECONDS" \
+                -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 1024)
+            if [[ $res == ERR ]]; then fail "persistence: set load on $mode failed"; continue; fi
+            ops[$mode]+="$(metric ops_per_sec "$res") "
+            say "   round $r $mode: $(metric ops_per_sec "$res") sets/s"
+        done
+    done
+    local eph ev
+    read -r -a v <<<"${ops[peph]:-}"; eph=$(median "${v[@]}")
+    read -r -a v <<<"${ops[pev]:-}"; ev=$(median "${v[@]}")
+    node_rm pev
+    node_rm peph
+    row "set-only 1 KB, $BENCH_CONNS conns x 1 in flight: --fsync everysec / --ephemeral" \
+        "$ev / $eph sets/s = $(ratio "$ev" "$eph")" ">= 0.8" "$(verdict "$(ratio "$ev" "$eph")" ">=" 0.8)"
+
+    # c. --fsync always: group commit vs the disk's single-writer fsync rate
+    node_new pal --fsync always
+    local -A fa=()
+    for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+        fa[app]+="$(probe fsync-rate "${NODE_DIR[pal]}" 2 append) "
+        fa[ovw]+="$(probe fsync-rate "${NODE_DIR[pal]}" 2 overwrite) "
+        res=$(load pal "fsync-always-1-$r" -t 1 -c 1 -T "$BENCH_SECONDS" -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 100)
+        [[ $res != ERR ]] && fa[one]+="$(metric ops_per_sec "$res") " || fail "persistence: -c 1 load failed"
+        res=$(load pal "fsync-always-$BENCH_FSYNC_WRITERS-$r" -t 1 -c "$BENCH_FSYNC_WRITERS" -T "$BENCH_SECONDS" \
+            -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 100)
+        [[ $res != ERR ]] && fa[many]+="$(metric ops_per_sec "$res") " || fail "persistence: -c $BENCH_FSYNC_WRITERS load failed"
+        say "   round $r: fdatasync/s append $(awk '{print $NF}' <<<"${fa[app]}"), overwrite $(awk '{print $NF}' <<<"${fa[ovw]}");" \
+            "cairn --fsync always: 1 writer $(awk '{print $NF}' <<<"${fa[one]:-x}") sets/s, $BENCH_FSYNC_WRITERS writers $(awk '{print $NF}' <<<"${fa[many]:-x}") sets/s"
+    done
+    node_rm pal
+    local app ovw one many disk
+    read -r -a v <<<"${fa[app]}"; app=$(median "${v[@]}")
+    read -r -a v <<<"${fa[ovw]}"; ovw=$(median "${v[@]}")
+    read -r -a v <<<"${fa[one]:-}"; one=$(median "${v[@]}")
+    read -r -a v <<<"${fa[many]:-}"; many=$(median "${v[@]}")
+    disk=$(awk -v a="$app" -v b="$ovw" 'BEGIN {print (a > b ? a : b)}')
+    row "disk: write(64 B)+fdatasync per op, 1 writer (append / overwrite)" "$app / $ovw ops/s" "-" "-"
+    row "--fsync always, 1 writer (cairn-load -c 1 -P 1, 100 B sets)" "$one sets/s" "-" "-"
+    row "--fsync always, $BENCH_FSYNC_WRITERS writers (-c $BENCH_FSYNC_WRITERS -P 1): sets/s / best disk fsync/s" \
+        "$many / $disk = $(ratio "$many" "$disk")" ">= 20" "$(verdict "$(ratio "$many" "$disk")" ">=" 20)"
+}
+
+# --------------------------------------------------------------------------
+# replication
+
+section_replication() {
+    local r res t0 out
+    say "== replication"
+
+    # a. set throughput: primary with two replicas vs the same primary alone
+    node_new ralone
+    node_new rprim
+    node_new rrep1 --replica-of "127.0.0.1:${NODE_RPORT[rprim]}"
+    node_new rrep2 --replica-of "127.0.0.1:${NODE_RPORT[rprim]}"
+    if ! probe wait-ge "${NODE_PORT[rprim]}" replication connected_replicas 2 "$(now_ns)" 30 >/dev/null; then
+        fail "replication: replicas did not attach"
+        return
+    fi
+    local -A ops=()
+    local mode
+    for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+        for mode in ralone rprim; do
+            res=$(load "$mode" "repl-set-$mode-$r" -t 1 -c "$BENCH_CONNS" -T "$BENCH_SECONDS" \
+                -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 1024)
+            if [[ $res == ERR ]]; then fail "replication: set load on $mode failed"; continue; fi
+            ops[$mode]+="$(metric ops_per_sec "$res") "
+            say "   round $r $mode: $(metric ops_per_sec "$res") sets/s"
+        done
+    done
+    local alone prim
+    read -r -a v <<<"${ops[ralone]:-}"; alone=$(median "${v[@]}")
+    read -r -a v <<<"${ops[rprim]:-}"; prim=$(median "${v[@]}")
+    node_rm ralone
+    if out=$(probe wait-lsn "${NODE_PORT[rprim]}" "${NODE_PORT[rrep2]}" "$(now_ns)" 60); then
+        say "   replicas caught up after the load (lsn $(awk '{print $2}' <<<"$out"))"
+    else
+        fail "replication: replica 2 did not catch up within 60 s"
+    fi
+    row "set-only 1 KB, $BENCH_CONNS conns x 1 in flight: primary + 2 replicas / primary alone" \
+        "$prim / $alone sets/s = $(ratio "$prim" "$alone")" ">= 0.8" "$(verdict "$(ratio "$prim" "$alone")" ">=" 0.8)"
+
+    # b. replication lag under a steady load
+    local lagsecs=$((BENCH_LAG_SAMPLES * 2 / 1000 + 20)) lpid
+    local -a lcmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:${NODE_PORT[rprim]}" -t 1 -c 8 -P 1
+        --ratio 0:1 -d 100 -k "$BENCH_KEYS" -T "$lagsecs" --rate "$BENCH_LAG_RATE" -q)
+    show_cmd "${lcmd[@]}"
+    "${lcmd[@]}" >"$OUT/lag-load.log" 2>&1 &
+    lpid=$!
+    BG_PIDS+=("$lpid")
+    sleep 1
+    show_cmd python3 probe.py lag "${NODE_PORT[rprim]}" "${NODE_PORT[rrep1]}" "$BENCH_LAG_SAMPLES" 1 "$lagsecs"
+    if out=$(probe lag "${NODE_PORT[rprim]}" "${NODE_PORT[rrep1]}" "$BENCH_LAG_SAMPLES" 1 "$lagsecs"); then
+        read -r n l50 l99 lmax s50 s99 <<<"$out"
+        say "   lag: $n samples, from STORED: p50 $l50 ms, p99 $l99 ms, max $lmax ms; from send of the set: p50 $s50 ms, p99 $s99 ms"
+        row "replication lag (STORED on primary to visible on replica), $n samples, ${BENCH_LAG_RATE} sets/s background" \
+            "p50 $l50 ms, p99 $l99 ms, max $lmax ms" "-" "-"
+    else
+        fail "replication: lag probe failed"
+    fi
+    kill_pid "$lpid" INT
+    res=$(grep '^ops_per_sec=' "$OUT/lag-load.log" || true)
+    say "   background load: ${res:-<no summary>}"
+    node_rm rrep1
+    node_rm rrep2
+    node_rm rprim
+
+    # c. full sync of BENCH_BIG_ITEMS x 100 B from a checkpoint (WAL trimmed)
+    node_new fprim --wal-segment-size 1m --wal-backlog 0
+    local lrate
+    lrate=$(load_big fprim) || { fail "replication: load of $BENCH_BIG_ITEMS items failed"; return; }
+    # the checkpointer folds closed WAL segments; wait until checkpoint_lsn
+    # equals wal_lsn or stops moving (the open segment's tail stays in the WAL)
+    local wal ck i prev=-1 same=0
+    for ((i = 0; i < 600 && same < 8; i++)); do
+        read -r wal ck <<<"$(stat_of fprim persistence wal_lsn checkpoint_lsn)"
+        [[ -n $wal && $wal == "$ck" ]] && break
+        if [[ $ck == "$prev" ]]; then same=$((same + 1)); else same=0; fi
+        prev=$ck
+        sleep 0.2
+    done
+    say "   primary: wal_lsn $wal, checkpoint_lsn $ck, wal_bytes $(stat_of fprim persistence wal_bytes)," \
+        "checkpoint_bytes $(stat_of fprim persistence checkpoint_bytes)"
+    [[ -n $ck && $ck -gt 0 ]] || fail "replication: nothing was checkpointed"
+    pick_port fsync
+    NODE_DIR[fsync]=$WORK/data-fsync
+    t0=$(now_ns)
+    node_spawn fsync --replica-of "127.0.0.1:${NODE_RPORT[fprim]}"
+    if out=$(probe wait-lsn "${NODE_PORT[fprim]}" "${NODE_PORT[fsync]}" "$t0" 300); then
+        local ms bytes full
+        ms=$(awk '{print $1}' <<<"$out")
+        bytes=$(stat_of fsync replication bytes_received)
+        full=$(stat_of fprim replication full_syncs) # counted by the primary
+        local ips mbs wmbs
+        ips=$(awk -v n="$BENCH_BIG_ITEMS" -v ms="$ms" 'BEGIN {printf "%.0f", n / (ms / 1000)}')
+        mbs=$(awk -v b="$MB_PER_ITEM" -v ms="$ms" 'BEGIN {printf "%.1f", b / (ms / 1000)}')
+        wmbs=$(awk -v b="$bytes" -v ms="$ms" 'BEGIN {printf "%.1f", b / 1e6 / (ms / 1000)}')
+        say "   full sync: ${ms} ms from exec to lsn equal; $ips items/s, $mbs MB/s of key+value, $wmbs MB/s on the wire ($bytes bytes received); primary full_syncs=$full"
+        [[ $full -ge 1 ]] || fail "replication: the replica did not do a full sync (full_syncs=$full)"
+        check_all fsync fullsync || fail "replication: gets on the fully synced replica missed"
+        row "full sync of $BENCH_BIG_ITEMS x 100 B (checkpoint, WAL trimmed): replica exec to lsn equal" \
+            "$(printf '%.0f ms: %s items/s, %s MB/s key+value (%s MB/s wire)' "$ms" "$ips" "$mbs" "$wmbs")" "-" "-"
+    else
+        fail "replication: full sync did not finish within 300 s"
+    fi
+    node_rm fsync
+    node_rm fprim
+}
+
+# --------------------------------------------------------------------------
+# failover
+
+section_failover() {
+    local t0 out ms
+    say "== failover"
+    node_new fa
+    node_new fb --replica-of "127.0.0.1:${NODE_RPORT[fa]}"
+    node_new fc --replica-of "127.0.0.1:${NODE_RPORT[fa]}"
+    local lrate
+    lrate=$(load_big fa) || { fail "failover: load of $BENCH_BIG_ITEMS items failed"; return; }
+    probe wait-lsn "${NODE_PORT[fa]}" "${NODE_PORT[fb]}" "$(now_ns)" 120 >/dev/null &&
+        probe wait-lsn "${NODE_PORT[fa]}" "${NODE_PORT[fc]}" "$(now_ns)" 120 >/dev/null ||
+        { fail "failover: replicas did not catch up"; return; }
+    # a steady write load runs on the primary when it dies (same values as the
+    # preload, so every key still validates afterwards)
+    local lpid
+    local -a lcmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:${NODE_PORT[fa]}" -t 1 -c 4 -P 1
+        --ratio 0:1 -d 100 -k "$BENCH_BIG_ITEMS" -T 60 --rate "$BENCH_LAG_RATE" -q)
+    show_cmd "${lcmd[@]}"
+    "${lcmd[@]}" >"$OUT/failover-load.log" 2>&1 &
+    lpid=$!
+    BG_PIDS+=("$lpid")
+    sleep 2
+    say "   lsn before the kill: fa $(stat_of fa replication lsn), fb $(stat_of fb replication lsn), fc $(stat_of fc replication lsn)"
+    t0=$(now_ns)
+    show_cmd kill -9 "${NODE_PID[fa]}"
+    node_stop fa KILL
+    show_cmd "$CAIRNCTL_BIN" -s "127.0.0.1:${NODE_PORT[fb]}" promote
+    timeout 30 "$CAIRNCTL_BIN" -s "127.0.0.1:${NODE_PORT[fb]}" promote >"$OUT/promote.log" 2>&1 ||
+        { fail "failover: promote failed: $(cat "$OUT/promote.log")"; }
+    local wms
+    if out=$(probe first-write "${NODE_PORT[fb]}" "$t0" 30); then
+        wms=$(awk '{print $1}' <<<"$out")
+        say "   kill -9 to first STORED on the promoted node: ${wms} ms ($(awk '{print $2}' <<<"$out") tries)"
+        row "kill -9 primary to first acknowledged write on the promoted replica ($BENCH_BIG_ITEMS items)" "$(printf '%.0f ms' "$wms")" "-" "-"
+    else
+        fail "failover: no write acknowledged by the promoted node within 30 s"
+    fi
+    kill_pid "$lpid" INT
+    # re-point the other replica
+    local t1
+    t1=$(now_ns)
+    show_cmd "$CAIRNCTL_BIN" -s "127.0.0.1:${NODE_PORT[fc]}" replicaof "127.0.0.1:${NODE_RPORT[fb]}"
+    timeout 30 "$CAIRNCTL_BIN" -s "127.0.0.1:${NODE_PORT[fc]}" replicaof "127.0.0.1:${NODE_RPORT[fb]}" \
+        >"$OUT/replicaof.log" 2>&1 || fail "failover: replicaof failed: $(cat "$OUT/replicaof.log")"
+    if out=$(probe wait-lsn "${NODE_PORT[fb]}" "${NODE_PORT[fc]}" "$t1" 300); then
+        ms=$(awk '{print $1}' <<<"$out")
+        local fs
+        fs=$(stat_of fb replication full_syncs partial_syncs)
+        say "   re-pointed replica: lsn equal ${ms} ms after replicaof (lsn $(awk '{print $2}' <<<"$out"));" \
+            "new primary's full_syncs/partial_syncs now: $fs"
+        row "re-pointed replica (cairnctl replicaof): command to lsn equal" \
+            "$(printf '%.0f ms (new primary full/partial syncs so far: %s)' "$ms" "${fs/ //}")" "-" "-"
+    else
+        fail "failover: re-pointed replica did not catch up within 300 s"
+    fi
+    # the old primary rejoins as a replica of the new one
+    t1=$(now_ns)
+    node_spawn fa --replica-of "127.0.0.1:${NODE_RPORT[fb]}"
+    if out=$(probe wait-lsn "${NODE_PORT[fb]}" "${NODE_PORT[fa]}" "$t1" 300); then
+        ms=$(awk '{print $1}' <<<"$out")
+        local rec
+        rec=$(stat_of fa persistence recovered_items last_recovery_ms)
+        local fs dc
+        fs=$(stat_of fb replication full_syncs partial_syncs)
+        dc=$(stat_of fa replication discarded_changes)
+        say "   old primary rejoined: lsn equal ${ms} ms after exec (lsn $(awk '{print $2}' <<<"$out")); recovered_items/last_recovery_ms: $rec;" \
+            "new primary's full_syncs/partial_syncs now: $fs; old primary discarded_changes=$dc"
+        row "old primary restarted with --replica-of the new one: exec to lsn equal" \
+            "$(printf '%.0f ms (new primary full/partial syncs so far: %s; discarded_changes %s)' "$ms" "${fs/ //}" "$dc")" "-" "-"
+    else
+        fail "failover: old primary did not catch up within 300 s"
+    fi
+    local n
+    for n in fb fc fa; do
+        check_all "$n" "failover-$n" || fail "failover: gets on $n missed after the failover"
+    done
+    node_rm fa
+    node_rm fb
+    node_rm fc
+}
+
+say "== cairn persistence/replication/failover: ${SECTIONS[*]} ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, -t $BENCH_THREADS)"
+say "   cairn: $CAIRN_BIN; load: $LOAD_BIN; outputs: $OUT${BENCH_OUT:+ (kept)}"
+for s in "${SECTIONS[@]}"; do
+    "section_$s"
+done
+
+say ""
+say "== results: cairn ${SECTIONS[*]} (medians of $BENCH_ROUNDS rounds where there are rounds)"
+say ""
+say "| measurement | result | target | met? |"
+say "| --- | --- | --- | --- |"
+for line in "${REPORT[@]}"; do say "$line"; done
+if ((FAILURES > 0)); then
+    say "FAILED: $FAILURES measurement(s) or checks failed (see the errors above)"
+    exit 1
+fi
