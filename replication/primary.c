@@ -52,6 +52,7 @@ struct primary_conn {
 	uint64_t snap_lsn;
 	uint64_t snap_items;
 	time_t last_heard;
+	uint64_t idle_lsn;           /* reader position at the last tick, if idle */
 	bool refused;                /* close once the Refused frame is sent */
 	struct primary_conn *next;
 };
@@ -562,6 +563,33 @@ pconn_event_cb(struct bufferevent *bev, short what, void *arg)
 	pconn_destroy(arg, (what & BEV_EVENT_EOF) ? "closed by the replica" : "connection error");
 }
 
+/* Once a second: a streaming replica behind the log whose reader has not
+ * moved since the last tick, with nothing much waiting to be sent, gets a
+ * fresh reader at the same LSN, and a pump (a safety net: streaming must
+ * not depend on one wake-up arriving; a reader was once seen stuck after a
+ * link cut, cause not found).
+ * Returns false if pc was destroyed. */
+static bool
+unstick(struct primary_conn *pc)
+{
+	uint64_t next = wal_reader_next_lsn(pc->reader);
+	struct evbuffer *out = bufferevent_get_output(pc->bev);
+
+	if (next <= persist_written_lsn(pc->r->persist) && next == pc->idle_lsn &&
+	    evbuffer_get_length(out) < REPL_BATCH_BYTES) {
+		struct wal_reader *fresh;
+
+		if (persist_wal_reader_open(pc->r->persist, next, &fresh) == 0) {
+			log_msg(LOG_ALWAYS, "replication: restarting the WAL reader of %s at LSN %" PRIu64,
+			        pc->id, next);
+			wal_reader_close(pc->reader);
+			pc->reader = fresh;
+		}
+	}
+	pc->idle_lsn = next;
+	return pump(pc);
+}
+
 void
 primary_tick(struct repl *r)
 {
@@ -581,6 +609,8 @@ primary_tick(struct repl *r)
 		}
 		if (pc->state != P_HELLO)
 			send_frame(pc, &f);
+		if (pc->state == P_STREAM && !unstick(pc))
+			continue;
 	}
 	update_retention(r);
 }

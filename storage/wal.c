@@ -446,13 +446,14 @@ static int
 reader_open_segment(struct wal_reader *r, uint64_t lsn, bool exact)
 {
 	struct wal_segment *segs;
-	size_t n, i, pick = SIZE_MAX;
+	size_t count, i, pick = SIZE_MAX;
 	char header[WAL_SEGMENT_HDR_SIZE];
-	int rc = wal_list_segments(r->data_dir, &segs, &n), fd;
+	ssize_t n;
+	int rc = wal_list_segments(r->data_dir, &segs, &count), fd;
 
 	if (rc != 0)
 		return rc;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < count; i++) {
 		if (exact ? segs[i].first_lsn == lsn : segs[i].first_lsn <= lsn)
 			pick = i;
 	}
@@ -469,8 +470,12 @@ reader_open_segment(struct wal_reader *r, uint64_t lsn, bool exact)
 	free(segs);
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : -errno;
-	if (read(fd, header, sizeof(header)) != (ssize_t)sizeof(header) ||
-	    memcmp(header, WAL_MAGIC, 8) != 0) {
+	n = read(fd, header, sizeof(header));
+	if (n >= 0 && n < (ssize_t)sizeof(header) && exact) {
+		close(fd);
+		return -EAGAIN;  /* the writer is still creating it */
+	}
+	if (n != (ssize_t)sizeof(header) || memcmp(header, WAL_MAGIC, 8) != 0) {
 		close(fd);
 		return -EILSEQ;
 	}
@@ -583,6 +588,12 @@ wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *l
 		if (n != 0)
 			return (int)n;
 	}
+}
+
+uint64_t
+wal_reader_next_lsn(const struct wal_reader *r)
+{
+	return r->next_lsn;
 }
 
 void

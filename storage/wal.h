@@ -95,6 +95,9 @@ int wal_reader_open(const char *data_dir, uint64_t from_lsn, struct wal_reader *
  * the next segment is gone (trimmed) or -EILSEQ on a damaged record. */
 int wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *lsn);
 
+/* The LSN the next record will have. */
+uint64_t wal_reader_next_lsn(const struct wal_reader *r);
+
 /* Give back the record the last wal_reader_next() returned: the next call
  * returns it again. */
 void wal_reader_unread(struct wal_reader *r);
