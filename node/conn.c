@@ -204,7 +204,7 @@ sync_mode(const struct conn *c)
  * on disk with --fsync always (the group commit), in the kernel with
  * everysec (a crash of this process loses nothing acknowledged), and in N
  * replicas' WALs with --sync-replicas N.  The worker serves other
- * connections meanwhile. */
+ * connections meanwhile, reads included, however slow the disk. */
 static bool
 must_wait(const struct conn *c)
 {

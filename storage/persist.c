@@ -18,8 +18,10 @@
 #include "storage/ckpt.h"
 #include "storage/log.h"
 
-#define CKPT_BATCH 4096            /* records per LMDB write transaction */
+#define CKPT_BATCH 4096             /* records per LMDB write transaction (its dirty pages are in memory) */
 #define CKPT_BATCH_BYTES (4u << 20) /* ... or this many bytes of records */
+#define CKPT_MIN_RECORDS 65536       /* fold once this many records wait... */
+#define CKPT_MAX_DELAY 5             /* ... or they have waited this many seconds */
 #define CKPT_PURGE_INTERVAL 60     /* seconds between purges of expired items */
 
 struct persist {
@@ -42,6 +44,7 @@ struct persist {
 	struct persist_identity id;
 
 	uint64_t checkpoint_lsn;       /* atomic */
+	time_t last_fold;              /* checkpointer thread only */
 	int checkpoint_error;          /* atomic */
 	uint64_t last_recovery_ms;
 	uint64_t recovered_items;
@@ -349,7 +352,7 @@ trim_segments(struct persist *p, struct wal_segment *segs, size_t n, size_t clos
 static void
 checkpoint_round(struct persist *p)
 {
-	uint64_t active = wal_active_segment_lsn(p->wal);
+	uint64_t active = wal_active_segment_lsn(p->wal), synced, applied;
 	struct wal_segment *segs;
 	size_t n, closed = 0;
 	int rc = wal_list_segments(p->data_dir, &segs, &n);
@@ -358,8 +361,17 @@ checkpoint_round(struct persist *p)
 		goto out;
 	while (closed < n && segs[closed].first_lsn < active)
 		closed++;
-	if (wal_synced_lsn(p->wal) > __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED))
-		rc = fold_until(p, wal_synced_lsn(p->wal));
+	synced = wal_synced_lsn(p->wal);
+	applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
+	/* Fold in large rounds (LMDB pays per transaction and per page), but
+	 * never let more than CKPT_MAX_DELAY seconds of the log wait; after a
+	 * failure, retry every second. */
+	if (synced > applied &&
+	    (synced - applied >= CKPT_MIN_RECORDS || time(NULL) - p->last_fold >= CKPT_MAX_DELAY ||
+	     __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) != 0)) {
+		rc = fold_until(p, synced);
+		p->last_fold = time(NULL);
+	}
 	if (rc == 0)
 		trim_segments(p, segs, n, closed);
 	free(segs);

@@ -723,7 +723,10 @@ struct wal {
 	uint64_t next_lsn;          /* under lock */
 	uint64_t last_lsn;          /* last handed out; atomic reads */
 	bool stop;
-	bool writing;               /* the writer holds a batch outside the lock */
+	bool writing;               /* someone does file I/O (begin_io/end_io) */
+	char *spare;                /* the other buffer of the double buffer */
+	size_t spare_cap;
+	uint64_t reported_lsn;      /* written LSN last reported (writer thread) */
 
 	/* Writer thread only (read atomically by others where noted). */
 	pthread_t thread;
@@ -942,10 +945,62 @@ write_batch(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
 		lsn += count;
 		__atomic_store_n(&w->written_lsn, lsn - 1, __ATOMIC_RELEASE);
 	}
-	if (w->fsync == WAL_FSYNC_ALWAYS || w->unsynced_len > WAL_UNSYNCED_MAX ||
-	    (w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync)))
-		return do_sync(w);
-	return 0;
+	/* The copy for wal_repair() stays bounded whatever the policy. */
+	return w->unsynced_len > WAL_UNSYNCED_MAX ? do_sync(w) : 0;
+}
+
+/* Is an fsync due now under the policy? */
+static bool
+sync_due(struct wal *w)
+{
+	if (__atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) ==
+	    __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED))
+		return false;
+	return w->fsync == WAL_FSYNC_ALWAYS ||
+	       (w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync));
+}
+
+/* File I/O is done by one thread at a time (the writer thread; wal_reset
+ * and wal_truncate_after wait for it): begin_io()/end_io() bracket it, with
+ * w->lock held on entry and exit. */
+static void
+begin_io(struct wal *w)
+{
+	while (w->writing)
+		pthread_cond_wait(&w->space, &w->lock);
+	w->writing = true;
+}
+
+static void
+end_io(struct wal *w)
+{
+	w->writing = false;
+	pthread_cond_broadcast(&w->space);
+}
+
+/* Write everything queued (caller did begin_io and holds w->lock, which is
+ * released during the write).  Returns 0 or the failure's negative errno. */
+static int
+write_queued(struct wal *w)
+{
+	char *batch = w->buf;
+	size_t n = w->len, cap = w->cap;
+	uint64_t first = w->buf_first_lsn, last = w->last_lsn;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	/* Appenders fill the spare meanwhile. */
+	w->buf = w->spare;
+	w->cap = w->spare_cap;
+	w->len = 0;
+	pthread_cond_broadcast(&w->space);
+	pthread_mutex_unlock(&w->lock);
+	rc = write_batch(w, batch, n, first, last);
+	pthread_mutex_lock(&w->lock);
+	w->spare = batch;
+	w->spare_cap = cap;
+	return rc;
 }
 
 static void
@@ -994,15 +1049,11 @@ static void *
 writer_main(void *arg)
 {
 	struct wal *w = arg;
-	char *spare = NULL;
-	size_t spare_cap = 0;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		uint64_t synced_before = __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED);
-		uint64_t first, last;
-		char *batch;
-		size_t n, batch_cap;
+		bool report;
 		int rc = 0;
 
 		if (__atomic_load_n(&w->error, __ATOMIC_RELAXED) != 0) {
@@ -1014,55 +1065,50 @@ writer_main(void *arg)
 			pthread_cond_timedwait(&w->work, &w->lock, &deadline);
 			if (w->stop)
 				break;
-			w->writing = true;
+			begin_io(w);
 			pthread_mutex_unlock(&w->lock);
 			rc = wal_repair(w);
-			if (rc == 0 && w->progress_fn != NULL)
-				w->progress_fn(w->progress_arg);
 			pthread_mutex_lock(&w->lock);
-			w->writing = false;
-			pthread_cond_broadcast(&w->space);
+			end_io(w);
+			if (rc == 0 && w->progress_fn != NULL) {
+				pthread_mutex_unlock(&w->lock);
+				w->progress_fn(w->progress_arg);
+				pthread_mutex_lock(&w->lock);
+			}
 			continue;
 		}
-		while (w->len == 0 && !w->stop) {
+		while (w->len == 0 && !w->stop && !sync_due(w) &&
+		       __atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) == w->reported_lsn) {
 			struct timespec deadline;
 
 			/* Wake at least once a second for everysec. */
 			clock_gettime(CLOCK_REALTIME, &deadline);
 			deadline.tv_sec += 1;
 			pthread_cond_timedwait(&w->work, &w->lock, &deadline);
-			if (w->len == 0 && w->fsync == WAL_FSYNC_EVERYSEC &&
-			    w->written_lsn != synced_before)
-				break;
 		}
 		if (w->len == 0 && w->stop)
 			break;
-		/* Take the whole buffer; appenders fill the spare meanwhile. */
-		batch = w->buf;
-		batch_cap = w->cap;
-		n = w->len;
-		first = w->buf_first_lsn;
-		last = w->last_lsn;
-		w->buf = spare;
-		w->cap = spare_cap;
-		w->len = 0;
-		w->writing = true;
-		pthread_cond_broadcast(&w->space);
-		pthread_mutex_unlock(&w->lock);
-
-		rc = n > 0 ? write_batch(w, batch, n, first, last) : do_sync(w);
+		begin_io(w);
+		rc = write_queued(w);
+		if (rc == 0 && sync_due(w)) {
+			pthread_mutex_unlock(&w->lock);
+			rc = do_sync(w);
+			pthread_mutex_lock(&w->lock);
+		}
+		end_io(w);
 		if (rc != 0)
 			writer_fail(w, rc);
-		if (w->progress_fn != NULL)
+		/* Report what was written and what is synced. */
+		report = rc != 0 || __atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) != w->reported_lsn ||
+		         __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED) != synced_before;
+		w->reported_lsn = __atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED);
+		if (report && w->progress_fn != NULL) {
+			pthread_mutex_unlock(&w->lock);
 			w->progress_fn(w->progress_arg);
-		spare = batch;
-		spare_cap = batch_cap;
-		pthread_mutex_lock(&w->lock);
-		w->writing = false;
-		pthread_cond_broadcast(&w->space);
+			pthread_mutex_lock(&w->lock);
+		}
 	}
 	pthread_mutex_unlock(&w->lock);
-	free(spare);
 	return NULL;
 }
 
@@ -1090,6 +1136,7 @@ wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
 	w->last_lsn = next_lsn - 1;
 	w->written_lsn = next_lsn - 1;
 	w->synced_lsn = next_lsn - 1;
+	w->reported_lsn = next_lsn - 1;
 	w->progress_fn = progress_fn;
 	w->progress_arg = progress_arg;
 	w->fd = -1;
@@ -1143,6 +1190,7 @@ wal_close(struct wal *w)
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->space);
 	free(w->buf);
+	free(w->spare);
 	free(w->unsynced);
 	free(w->data_dir);
 	free(w);

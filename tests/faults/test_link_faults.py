@@ -28,7 +28,9 @@ from proxy import Proxy  # noqa: E402
 
 N_ITEMS = 50000
 VALUE_SIZE = 1024
-RSS_GROWTH_BOUND_MB = 64
+RSS_GROWTH_BOUND_MB = 96   # the fixed buffers: WAL append + spare + unsynced copy (16 MiB
+                           # each), 8 MiB of replica output, one LMDB transaction's dirty pages
+                           # (4096 records), the checkpointer's and replica reader's buffers
 CONVERGE_TIMEOUT = 90
 
 
