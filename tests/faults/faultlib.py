@@ -9,7 +9,7 @@ kill-everything-at-exit list.  Adds what these tests need on top:
            LD_PRELOAD of the fail shim, kill -9, VmRSS.
   Workdir  a temporary directory removed at the end (also on failure).
   set_many / get_many   pipelined bulk writes and reads.
-  figure() prints "FIGURE name: value" lines; FIGURES.md quotes them.
+  figure() prints "FIGURE name: value" lines; docs/reliability.md quotes them.
 
 Command line of every test file: --bin PATH (cairn) [--shim PATH
 (libcairn_failshim.so)] [unittest args].  Run with /usr/bin/python3.
@@ -57,7 +57,7 @@ def main():
 
 
 def figure(name, value):
-    """One measured figure, in a form FIGURES.md quotes."""
+    """One measured figure, in a form docs/reliability.md quotes."""
     line = "FIGURE %s: %s" % (name, value)
     print(line, flush=True)
     path = os.environ.get("CAIRN_FIGURES_OUT")

@@ -25,7 +25,7 @@ Checkpoint fault (LMDB ENOSPC, --wal-segment-size 64k): writes keep working,
 checkpoint_error says why, the checkpointer retries; when the fault clears
 checkpoint_lsn advances; nothing lost after a restart.
 
-Figures ("FIGURE ..." lines) are quoted in FIGURES.md.
+Figures ("FIGURE ..." lines) are quoted in docs/reliability.md.
 Run: /usr/bin/python3 test_disk_faults.py --bin build/cairn --shim build/tests/faults/libcairn_failshim.so
 """
 
