@@ -43,6 +43,8 @@ usage() {
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/bench_lib.sh
+. "$ROOT/scripts/bench_lib.sh"
 
 while (($#)); do
     case $1 in
@@ -156,8 +158,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say() { printf '%s\n' "$*"; }
-show_cmd() { say "+ $(printf '%q ' "$@")"; }
 
 # --------------------------------------------------------------------------
 # CPU pinning
@@ -227,10 +227,6 @@ fi
 # --------------------------------------------------------------------------
 # servers
 
-port_open() {
-    # shellcheck disable=SC2016 # $1 is expanded by the inner bash
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
-}
 
 pick_port() {
     local p i used
@@ -374,11 +370,6 @@ run_load() {
     fi
 }
 
-# metric NAME VALUE: lookup of key=value in a cairn-load -q line
-metric() {
-    awk -v k="$1" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' <<<"$2"
-}
-
 # --------------------------------------------------------------------------
 # workloads: id | title | tool | arguments
 
@@ -504,19 +495,7 @@ fi
 # --------------------------------------------------------------------------
 # report
 
-median() {
-    # prints the median of its arguments, or "n/a"
-    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
-        awk '{a[NR] = $1} END {if (NR == 0) print "n/a";
-             else if (NR % 2) print a[(NR + 1) / 2];
-             else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
-}
 
-ratio() {
-    awk -v c="$1" -v m="$2" 'BEGIN {
-        if (c !~ /^[0-9.]+$/ || m !~ /^[0-9.]+$/ || m == 0) print "n/a";
-        else printf "%.2f", c / m}'
-}
 
 say ""
 say "== results: medians of $BENCH_ROUNDS rounds, ${BENCH_SECONDS}s each, server -t $BENCH_THREADS," \

@@ -26,6 +26,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/bench_lib.sh
+. "$ROOT/scripts/bench_lib.sh"
 
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
@@ -76,8 +78,6 @@ declare -A NODE_PID=() NODE_PORT=() NODE_RPORT=() NODE_DIR=()
 declare -a BG_PIDS=()
 FAILURES=0
 
-say() { printf '%s\n' "$*"; }
-show_cmd() { say "+ $(printf '%q ' "$@")"; }
 fail() {
     say "error: $*"
     FAILURES=$((FAILURES + 1))
@@ -287,10 +287,6 @@ now_ns() { date +%s%N; }
 # --------------------------------------------------------------------------
 # nodes
 
-port_open() {
-    # shellcheck disable=SC2016
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
-}
 USED_PORTS=" "
 # pick_port NAME: a free port P for node NAME such that P+1 (its replication
 # port) is free too; sets NODE_PORT[NAME] and NODE_RPORT[NAME]
@@ -393,21 +389,7 @@ load() {
     fi
 }
 
-metric() {
-    awk -v k="$1" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' <<<"$2"
-}
 
-median() {
-    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
-        awk '{a[NR] = $1} END {if (NR == 0) print "n/a";
-             else if (NR % 2) print a[(NR + 1) / 2];
-             else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
-}
-ratio() {
-    awk -v c="$1" -v m="$2" 'BEGIN {
-        if (c !~ /^[0-9.]+$/ || m !~ /^[0-9.]+$/ || m == 0) print "n/a";
-        else printf "%.2f", c / m}'
-}
 verdict() { # verdict VALUE OP TARGET -> met / MISSED / n/a
     awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
         if (v !~ /^[0-9.]+$/) {print "n/a"; exit}

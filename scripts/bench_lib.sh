@@ -1,0 +1,31 @@
+# shellcheck shell=bash
+# Helpers shared by bench.sh and bench_cluster.sh (sourced).
+
+say() { printf '%s\n' "$*"; }
+show_cmd() { say "+ $(printf '%q ' "$@")"; }
+
+# port_open PORT: does 127.0.0.1:PORT accept connections?
+port_open() {
+    # shellcheck disable=SC2016 # $1 is expanded by the inner bash
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# metric KEY "k=v k=v ...": the value of KEY in a cairn-load -q line
+metric() {
+    awk -v k="$1" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' <<<"$2"
+}
+
+# median NUM...: the median of its numeric arguments, or "n/a"
+median() {
+    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+        awk '{a[NR] = $1} END {if (NR == 0) print "n/a";
+             else if (NR % 2) print a[(NR + 1) / 2];
+             else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+
+# ratio A B: A / B with two decimals, or "n/a"
+ratio() {
+    awk -v c="$1" -v m="$2" 'BEGIN {
+        if (c !~ /^[0-9.]+$/ || m !~ /^[0-9.]+$/ || m == 0) print "n/a";
+        else printf "%.2f", c / m}'
+}
