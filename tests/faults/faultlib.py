@@ -31,6 +31,16 @@ HOST = harness.HOST
 SHIM = os.environ.get("CAIRN_FAILSHIM", "")
 
 
+def sanitized_build():
+    """True when the server under test is an ASan build (its memory figures
+    then include ASan's shadow memory, redzones and quarantine)."""
+    try:
+        out = subprocess.run(["ldd", harness.server_bin()], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "libasan" in out
+
+
 def main():
     """Strip --shim, let the harness take --bin, run unittest."""
     global SHIM
@@ -113,6 +123,11 @@ class Node:
             raise RuntimeError("%s already running" % self.name)
         use_shim = self.shim if shim is None else shim
         env = dict(os.environ)
+        # For an ASan build: the shim wraps only libc calls, so ASan's runtime
+        # need not come first; and a small quarantine keeps memory figures
+        # about the server rather than about ASan.
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                               ":verify_asan_link_order=0:quarantine_size_mb=16")
         if use_shim:
             if not SHIM or not os.path.exists(SHIM):
                 raise AssertionError("this test needs the fail shim: pass --shim PATH "
