@@ -4,6 +4,7 @@
  * record type, map growth past the initial 256 MB map, purging expired
  * items, and refusing a garbage data.mdb with -EINVAL.  Each test uses its
  * own temp data dir. */
+#include "tests/durability/testfs.h"
 #include "storage/ckpt.h"
 
 #include <check.h>
@@ -24,33 +25,6 @@
 static char basedir[128];
 static char tmpdir[256];
 static struct ckpt *ck;
-
-static void
-rm_rf(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-
-		while (d != NULL && (de = readdir(d)) != NULL) {
-			char sub[4096];
-
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		if (d != NULL)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
 
 static void
 setup(void)

@@ -7,6 +7,7 @@
  * Segments are built by the real writer: wal_open (fsync no), wal_append,
  * wal_close.  Each open starts a fresh segment, so N open/close sessions give
  * exactly N segments.  Every test makes and removes its own temp dir. */
+#include "tests/durability/testfs.h"
 #include "storage/wal.h"
 
 #include <check.h>
@@ -114,33 +115,6 @@ make_tmpdir(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/t-XXXXXX", basedir);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void
-rm_rf(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *de;
-
-		while (d != NULL && (de = readdir(d)) != NULL) {
-			char sub[4096];
-
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-			rm_rf(sub);
-		}
-		if (d != NULL)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
 }
 
 static void
