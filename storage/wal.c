@@ -78,8 +78,8 @@
 #define WAL_OFF_BODY 21
 #define WAL_LENGTH_FIXED 13       /* lsn + epoch + type */
 #define WAL_SET_FIXED 21          /* nkey + flags + exptime + cas + nbytes */
-#define WAL_BUFFER_MAX (16u << 20) /* appenders wait beyond this much unwritten */
-#define WAL_UNSYNCED_MAX (16u << 20) /* fsync at least this often, whatever the policy */
+#define WAL_BUFFER_MAX (8u << 20) /* appenders wait beyond this much unwritten */
+#define WAL_UNSYNCED_MAX (8u << 20) /* fsync at least this often, whatever the policy */
 
 _Static_assert(WAL_REC_HDR_SIZE == WAL_OFF_BODY, "record header is 21 bytes");
 _Static_assert(WAL_OFF_BODY - WAL_OFF_LSN == WAL_LENGTH_FIXED, "length covers lsn..type");
@@ -751,6 +751,22 @@ struct wal {
 
 static __thread uint64_t thread_last_lsn;
 
+/* A buffer's new capacity for `need` bytes: doubling while small, then in
+ * 1 MiB steps, so that a buffer bounded at N MiB never holds much more. */
+static size_t
+grown_capacity(size_t cap, size_t need)
+{
+	const size_t step = 1u << 20;
+
+	if (cap == 0)
+		cap = 1 << 16;
+	while (cap < need && cap < step)
+		cap *= 2;
+	if (cap < need)
+		cap = (need + step - 1) / step * step;
+	return cap;
+}
+
 uint64_t
 wal_take_thread_lsn(void)
 {
@@ -772,11 +788,9 @@ wal_append(void *arg, const struct cache_change *ch)
 	       __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0)
 		pthread_cond_wait(&w->space, &w->lock);
 	if (w->len + size > w->cap) {
-		size_t cap = w->cap ? w->cap : 1 << 16;
+		size_t cap = grown_capacity(w->cap, w->len + size);
 		char *p;
 
-		while (cap < w->len + size)
-			cap *= 2;
 		p = realloc(w->buf, cap);
 		if (p == NULL) {
 			/* Cannot log it: fail like a disk error, never pretend. */
@@ -869,11 +883,9 @@ keep_unsynced(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
               uint64_t last_lsn)
 {
 	if (w->unsynced_len + n > w->unsynced_cap) {
-		size_t cap = w->unsynced_cap ? w->unsynced_cap : 1 << 16;
+		size_t cap = grown_capacity(w->unsynced_cap, w->unsynced_len + n);
 		char *p;
 
-		while (cap < w->unsynced_len + n)
-			cap *= 2;
 		p = realloc(w->unsynced, cap);
 		if (p == NULL)
 			return -ENOMEM;
