@@ -15,6 +15,7 @@
 #include "replication/repl.h"
 #include "storage/log.h"
 #include "storage/persist.h"
+#include "storage/store.h"
 
 #define RBUF_INITIAL 16384
 #define REPLICATION_TIMEOUT "SERVER_ERROR replication timeout\r\n"
@@ -270,10 +271,10 @@ conn_process(struct conn *c)
 		uint64_t lsn;
 
 		c->proto.max_requests = one_at_a_time ? 1 : 0;
-		wal_take_thread_lsn();  /* forget other connections' LSNs */
+		store_take_thread_lsn();  /* forget other connections' LSNs */
 		used = proto_process(&c->proto, c->rbuf, c->rlen,
 		                     one_at_a_time ? c->held : c->out, CONN_OUTPUT_LIMIT, &need);
-		lsn = wal_take_thread_lsn();
+		lsn = store_take_thread_lsn();
 		if (lsn > c->wait_lsn)
 			c->wait_lsn = lsn;
 		if (used > 0) {

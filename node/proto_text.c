@@ -24,6 +24,7 @@
 #include "node/settings.h"
 #include "node/stats.h"
 #include "storage/cache.h"
+#include "storage/store.h"
 #include "storage/persist.h"
 #include "replication/repl.h"
 
@@ -310,7 +311,7 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 	for (;;) {
 		for (; key->length != 0; key++) {
 			struct item *it = touch
-			    ? cache_get_and_touch(c, key->value, key->length, exptime)
+			    ? store_get_and_touch(ps->env->store, key->value, key->length, exptime)
 			    : cache_get(c, key->value, key->length);
 
 			if (touch) {
@@ -394,7 +395,7 @@ parse_store(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		*swallow = (uint64_t)req->vlen + 2;
 		/* memcached drops the old value so a failed set leaves no stale data. */
 		if (mode == CACHE_SET)
-			cache_discard(ps->env->cache, req->key, req->nkey);
+			store_discard(ps->env->store, req->key, req->nkey);
 		return STORE_SWALLOW;
 	}
 	return STORE_READY;
@@ -421,11 +422,11 @@ complete_store(struct proto_state *ps, const struct store_request *req,
 		STATS_INCR(ps->stats, store_no_memory);
 		reply(out, false, "SERVER_ERROR out of memory storing object");
 		if (req->mode == CACHE_SET)
-			cache_discard(c, req->key, req->nkey);
+			store_discard(ps->env->store, req->key, req->nkey);
 		return;
 	}
 	memcpy(item_value(it), data, req->vlen);
-	status = cache_store(c, it, req->mode, req->cas, NULL);
+	status = store_store(ps->env->store, it, req->mode, req->cas, NULL);
 	cache_item_put(c, it);
 	if (req->mode == CACHE_CAS) {
 		if (status == CACHE_STORED)
@@ -473,7 +474,7 @@ process_arithmetic(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	}
 	if (refuse_write(ps, out))
 		return;
-	switch (cache_incr(ps->env->cache, tokens[1].value, tokens[1].length, incr,
+	switch (store_incr(ps->env->store, tokens[1].value, tokens[1].length, incr,
 	                   delta, &result)) {
 	case CACHE_STORED:
 		if (incr)
@@ -524,7 +525,7 @@ process_delete(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	}
 	if (refuse_write(ps, out))
 		return;
-	if (cache_delete(ps->env->cache, tokens[1].value, tokens[1].length) == CACHE_STORED) {
+	if (store_delete(ps->env->store, tokens[1].value, tokens[1].length) == CACHE_STORED) {
 		STATS_INCR(ps->stats, delete_hits);
 		reply(out, noreply, "DELETED");
 	} else {
@@ -551,7 +552,7 @@ process_touch(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	}
 	if (refuse_write(ps, out))
 		return;
-	it = cache_get_and_touch(ps->env->cache, tokens[1].value, tokens[1].length,
+	it = store_get_and_touch(ps->env->store, tokens[1].value, tokens[1].length,
 	                         absolute_exptime(exptime));
 	STATS_INCR(ps->stats, cmd_touch);
 	if (it != NULL) {
@@ -582,7 +583,7 @@ process_flush_all(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	}
 	if (refuse_write(ps, out))
 		return;
-	cache_flush(ps->env->cache, delay > 0 ? absolute_exptime(delay) : 0);
+	store_flush(ps->env->store, delay > 0 ? absolute_exptime(delay) : 0);
 	reply(out, noreply, "OK");
 }
 

@@ -24,11 +24,13 @@ struct evbuffer;
 struct persist;
 struct repl;
 struct settings;
+struct store;
 struct thread_stats;
 
 /* What every connection shares; read-only once the server runs. */
 struct proto_env {
-	struct cache *cache;
+	struct cache *cache;       /* reads */
+	struct store *store;       /* every change (storage/store.h) */
 	struct persist *persist;   /* NULL with --ephemeral */
 	struct repl *repl;         /* NULL with --ephemeral */
 	const struct settings *settings;

@@ -31,6 +31,7 @@
 #include "replication/repl.h"
 #include "storage/cache.h"
 #include "storage/persist.h"
+#include "storage/store.h"
 
 #define LISTEN_BACKLOG 1024
 #define SWEEP_BUCKETS_MIN 16384   /* per second; a full pass takes <= ~10 s */
@@ -381,7 +382,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	cache_run_due_flush(srv->env.cache);
+	store_run_due_flush(srv->env.store);
 	cache_get_stats(srv->env.cache, &cs);
 	budget = (size_t)((UINT64_C(1) << cs.hash_power) / 10);
 	if (budget < SWEEP_BUCKETS_MIN)
@@ -440,6 +441,7 @@ server_teardown(struct server *srv)
 		event_free(srv->sigint_ev);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
+	store_destroy(srv->env.store);
 	cache_destroy(srv->env.cache);
 	pthread_mutex_destroy(&srv->wake_lock);
 }
@@ -457,7 +459,7 @@ open_persistence(struct server *srv)
 
 	if (s->ephemeral)
 		return 0;
-	return persist_open(&pcfg, srv->env.cache, wal_progress_cb, srv, &srv->env.persist);
+	return persist_open(&pcfg, srv->env.store, wal_progress_cb, srv, &srv->env.persist);
 }
 
 /* Every persistent node listens for replicas (any node may become primary). */
@@ -489,7 +491,7 @@ start_replication(struct server *srv)
 		}
 		rcfg.secret = secret;
 	}
-	rc = repl_start(&rcfg, srv->env.cache, srv->env.persist, wake_workers, srv, &repl);
+	rc = repl_start(&rcfg, srv->env.store, srv->env.persist, wake_workers, srv, &repl);
 	free(secret);
 	if (rc == 0) {
 		srv->env.repl = repl;
@@ -532,8 +534,9 @@ server_run(const struct settings *s)
 	srv.env.started = time(NULL);
 	srv.env.worker_threads = s->threads;
 	srv.env.cache = cache_create(&cfg);
+	srv.env.store = srv.env.cache != NULL ? store_create(srv.env.cache) : NULL;
 	srv.workers = calloc((size_t)s->threads, sizeof(*srv.workers));
-	if (srv.env.cache == NULL || srv.workers == NULL) {
+	if (srv.env.store == NULL || srv.workers == NULL) {
 		log_msg(LOG_ALWAYS, "out of memory at startup");
 		close(listen_fd);
 		goto out;

@@ -379,6 +379,8 @@ send_snapshot_chunk(struct primary_conn *pc)
 		send_frame(pc, &f);
 		pc->snap_items += n;
 	}
+	/* The items point into LMDB pages; they are serialized now. */
+	ckpt_snapshot_pause(pc->snap);
 	if (rc == 0) {
 		Cairn__Repl__SnapshotEnd end = CAIRN__REPL__SNAPSHOT_END__INIT;
 

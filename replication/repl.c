@@ -17,6 +17,7 @@
 #include "replication/repl_internal.h"
 #include "storage/log.h"
 #include "storage/persist.h"
+#include "storage/store.h"
 
 void
 repl_random_id(char *out, size_t outlen)
@@ -191,6 +192,7 @@ repl_free(struct repl *r)
 	if (r->base != NULL)
 		event_base_free(r->base);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->role_lock);
 	free(r->node_id);
 	free(r->listen_addr);
 	free(r->secret);
@@ -211,7 +213,7 @@ repl_stop(struct repl *r)
 }
 
 int
-repl_start(const struct repl_config *cfg, struct cache *cache, struct persist *persist,
+repl_start(const struct repl_config *cfg, struct store *store, struct persist *persist,
            repl_wake_fn *wake, void *wake_arg, struct repl **out)
 {
 	const struct timeval one_second = {REPL_HEARTBEAT_SECONDS, 0};
@@ -222,6 +224,7 @@ repl_start(const struct repl_config *cfg, struct cache *cache, struct persist *p
 	if (r == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->role_lock, NULL);
 	r->notify_fd = -1;
 	r->node_id = strdup(cfg->node_id);
 	r->listen_addr = strdup(cfg->listen_addr);
@@ -235,7 +238,7 @@ repl_start(const struct repl_config *cfg, struct cache *cache, struct persist *p
 	r->repl_port = cfg->repl_port;
 	r->sync_replicas = cfg->sync_replicas;
 	r->sync_timeout_ms = cfg->sync_timeout_ms;
-	r->cache = cache;
+	r->store = store;
 	r->persist = persist;
 	r->wake = wake;
 	r->wake_arg = wake_arg;
@@ -255,6 +258,7 @@ repl_start(const struct repl_config *cfg, struct cache *cache, struct persist *p
 	}
 	r->replica = r->primary_host[0] != '\0';
 	r->link_state = r->replica ? LINK_DOWN : LINK_NONE;
+	store_set_follower(store, r->replica);
 
 	if (r->node_id == NULL || r->listen_addr == NULL || (cfg->secret != NULL && r->secret == NULL))
 		goto fail;
@@ -318,30 +322,40 @@ repl_quorum_lsn(struct repl *r)
 	return __atomic_load_n(&r->quorum_lsn, __ATOMIC_ACQUIRE);
 }
 
+/* Role changes (promote, replicaof) are serialized by role_lock, which
+ * nothing else takes: the identity's LMDB commit happens under it, while
+ * r->lock (read by `stats replication` and the replication thread) is held
+ * only to flip the in-memory role. */
 int
 repl_promote(struct repl *r)
 {
 	struct persist_identity id;
 	int rc;
 
-	pthread_mutex_lock(&r->lock);
-	if (!r->replica) {
-		pthread_mutex_unlock(&r->lock);
+	pthread_mutex_lock(&r->role_lock);
+	if (!repl_is_replica(r)) {
+		pthread_mutex_unlock(&r->role_lock);
 		return 0;
 	}
-	/* Under r->lock no batch from the old primary is half applied. */
+	/* From here on no record of the old primary reaches the log, so the
+	 * fork point is exact. */
+	store_set_follower(r->store, false);
 	persist_get_identity(r->persist, &id);
 	snprintf(id.prev_history_id, sizeof(id.prev_history_id), "%s", id.history_id);
 	id.fork_lsn = persist_last_lsn(r->persist);
 	repl_random_id(id.history_id, sizeof(id.history_id));
 	id.epoch++;
 	id.replica_of[0] = '\0';
+	/* The new epoch is durable (and stamped on the log) before any write
+	 * of the new term is accepted. */
 	rc = persist_set_identity(r->persist, &id);
+	pthread_mutex_lock(&r->lock);
 	__atomic_store_n(&r->replica, false, __ATOMIC_RELEASE);
 	r->primary_host[0] = '\0';
 	r->link_state = LINK_NONE;
 	r->repoint = true;
 	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->role_lock);
 	thread_wake(r);
 	log_msg(LOG_ALWAYS, "replication: promoted to primary: epoch %u, history %s (forked from %s at LSN %"
 	        PRIu64 ")", id.epoch, id.history_id, id.prev_history_id, id.fork_lsn);
@@ -356,20 +370,28 @@ repl_replicaof(struct repl *r, const char *host, int port)
 
 	if (host[0] == '\0' || strlen(host) >= sizeof(r->primary_host) || port < 1 || port > 65535)
 		return -EINVAL;
+	pthread_mutex_lock(&r->role_lock);
 	pthread_mutex_lock(&r->lock);
 	if (r->replica && r->primary_port == port && strcmp(r->primary_host, host) == 0) {
 		pthread_mutex_unlock(&r->lock);
+		pthread_mutex_unlock(&r->role_lock);
 		return 0;
 	}
+	pthread_mutex_unlock(&r->lock);
 	persist_get_identity(r->persist, &id);
 	snprintf(id.replica_of, sizeof(id.replica_of), "%s:%d", host, port);
 	rc = persist_set_identity(r->persist, &id);
+	/* Writes are refused from here on (repl_is_replica), then the store
+	 * takes only the new primary's records. */
+	pthread_mutex_lock(&r->lock);
 	snprintf(r->primary_host, sizeof(r->primary_host), "%s", host);
 	r->primary_port = port;
 	__atomic_store_n(&r->replica, true, __ATOMIC_RELEASE);
 	r->link_state = LINK_DOWN;
 	r->repoint = true;
 	pthread_mutex_unlock(&r->lock);
+	store_set_follower(r->store, true);
+	pthread_mutex_unlock(&r->role_lock);
 	thread_wake(r);
 	log_msg(LOG_ALWAYS, "replication: now a replica of %s:%d", host, port);
 	return rc;

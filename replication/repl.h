@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cache;
 struct persist;
+struct store;
 
 struct repl_config {
 	const char *listen_addr;    /* -l: the replication port binds here too */
@@ -46,7 +46,7 @@ struct repl;
 
 /* Bind the replication port and start the replication thread.  Returns 0
  * and *out, or a negative errno after logging why. */
-int repl_start(const struct repl_config *cfg, struct cache *cache,
+int repl_start(const struct repl_config *cfg, struct store *store,
                struct persist *persist, repl_wake_fn *wake, void *wake_arg,
                struct repl **out);
 

@@ -43,7 +43,7 @@ struct repl {
 	int sync_replicas;
 	int sync_timeout_ms;
 
-	struct cache *cache;
+	struct store *store;
 	struct persist *persist;
 	repl_wake_fn *wake;
 	void *wake_arg;
@@ -59,6 +59,7 @@ struct repl {
 	/* Shared state, under lock: the role, whom we follow, and everything
 	 * `stats replication` reads (including the primary's conn list). */
 	pthread_mutex_t lock;
+	pthread_mutex_t role_lock;     /* promote/replicaof, one at a time */
 	bool replica;                  /* also read atomically without lock */
 	char primary_host[256];
 	int primary_port;

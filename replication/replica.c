@@ -7,9 +7,10 @@
  *       |                        v                               v
  *       +--- lost, silent 5 s, refused, bad frame ------------ LINK_UP
  *
- * Every record is applied through the cache, whose change listener logs it
- * in our own WAL under the primary's LSN and epoch, so a replica is warm
- * after its own restart and resumes partially.  Acks carry the LSN written
+ * Every record goes through the store (storage/store.h), which appends it to
+ * our own WAL under the primary's LSN and epoch whatever our memory holds,
+ * then applies it to memory, so a replica is warm after its own restart,
+ * resumes partially, and its LSN always reaches its primary's.  Acks carry the LSN written
  * to our WAL.  Reconnects back off from 100 ms to 5 s.
  */
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "storage/cache.h"
 #include "storage/log.h"
 #include "storage/persist.h"
+#include "storage/store.h"
 #include "storage/wal.h"
 
 #define BACKOFF_MIN_MS 100
@@ -280,6 +282,11 @@ handle_snapshot_end(struct replica_link *l, const Cairn__Repl__SnapshotEnd *e)
 	return true;
 }
 
+/* Append every record to our WAL in LSN order and apply it to memory if it
+ * can be (storage/store.h): which LSNs we hold never depends on what our
+ * memory happened to keep.  Records we already hold (a resent prefix) are
+ * skipped; a gap drops the link.  No lock is held across the batch: a
+ * promotion in the middle makes the store refuse the rest (-EPERM). */
 static bool
 handle_wal_batch(struct replica_link *l, const Cairn__Repl__WalBatch *b)
 {
@@ -292,28 +299,23 @@ handle_wal_batch(struct replica_link *l, const Cairn__Repl__WalBatch *b)
 		link_lost(r, "our WAL cannot write");
 		return false;
 	}
-	pthread_mutex_lock(&r->lock);
-	/* A promotion or re-point since this batch left: it is not ours. */
-	if (!r->replica || r->repoint) {
-		pthread_mutex_unlock(&r->lock);
-		return true;
-	}
 	for (i = 0; i < b->n_records && why == NULL; i++) {
 		struct wal_record rec;
 		size_t used;
 		uint64_t expect = persist_last_lsn(r->persist) + 1;
+		int rc;
 
 		if (wal_decode((const char *)b->records[i].data, b->records[i].len, &rec, &used) != WAL_DECODE_OK ||
 		    used != b->records[i].len) {
 			why = "damaged record in the stream";
 		} else if (rec.lsn > expect) {
 			why = "gap in the stream";
-		} else if (rec.lsn == expect) {
-			rec.change.epoch = rec.epoch;
-			cache_apply(r->cache, &rec.change);
+		} else if (rec.lsn == expect && (rc = store_apply_record(r->store, &rec)) != 0) {
+			if (rc == -EPERM)
+				return true;  /* promoted or re-pointed meanwhile: not ours */
+			why = "cannot append to our WAL";
 		}
 	}
-	pthread_mutex_unlock(&r->lock);
 	if (why != NULL) {
 		link_lost(r, why);
 		return false;

@@ -31,6 +31,15 @@ struct cache {
 	pthread_mutex_t stripes[STRIPE_COUNT];
 	struct item **buckets;           /* 2^hashpower chains, under stripe locks */
 	unsigned hashpower;              /* changes only with every stripe held */
+	/* Incremental growth (memcached's assoc expansion): while `expanding`,
+	 * old bucket b (of 2^(hashpower-1)) is still in old_buckets if
+	 * b >= expand_bucket, else it has moved to buckets.  Old bucket b and
+	 * its two new buckets share one stripe (the stripe is the hash's low
+	 * bits), so moving it under that stripe is invisible to readers. */
+	struct item **old_buckets;       /* changes only with every stripe held */
+	bool expanding;                  /* idem */
+	uint64_t expand_bucket;          /* atomic; advanced under the bucket's stripe */
+	pthread_mutex_t expand_lock;     /* one mover at a time; taken before a stripe */
 
 	pthread_mutex_t lru_lock;        /* guards the list and its links */
 	struct item *lru_head;
@@ -46,8 +55,8 @@ struct cache {
 
 	uint64_t sweep_bucket;           /* sweeper's position, sweeper thread only */
 
-	cache_change_fn *change_fn;      /* the WAL, or NULL */
-	void *change_arg;
+	bool journal_evictions;          /* atomic: keep evicted keys for the store */
+	struct evicted_key *evicted;     /* atomic stack of evicted keys */
 
 	/* Counters, updated with relaxed atomics. */
 	uint64_t curr_items;
@@ -96,6 +105,12 @@ stripe_of(struct cache *c, uint64_t hv)
 static inline struct item **
 bucket_of(struct cache *c, uint64_t hv)
 {
+	if (c->expanding) {
+		uint64_t old = hv & ((UINT64_C(1) << (c->hashpower - 1)) - 1);
+
+		if (old >= ATOMIC_LOAD(&c->expand_bucket))
+			return &c->old_buckets[old];
+	}
 	return &c->buckets[hv & ((UINT64_C(1) << c->hashpower) - 1)];
 }
 
@@ -167,62 +182,101 @@ item_is_dead(struct cache *c, const struct item *it, uint32_t now)
 	return flush_time != 0 && flush_time <= now && it->stored_time <= flush_time;
 }
 
-/******** CHANGE LISTENER ********/
+/******** EFFECTS AND THE EVICTION JOURNAL ********/
 
-/* The LSN of the change being applied by cache_apply() on this thread, so
- * that the listener logs it under its original LSN. */
-static __thread uint64_t applying_lsn;
-static __thread uint32_t applying_epoch;
-
+/* Start every changing call with "nothing changed" (eff may be NULL). */
 static void
-emit(struct cache *c, struct cache_change *ch)
+effect_clear(struct cache_effect *eff)
 {
-	cache_change_fn *fn = __atomic_load_n(&c->change_fn, __ATOMIC_ACQUIRE);
+	if (eff != NULL)
+		memset(eff, 0, sizeof(*eff));
+}
 
-	if (fn == NULL)
+/* Describe what a call changed, for the caller to log (eff may be NULL). */
+static void
+effect_key(struct cache_effect *eff, enum cache_change_type type, const struct item *it)
+{
+	if (eff == NULL)
 		return;
-	ch->lsn = applying_lsn;
-	ch->epoch = applying_epoch;
-	fn(__atomic_load_n(&c->change_arg, __ATOMIC_RELAXED), ch);
+	effect_clear(eff);
+	eff->changed = true;
+	eff->change.type = type;
+	eff->change.key = item_key(it);
+	eff->change.nkey = it->nkey;
+	eff->change.exptime = it->exptime;
 }
 
+/* A SET's after-image points into the item, which the effect keeps a
+ * reference to, so the caller may read it after the stripe lock is gone. */
 static void
-emit_key(struct cache *c, enum cache_change_type type, const struct item *it)
+effect_set(struct cache_effect *eff, struct item *it)
 {
-	struct cache_change ch = {
-		.type = type,
-		.key = item_key(it),
-		.nkey = it->nkey,
-		.exptime = it->exptime,
-	};
-
-	emit(c, &ch);
-}
-
-static void
-emit_set(struct cache *c, const struct item *it)
-{
-	struct cache_change ch = {
-		.type = CACHE_CHANGE_SET,
-		.key = item_key(it),
-		.nkey = it->nkey,
-		.flags = it->flags,
-		.exptime = it->exptime,
-		.cas = it->cas,
-		.value = it->data + it->nkey,
-		.nbytes = it->nbytes,
-	};
-
-	emit(c, &ch);
+	if (eff == NULL)
+		return;
+	effect_key(eff, CACHE_CHANGE_SET, it);
+	eff->change.flags = it->flags;
+	eff->change.cas = it->cas;
+	eff->change.value = it->data + it->nkey;
+	eff->change.nbytes = it->nbytes;
+	__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+	eff->item = it;
 }
 
 void
-cache_set_change_fn(struct cache *c, cache_change_fn *fn, void *arg)
+cache_effect_release(struct cache *c, struct cache_effect *eff)
 {
-	/* The argument first: a thread that sees the new fn sees its arg. */
-	__atomic_store_n(&c->change_arg, arg, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->change_fn, fn, __ATOMIC_RELEASE);
+	cache_item_put(c, eff->item);
+	eff->item = NULL;
+	eff->changed = false;
 }
+
+struct evicted_key {
+	struct evicted_key *next;
+	uint8_t nkey;
+	char key[];
+};
+
+/* Remember that `it` was evicted (a lock-free push: the evictor holds the
+ * LRU lock and a stripe lock, and must not wait for anything else). */
+static void
+journal_eviction(struct cache *c, const struct item *it)
+{
+	struct evicted_key *e;
+
+	if (!__atomic_load_n(&c->journal_evictions, __ATOMIC_RELAXED))
+		return;
+	e = malloc(sizeof(*e) + it->nkey);
+	if (e == NULL)
+		return;  /* the log keeps the key: a restart evicts it again */
+	e->nkey = it->nkey;
+	memcpy(e->key, item_key(it), it->nkey);
+	e->next = __atomic_load_n(&c->evicted, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(&c->evicted, &e->next, e, true,
+	                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+void
+cache_journal_evictions(struct cache *c, bool on)
+{
+	__atomic_store_n(&c->journal_evictions, on, __ATOMIC_RELAXED);
+}
+
+size_t
+cache_drain_evictions(struct cache *c, cache_evicted_fn *fn, void *arg)
+{
+	struct evicted_key *e = __atomic_exchange_n(&c->evicted, NULL, __ATOMIC_ACQUIRE), *next;
+	size_t n = 0;
+
+	for (; e != NULL; e = next, n++) {
+		next = e->next;
+		if (fn != NULL)
+			fn(arg, e->key, e->nkey);
+		free(e);
+	}
+	return n;
+}
+
 
 /******** LRU (caller holds lru_lock) ********/
 
@@ -296,7 +350,6 @@ do_link(struct cache *c, struct item *it, uint64_t hv)
 	ATOMIC_ADD(&c->curr_items, 1);
 	ATOMIC_ADD(&c->total_items, 1);
 	ATOMIC_ADD(&c->bytes, cache_item_size(it->nkey, it->nbytes));
-	emit_set(c, it);
 }
 
 /* Take `it` out of its bucket chain and update the counters; the caller then
@@ -348,38 +401,125 @@ do_find_live(struct cache *c, const char *key, size_t nkey, uint64_t hv,
 	return it;
 }
 
-/* Double the table once it holds 1.5 items per bucket.  Takes every stripe
- * lock (in index order), so it must be called with none held. */
+bool
+cache_contains(struct cache *c, const char *key, size_t nkey)
+{
+	uint64_t hv = hash_key(key, nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	bool found;
+
+	pthread_mutex_lock(stripe);
+	found = do_find(c, key, nkey, hv) != NULL;
+	pthread_mutex_unlock(stripe);
+	return found;
+}
+
+#define EXPAND_STEP 256   /* old buckets moved per change while growing */
+
+/* Move old bucket b's items to their new buckets (caller holds b's stripe). */
+static void
+do_move_bucket(struct cache *c, uint64_t b)
+{
+	uint64_t mask = (UINT64_C(1) << c->hashpower) - 1;
+	struct item *it = c->old_buckets[b], *next;
+
+	for (; it != NULL; it = next) {
+		struct item **slot = &c->buckets[hash_key(item_key(it), it->nkey) & mask];
+
+		next = it->hash_next;
+		it->hash_next = *slot;
+		*slot = it;
+	}
+	c->old_buckets[b] = NULL;
+	ATOMIC_STORE(&c->expand_bucket, b + 1);
+}
+
+/* Every old bucket has moved: drop the old table (a moment under every
+ * stripe, with no rehashing). */
+static void
+end_expansion(struct cache *c)
+{
+	lock_all_stripes(c);
+	if (c->expanding && ATOMIC_LOAD(&c->expand_bucket) == UINT64_C(1) << (c->hashpower - 1)) {
+		free(c->old_buckets);
+		c->old_buckets = NULL;
+		c->expanding = false;
+	}
+	unlock_all_stripes(c);
+}
+
+/* Move up to `budget` old buckets (each under its own stripe).  Called with
+ * no stripe held, after changes, so growth costs every writer a little and
+ * no reader ever waits for a whole-table rehash. */
+static void
+expand_steps(struct cache *c, uint64_t budget)
+{
+	uint64_t old_size, b;
+	bool done = false;
+
+	if (!__atomic_load_n(&c->expanding, __ATOMIC_ACQUIRE) || pthread_mutex_trylock(&c->expand_lock) != 0)
+		return;
+	if (c->expanding) {
+		old_size = UINT64_C(1) << (c->hashpower - 1);
+		for (b = ATOMIC_LOAD(&c->expand_bucket); budget-- > 0 && b < old_size; b++) {
+			pthread_mutex_lock(stripe_of(c, b));
+			do_move_bucket(c, b);
+			pthread_mutex_unlock(stripe_of(c, b));
+		}
+		done = b == old_size;
+	}
+	if (done)
+		end_expansion(c);
+	pthread_mutex_unlock(&c->expand_lock);
+}
+
+/* Start doubling the table once it holds 1.5 items per bucket: a new table
+ * is allocated outside any lock, swapped in under every stripe, and the old
+ * buckets then move over a few at a time (expand_steps). */
 static void
 maybe_grow(struct cache *c)
 {
 	uint64_t nbuckets = UINT64_C(1) << ATOMIC_LOAD(&c->hashpower);
 	struct item **bigger;
-	uint64_t i;
 
+	expand_steps(c, EXPAND_STEP);
 	if (ATOMIC_LOAD(&c->curr_items) <= nbuckets + nbuckets / 2 ||
-	    ATOMIC_LOAD(&c->hashpower) >= HASHPOWER_MAX)
+	    ATOMIC_LOAD(&c->hashpower) >= HASHPOWER_MAX ||
+	    __atomic_load_n(&c->expanding, __ATOMIC_ACQUIRE))
 		return;
-	lock_all_stripes(c);
-	nbuckets = UINT64_C(1) << c->hashpower;
-	if (ATOMIC_LOAD(&c->curr_items) > nbuckets + nbuckets / 2 &&
-	    (bigger = calloc(nbuckets * 2, sizeof(*bigger))) != NULL) {
-		for (i = 0; i < nbuckets; i++) {
-			struct item *it = c->buckets[i], *next;
-
-			for (; it != NULL; it = next) {
-				uint64_t slot = hash_key(item_key(it), it->nkey) & (nbuckets * 2 - 1);
-
-				next = it->hash_next;
-				it->hash_next = bigger[slot];
-				bigger[slot] = it;
-			}
+	if (pthread_mutex_trylock(&c->expand_lock) != 0)
+		return;
+	bigger = calloc(nbuckets * 2, sizeof(*bigger));
+	if (bigger != NULL) {
+		lock_all_stripes(c);
+		if (!c->expanding && (UINT64_C(1) << c->hashpower) == nbuckets) {
+			c->old_buckets = c->buckets;
+			c->buckets = bigger;
+			ATOMIC_STORE(&c->expand_bucket, 0);
+			ATOMIC_STORE(&c->hashpower, c->hashpower + 1);
+			__atomic_store_n(&c->expanding, true, __ATOMIC_RELEASE);
+			bigger = NULL;
 		}
-		free(c->buckets);
-		c->buckets = bigger;
-		ATOMIC_STORE(&c->hashpower, c->hashpower + 1);
+		unlock_all_stripes(c);
+		free(bigger);
 	}
-	unlock_all_stripes(c);
+	pthread_mutex_unlock(&c->expand_lock);
+}
+
+/* Finish a growth in progress (caller holds every stripe and expand_lock). */
+static void
+do_finish_expansion(struct cache *c)
+{
+	uint64_t b, old_size;
+
+	if (!c->expanding)
+		return;
+	old_size = UINT64_C(1) << (c->hashpower - 1);
+	for (b = ATOMIC_LOAD(&c->expand_bucket); b < old_size; b++)
+		do_move_bucket(c, b);
+	free(c->old_buckets);
+	c->old_buckets = NULL;
+	c->expanding = false;
 }
 
 /******** EVICTION ********/
@@ -426,10 +566,8 @@ evict_one(struct cache *c)
 	pthread_mutex_unlock(&c->lru_lock);
 	if (victim == NULL)
 		return false;
-	/* A replica applying its primary's stream logs only what it is sent:
-	 * an eviction of its own would need an LSN of its own. */
-	if (!item_is_dead(c, victim, now) && applying_lsn == 0)
-		emit_key(c, CACHE_CHANGE_EVICT, victim);
+	if (!item_is_dead(c, victim, now))
+		journal_eviction(c, victim);
 	do_hash_remove(c, victim, hv);
 	pthread_mutex_unlock(stripe_of(c, hv));
 	cache_item_put(c, victim);
@@ -491,13 +629,14 @@ do_combine(struct cache *c, const struct item *old, struct item *it,
 
 enum cache_status
 cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
-            uint64_t cas, uint64_t *cas_out)
+            uint64_t cas, uint64_t *cas_out, struct cache_effect *eff)
 {
 	uint64_t hv = hash_key(item_key(it), it->nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
 	enum cache_status status = CACHE_STORED;
 	struct item *old, *linked = it;
 
+	effect_clear(eff);
 	pthread_mutex_lock(stripe);
 	old = do_find_live(c, item_key(it), it->nkey, hv, cache_now());
 	switch (mode) {
@@ -539,23 +678,25 @@ cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
 			do_link(c, linked, hv);
 		if (cas_out != NULL)
 			*cas_out = linked->cas;
+		effect_set(eff, linked);
 	}
 	pthread_mutex_unlock(stripe);
 	if (linked != it)
 		cache_item_put(c, linked);
-	if (status == CACHE_STORED && old == NULL)
+	if (status == CACHE_STORED)
 		maybe_grow(c);
 	return status;
 }
 
 static struct item *
 get_common(struct cache *c, const char *key, size_t nkey, bool touch,
-           uint32_t exptime)
+           uint32_t exptime, struct cache_effect *eff)
 {
 	uint64_t hv = hash_key(key, nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
 	struct item *it;
 
+	effect_clear(eff);
 	pthread_mutex_lock(stripe);
 	it = do_find_live(c, key, nkey, hv, cache_now());
 	if (it != NULL) {
@@ -563,7 +704,7 @@ get_common(struct cache *c, const char *key, size_t nkey, bool touch,
 		__atomic_store_n(&it->active, 1, __ATOMIC_RELAXED);
 		if (touch) {
 			it->exptime = exptime;
-			emit_key(c, CACHE_CHANGE_TOUCH, it);
+			effect_key(eff, CACHE_CHANGE_TOUCH, it);
 		}
 	}
 	pthread_mutex_unlock(stripe);
@@ -573,27 +714,28 @@ get_common(struct cache *c, const char *key, size_t nkey, bool touch,
 struct item *
 cache_get(struct cache *c, const char *key, size_t nkey)
 {
-	return get_common(c, key, nkey, false, 0);
+	return get_common(c, key, nkey, false, 0, NULL);
 }
 
 struct item *
 cache_get_and_touch(struct cache *c, const char *key, size_t nkey,
-                    uint32_t exptime)
+                    uint32_t exptime, struct cache_effect *eff)
 {
-	return get_common(c, key, nkey, true, exptime);
+	return get_common(c, key, nkey, true, exptime, eff);
 }
 
 enum cache_status
-cache_delete(struct cache *c, const char *key, size_t nkey)
+cache_delete(struct cache *c, const char *key, size_t nkey, struct cache_effect *eff)
 {
 	uint64_t hv = hash_key(key, nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
 	struct item *it;
 
+	effect_clear(eff);
 	pthread_mutex_lock(stripe);
 	it = do_find_live(c, key, nkey, hv, cache_now());
 	if (it != NULL) {
-		emit_key(c, CACHE_CHANGE_DELETE, it);
+		effect_key(eff, CACHE_CHANGE_DELETE, it);
 		do_unlink(c, it, hv);
 	}
 	pthread_mutex_unlock(stripe);
@@ -601,16 +743,17 @@ cache_delete(struct cache *c, const char *key, size_t nkey)
 }
 
 void
-cache_discard(struct cache *c, const char *key, size_t nkey)
+cache_discard(struct cache *c, const char *key, size_t nkey, struct cache_effect *eff)
 {
 	uint64_t hv = hash_key(key, nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
 	struct item *it;
 
+	effect_clear(eff);
 	pthread_mutex_lock(stripe);
 	it = do_find(c, key, nkey, hv);
 	if (it != NULL) {
-		emit_key(c, CACHE_CHANGE_DELETE, it);
+		effect_key(eff, CACHE_CHANGE_DELETE, it);
 		do_unlink(c, it, hv);
 	}
 	pthread_mutex_unlock(stripe);
@@ -644,7 +787,7 @@ parse_counter(const struct item *it, uint64_t *out)
 
 enum cache_status
 cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
-           uint64_t delta, uint64_t *result)
+           uint64_t delta, uint64_t *result, struct cache_effect *eff)
 {
 	uint64_t hv = hash_key(key, nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
@@ -654,6 +797,7 @@ cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
 	uint64_t value;
 	size_t len;
 
+	effect_clear(eff);
 	pthread_mutex_lock(stripe);
 	it = do_find_live(c, key, nkey, hv, cache_now());
 	if (it == NULL) {
@@ -676,7 +820,7 @@ cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
 		memcpy(item_value(it), digits, len);
 		memset(item_value(it) + len, ' ', it->nbytes - len);
 		it->cas = ATOMIC_ADD(&c->next_cas, 1);
-		emit_set(c, it);
+		effect_set(eff, it);
 		goto out_unlock;
 	}
 	fresh = cache_item_create(c, key, nkey, it->flags, it->exptime, (uint32_t)len);
@@ -686,6 +830,7 @@ cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
 	}
 	memcpy(item_value(fresh), digits, len);
 	do_replace(c, it, fresh, hv);
+	effect_set(eff, fresh);
 	cache_item_put(c, fresh);
 out_unlock:
 	pthread_mutex_unlock(stripe);
@@ -694,16 +839,15 @@ out_unlock:
 
 /* Everything linked so far becomes dead: items whose CAS is below
  * `threshold` (0: take the next CAS value, as memcached's flush uses one up).
- * Every stripe is held so that no change is half-way between taking its CAS
- * and reaching the log: in the log, FLUSH then separates exactly the items
- * it killed from the ones it spared, and replaying it gives the same cut. */
+ * No stripe lock is needed: readers compare CAS values with flush_cas.  The
+ * store makes sure no writer is between taking its CAS and reaching the log
+ * meanwhile, so that in the log FLUSH separates exactly the items it killed
+ * from the ones it spared, and replaying it gives the same cut. */
 static void
-flush_now(struct cache *c, uint64_t threshold)
+flush_now(struct cache *c, uint64_t threshold, struct cache_effect *eff)
 {
-	struct cache_change ch = {.type = CACHE_CHANGE_FLUSH};
 	uint64_t seen;
 
-	lock_all_stripes(c);
 	if (threshold == 0) {
 		threshold = ATOMIC_ADD(&c->next_cas, 1);
 	} else {
@@ -713,34 +857,42 @@ flush_now(struct cache *c, uint64_t threshold)
 		                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			;
 	}
-	if (threshold > ATOMIC_LOAD(&c->flush_cas))
-		ATOMIC_STORE(&c->flush_cas, threshold);
+	seen = ATOMIC_LOAD(&c->flush_cas);
+	while (seen < threshold &&
+	       !__atomic_compare_exchange_n(&c->flush_cas, &seen, threshold, false,
+	                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 	ATOMIC_STORE(&c->flush_time, 0);
-	ch.cas = threshold;
-	emit(c, &ch);
-	unlock_all_stripes(c);
+	if (eff != NULL) {
+		effect_clear(eff);
+		eff->changed = true;
+		eff->change.type = CACHE_CHANGE_FLUSH;
+		eff->change.cas = threshold;
+	}
 }
 
 /* flush_all with a delay: logged now, so that a restart before `when` still
  * flushes; it takes effect lazily at when - 1 (memcached's oldest_live). */
 static void
-flush_later(struct cache *c, uint32_t when)
+flush_later(struct cache *c, uint32_t when, struct cache_effect *eff)
 {
-	struct cache_change ch = {.type = CACHE_CHANGE_FLUSH, .exptime = when};
-
-	lock_all_stripes(c);
 	ATOMIC_STORE(&c->flush_time, when - 1);
-	emit(c, &ch);
-	unlock_all_stripes(c);
+	if (eff != NULL) {
+		effect_clear(eff);
+		eff->changed = true;
+		eff->change.type = CACHE_CHANGE_FLUSH;
+		eff->change.exptime = when;
+	}
 }
 
 void
-cache_flush(struct cache *c, uint32_t when)
+cache_flush(struct cache *c, uint32_t when, struct cache_effect *eff)
 {
+	effect_clear(eff);
 	if (when <= cache_now())
-		flush_now(c, 0);
+		flush_now(c, 0, eff);
 	else
-		flush_later(c, when);
+		flush_later(c, when, eff);
 }
 
 void
@@ -748,7 +900,9 @@ cache_clear(struct cache *c)
 {
 	uint64_t b, nbuckets;
 
+	pthread_mutex_lock(&c->expand_lock);
 	lock_all_stripes(c);
+	do_finish_expansion(c);
 	nbuckets = UINT64_C(1) << c->hashpower;
 	for (b = 0; b < nbuckets; b++) {
 		while (c->buckets[b] != NULL)
@@ -758,15 +912,19 @@ cache_clear(struct cache *c)
 	ATOMIC_STORE(&c->flush_cas, 0);
 	ATOMIC_STORE(&c->flush_time, 0);
 	unlock_all_stripes(c);
+	pthread_mutex_unlock(&c->expand_lock);
 }
 
-void
-cache_run_due_flush(struct cache *c)
+bool
+cache_run_due_flush(struct cache *c, struct cache_effect *eff)
 {
 	uint32_t flush_time = ATOMIC_LOAD(&c->flush_time);
 
-	if (flush_time != 0 && flush_time <= cache_now())
-		flush_now(c, 0);
+	effect_clear(eff);
+	if (flush_time == 0 || flush_time > cache_now())
+		return false;
+	flush_now(c, 0, eff);
+	return true;
 }
 
 enum cache_status
@@ -775,8 +933,6 @@ cache_apply(struct cache *c, const struct cache_change *ch)
 	enum cache_status status = CACHE_STORED;
 	struct item *it;
 
-	applying_lsn = ch->lsn;
-	applying_epoch = ch->epoch;
 	switch (ch->type) {
 	case CACHE_CHANGE_SET:
 		it = cache_item_create(c, ch->key, ch->nkey, ch->flags, ch->exptime, ch->nbytes);
@@ -787,28 +943,26 @@ cache_apply(struct cache *c, const struct cache_change *ch)
 		if (ch->nbytes > 0)  /* an empty value may come as NULL (protobuf) */
 			memcpy(item_value(it), ch->value, ch->nbytes);
 		it->cas = ch->cas;
-		status = cache_store(c, it, CACHE_SET, 0, NULL);
+		status = cache_store(c, it, CACHE_SET, 0, NULL, NULL);
 		cache_item_put(c, it);
 		break;
 	case CACHE_CHANGE_DELETE:
 	case CACHE_CHANGE_EVICT:
-		status = cache_delete(c, ch->key, ch->nkey);
+		status = cache_delete(c, ch->key, ch->nkey, NULL);
 		break;
 	case CACHE_CHANGE_TOUCH:
-		it = cache_get_and_touch(c, ch->key, ch->nkey, ch->exptime);
+		it = cache_get_and_touch(c, ch->key, ch->nkey, ch->exptime, NULL);
 		if (it == NULL)
 			status = CACHE_NOT_FOUND;
 		cache_item_put(c, it);
 		break;
 	case CACHE_CHANGE_FLUSH:
 		if (ch->exptime != 0)
-			flush_later(c, ch->exptime);
+			flush_later(c, ch->exptime, NULL);
 		else
-			flush_now(c, ch->cas);
+			flush_now(c, ch->cas, NULL);
 		break;
 	}
-	applying_lsn = 0;
-	applying_epoch = 0;
 	return status;
 }
 
@@ -824,13 +978,17 @@ cache_sweep(struct cache *c, size_t budget)
 		struct item *it, *next;
 
 		pthread_mutex_lock(stripe);
-		/* The bucket index wraps with the current table size. */
+		/* The bucket index wraps with the current table size; while the
+		 * table grows, bucket_of() finds the chain (old or new) that holds
+		 * the keys hashing here. */
 		b &= (UINT64_C(1) << c->hashpower) - 1;
-		for (it = c->buckets[b]; it != NULL; it = next) {
+		for (it = *bucket_of(c, b); it != NULL; it = next) {
+			uint64_t hv = hash_key(item_key(it), it->nkey);
+
 			next = it->hash_next;
 			if (item_is_dead(c, it, now)) {
 				ATOMIC_ADD(&c->reclaimed, 1);
-				do_unlink(c, it, b);
+				do_unlink(c, it, hv);
 				removed++;
 			}
 		}
@@ -860,6 +1018,7 @@ cache_create(const struct cache_config *cfg)
 	for (s = 0; s < STRIPE_COUNT; s++)
 		pthread_mutex_init(&c->stripes[s], NULL);
 	pthread_mutex_init(&c->lru_lock, NULL);
+	pthread_mutex_init(&c->expand_lock, NULL);
 	c->mem_limit = cfg->mem_limit;
 	c->item_size_max = cfg->item_size_max;
 	c->use_cas = cfg->use_cas;
@@ -878,9 +1037,12 @@ cache_destroy(struct cache *c)
 		next = it->lru_next;
 		cache_item_put(c, it);
 	}
+	cache_drain_evictions(c, NULL, NULL);
 	for (s = 0; s < STRIPE_COUNT; s++)
 		pthread_mutex_destroy(&c->stripes[s]);
 	pthread_mutex_destroy(&c->lru_lock);
+	pthread_mutex_destroy(&c->expand_lock);
+	free(c->old_buckets);
 	free(c->buckets);
 	free(c);
 }

@@ -2,7 +2,9 @@
  *
  * Objects: one `struct cache` (the hash table, the LRU list and the memory
  * account) and refcounted `struct item`s.  Pure memory: this module knows
- * nothing of sockets, the protocol text, the WAL or replication.
+ * nothing of sockets, the protocol text, LSNs, the WAL or replication.  Each
+ * call that changes the contents can describe what it did as a physical
+ * after-image (`struct cache_effect`); storage/store.c logs those.
  *
  * Threads: every function may be called from any thread.  The hash table is
  * protected by a fixed array of striped mutexes (a key's stripe is chosen by
@@ -102,11 +104,12 @@ struct cache_stats {
 	uint64_t oldest_item_age;  /* seconds since the LRU tail was linked */
 };
 
-/* Every change to the cache's contents, as a physical after-image, handed to
- * the change listener (the WAL) while the key's stripe lock is held, so that
- * the order of changes to one key in the log is the order they reached
- * memory.  Reads, lazy expiry and the sweep of dead items are not changes:
- * they follow from the data and the clock. */
+struct cache;
+
+/* A change to the cache's contents, as a physical after-image: what the
+ * WAL records, the checkpoint folds and replicas apply.  Reads, lazy expiry
+ * and the sweep of dead items are not changes: they follow from the data and
+ * the clock. */
 enum cache_change_type {
 	CACHE_CHANGE_SET = 1,    /* key now holds this item (any storage command, incr/decr) */
 	CACHE_CHANGE_DELETE = 2, /* key deleted */
@@ -118,8 +121,6 @@ enum cache_change_type {
 
 struct cache_change {
 	enum cache_change_type type;
-	uint64_t lsn;          /* 0 for a local change; else the LSN it already has */
-	uint32_t epoch;        /* with lsn: the epoch that wrote it (0: the log's own) */
 	const char *key;       /* SET, DELETE, TOUCH, EVICT */
 	size_t nkey;
 	uint32_t flags;        /* SET */
@@ -130,11 +131,17 @@ struct cache_change {
 	uint32_t nbytes;
 };
 
-/* Called for every change, under the key's stripe lock (FLUSH: under all of
- * them).  It must not call back into the cache. */
-typedef void cache_change_fn(void *arg, const struct cache_change *change);
+/* What one call changed, if anything.  For a SET, `item` holds a reference
+ * to the item now linked, into which change.key and change.value point, so
+ * the caller may read the after-image after the cache's locks are released;
+ * cache_effect_release() drops it. */
+struct cache_effect {
+	bool changed;
+	struct cache_change change;
+	struct item *item;
+};
 
-struct cache;
+void cache_effect_release(struct cache *c, struct cache_effect *eff);
 
 /* Create an empty cache.  Returns NULL when out of memory.  Destroy with
  * cache_destroy(), after every item reference has been put. */
@@ -168,11 +175,14 @@ void cache_item_put(struct cache *c, struct item *it);
 /* Link `it` (from cache_item_create) under its key according to `mode`.
  * For CACHE_CAS, `cas` is the unique the client read.  For APPEND/PREPEND a
  * new combined item is built, keeping the old item's flags and exptime.
- * On CACHE_STORED, *cas_out (if not NULL) receives the new unique.
- * The caller keeps its reference to `it` and must still put it. */
+ * On CACHE_STORED, *cas_out (if not NULL) receives the new unique and *eff
+ * (if not NULL) the SET of what is now linked.
+ * The caller keeps its reference to `it` and must still put it.
+ * In every call below, `eff` may be NULL; when not, it is filled in
+ * (eff->changed false if nothing changed) and must be released. */
 enum cache_status cache_store(struct cache *c, struct item *it,
                               enum cache_store_mode mode, uint64_t cas,
-                              uint64_t *cas_out);
+                              uint64_t *cas_out, struct cache_effect *eff);
 
 /* Look up a live item.  Returns it with a reference the caller must put, or
  * NULL (missing, expired or flushed; expired items are unlinked here).
@@ -181,27 +191,33 @@ struct item *cache_get(struct cache *c, const char *key, size_t nkey);
 
 /* cache_get() that also sets a new absolute exptime (gat/gats/touch). */
 struct item *cache_get_and_touch(struct cache *c, const char *key, size_t nkey,
-                                 uint32_t exptime);
+                                 uint32_t exptime, struct cache_effect *eff);
 
 /* Unlink a live item.  CACHE_STORED when deleted, CACHE_NOT_FOUND otherwise. */
-enum cache_status cache_delete(struct cache *c, const char *key, size_t nkey);
+enum cache_status cache_delete(struct cache *c, const char *key, size_t nkey,
+                               struct cache_effect *eff);
 
 /* Unlink the item if it exists, live or not (memcached drops the old value
  * when a set fails for size). */
-void cache_discard(struct cache *c, const char *key, size_t nkey);
+void cache_discard(struct cache *c, const char *key, size_t nkey,
+                   struct cache_effect *eff);
+
+/* True if an item, live or dead, is linked under the key. */
+bool cache_contains(struct cache *c, const char *key, size_t nkey);
 
 /* incr (incr=true) or decr a decimal value by delta.  incr wraps at 2^64,
  * decr stops at 0.  On CACHE_STORED, *result holds the new value.  May also
  * return CACHE_NOT_FOUND, CACHE_NON_NUMERIC or CACHE_NO_MEMORY. */
 enum cache_status cache_incr(struct cache *c, const char *key, size_t nkey,
-                             bool incr, uint64_t delta, uint64_t *result);
+                             bool incr, uint64_t delta, uint64_t *result,
+                             struct cache_effect *eff);
 
 /* Invalidate items as memcached's flush_all does: when <= now flushes
  * everything linked so far (by CAS, so items stored later in the same second
  * survive); a future `when` takes effect at when - 1 (memcached stores
  * oldest_live = when - 1) for every item stored up to then.  Invalid items
  * are removed lazily and by cache_sweep(). */
-void cache_flush(struct cache *c, uint32_t when);
+void cache_flush(struct cache *c, uint32_t when, struct cache_effect *eff);
 
 /* Unlink every item now and forget CAS and flush state, as a new cache.
  * Not a change (never logged): for replacing the whole contents (a replica's
@@ -209,8 +225,9 @@ void cache_flush(struct cache *c, uint32_t when);
 void cache_clear(struct cache *c);
 
 /* Carry out a delayed flush_all whose time has come, as an immediate flush
- * (so that it reaches the change listener).  Called once a second. */
-void cache_run_due_flush(struct cache *c);
+ * (so that it is logged as one).  Called once a second.  Returns true if it
+ * did. */
+bool cache_run_due_flush(struct cache *c, struct cache_effect *eff);
 
 /* Visit `budget` hash buckets, continuing from where the last call stopped,
  * and remove the dead (expired or flushed) items in them.  Returns how many
@@ -218,14 +235,20 @@ void cache_run_due_flush(struct cache *c);
  * without reads. */
 size_t cache_sweep(struct cache *c, size_t budget);
 
-/* Install the change listener (NULL to remove); any thread, any time:
- * changes already in flight may still reach the previous listener. */
-void cache_set_change_fn(struct cache *c, cache_change_fn *fn, void *arg);
+/* The eviction journal: when on, every live item evicted for memory leaves
+ * its key here (evictions happen inside cache_item_create(), deep under the
+ * LRU lock, where nothing may be logged); the store drains it after each
+ * change and logs an EVICT for each key still absent.  Off (the default)
+ * evictions are forgotten.  cache_drain_evictions() calls fn (if not NULL)
+ * for each key and returns how many there were. */
+typedef void cache_evicted_fn(void *arg, const char *key, size_t nkey);
+void cache_journal_evictions(struct cache *c, bool on);
+size_t cache_drain_evictions(struct cache *c, cache_evicted_fn *fn, void *arg);
 
 /* Apply a change that was made elsewhere (WAL replay, checkpoint load, a
- * primary's stream), keeping its CAS; the listener sees change->lsn.  SET
- * returns CACHE_NO_MEMORY if the item cannot be allocated, DELETE/TOUCH/EVICT
- * of a missing key CACHE_NOT_FOUND, everything else CACHE_STORED. */
+ * primary's stream), keeping its CAS.  SET returns CACHE_NO_MEMORY if the
+ * item cannot be allocated, DELETE/TOUCH/EVICT of a missing key
+ * CACHE_NOT_FOUND, everything else CACHE_STORED. */
 enum cache_status cache_apply(struct cache *c, const struct cache_change *change);
 
 /* Fill *out with the current counters. */

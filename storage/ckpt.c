@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,26 +511,25 @@ write_txn(struct ckpt *ck, txn_body_fn *body, const void *arg, const char *what)
 	return rc == 0 ? 0 : lmdb_error(what, ck->path, rc);
 }
 
-struct meta_str {
-	const char *name;
-	const char *value;
-};
-
 static int
-put_meta_str(MDB_txn *txn, struct ckpt *ck, const void *arg)
+put_meta_strs(MDB_txn *txn, struct ckpt *ck, const void *arg)
 {
-	const struct meta_str *m = arg;
-	MDB_val k = {strlen(m->name), (void *)m->name}, v = {strlen(m->value), (void *)m->value};
+	const struct ckpt_meta_str *m;
+	int rc = 0;
 
-	return mdb_put(txn, ck->meta, &k, &v, 0);
+	for (m = arg; rc == 0 && m->name != NULL; m++) {
+		MDB_val k = {strlen(m->name), (void *)m->name};
+		MDB_val v = {strlen(m->value), (void *)m->value};
+
+		rc = mdb_put(txn, ck->meta, &k, &v, 0);
+	}
+	return rc;
 }
 
 int
-ckpt_meta_put_str(struct ckpt *ck, const char *name, const char *value)
+ckpt_meta_put_strs(struct ckpt *ck, const struct ckpt_meta_str *values)
 {
-	struct meta_str m = {name, value};
-
-	return write_txn(ck, put_meta_str, &m, "cannot write metadata");
+	return write_txn(ck, put_meta_strs, values, "cannot write metadata");
 }
 
 static int
@@ -584,35 +584,42 @@ ckpt_set_applied(struct ckpt *ck, uint64_t lsn)
 	return write_txn(ck, put_applied, &lsn, "cannot set the applied LSN");
 }
 
+/* A full sync's snapshot is read in chunks, each from its own short read
+ * transaction that resumes after the last key sent.  A long read
+ * transaction would pin the map: LMDB cannot grow it while one is open, so
+ * the checkpointer would stall for as long as a slow replica takes.  The
+ * chunks are then not one point-in-time view, but they need not be: every
+ * change after the snapshot's LSN (read when it opens) is in the WAL, which
+ * the replica replays after the snapshot, and records are idempotent
+ * after-images (PostgreSQL's base backup plus WAL works the same way). */
 struct ckpt_snapshot {
 	struct ckpt *ck;
-	MDB_txn *txn;
+	MDB_txn *txn;          /* NULL between chunks */
 	MDB_cursor *cur;
-	int op;
+	bool started;          /* last_key holds the last key returned */
+	size_t nlast;
+	char last_key[CACHE_KEY_MAX];
 };
 
 int
 ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *lsn)
 {
 	struct ckpt_snapshot *snap = calloc(1, sizeof(*snap));
+	MDB_txn *txn;
 	int rc;
 
 	if (snap == NULL)
 		return -ENOMEM;
 	snap->ck = ck;
-	snap->op = MDB_FIRST;
 	*lsn = 0;
-	/* Held until close: a map resize waits for the snapshot to finish. */
 	pthread_rwlock_rdlock(&ck->resize_lock);
-	rc = begin_txn(ck, MDB_RDONLY, &snap->txn);
+	rc = begin_txn(ck, MDB_RDONLY, &txn);
 	if (rc == 0) {
-		meta_get_u64(snap->txn, ck->meta, "applied_lsn", lsn);
-		rc = mdb_cursor_open(snap->txn, ck->items, &snap->cur);
-		if (rc != 0)
-			mdb_txn_abort(snap->txn);
+		meta_get_u64(txn, ck->meta, "applied_lsn", lsn);
+		mdb_txn_abort(txn);
 	}
+	pthread_rwlock_unlock(&ck->resize_lock);
 	if (rc != 0) {
-		pthread_rwlock_unlock(&ck->resize_lock);
 		free(snap);
 		return lmdb_error("cannot open a snapshot", ck->path, rc);
 	}
@@ -620,20 +627,60 @@ ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *lsn)
 	return 0;
 }
 
+/* Start a chunk: a fresh read transaction, positioned after the last key. */
+static int
+snapshot_resume(struct ckpt_snapshot *snap, MDB_val *k, MDB_val *v)
+{
+	struct ckpt *ck = snap->ck;
+	int rc;
+
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	rc = begin_txn(ck, MDB_RDONLY, &snap->txn);
+	if (rc == 0 && (rc = mdb_cursor_open(snap->txn, ck->items, &snap->cur)) != 0)
+		mdb_txn_abort(snap->txn);
+	if (rc != 0) {
+		snap->txn = NULL;
+		pthread_rwlock_unlock(&ck->resize_lock);
+		return rc;
+	}
+	if (!snap->started)
+		return mdb_cursor_get(snap->cur, k, v, MDB_FIRST);
+	k->mv_size = snap->nlast;
+	k->mv_data = snap->last_key;
+	rc = mdb_cursor_get(snap->cur, k, v, MDB_SET_RANGE);
+	if (rc == 0 && k->mv_size == snap->nlast && memcmp(k->mv_data, snap->last_key, snap->nlast) == 0)
+		rc = mdb_cursor_get(snap->cur, k, v, MDB_NEXT);
+	return rc;
+}
+
+void
+ckpt_snapshot_pause(struct ckpt_snapshot *snap)
+{
+	if (snap == NULL || snap->txn == NULL)
+		return;
+	mdb_cursor_close(snap->cur);
+	mdb_txn_abort(snap->txn);
+	snap->txn = NULL;
+	pthread_rwlock_unlock(&snap->ck->resize_lock);
+}
+
 int
 ckpt_snapshot_next(struct ckpt_snapshot *snap, struct cache_change *item)
 {
 	MDB_val k, v;
 	const unsigned char *p;
-	int rc = mdb_cursor_get(snap->cur, &k, &v, snap->op);
+	int rc = snap->txn == NULL ? snapshot_resume(snap, &k, &v)
+	                           : mdb_cursor_get(snap->cur, &k, &v, MDB_NEXT);
 
-	snap->op = MDB_NEXT;
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc == 0 && (k.mv_size == 0 || k.mv_size > CACHE_KEY_MAX || v.mv_size < CKPT_ITEM_HDR))
 		rc = MDB_CORRUPTED;
 	if (rc != 0)
 		return lmdb_error("cannot read a snapshot", snap->ck->path, rc);
+	snap->started = true;
+	snap->nlast = k.mv_size;
+	memcpy(snap->last_key, k.mv_data, k.mv_size);
 	p = v.mv_data;
 	memset(item, 0, sizeof(*item));
 	item->type = CACHE_CHANGE_SET;
@@ -652,8 +699,6 @@ ckpt_snapshot_close(struct ckpt_snapshot *snap)
 {
 	if (snap == NULL)
 		return;
-	mdb_cursor_close(snap->cur);
-	mdb_txn_abort(snap->txn);
-	pthread_rwlock_unlock(&snap->ck->resize_lock);
+	ckpt_snapshot_pause(snap);
 	free(snap);
 }

@@ -47,10 +47,15 @@ int ckpt_scan(struct ckpt *ck, ckpt_item_fn *fn, void *arg, uint64_t *applied_ls
 int ckpt_purge_expired(struct ckpt *ck, uint32_t now, uint64_t *purged);
 
 /* Named metadata values (history ids, epoch, role) kept with the
- * checkpoint, each written in its own small transaction.  get returns 0,
- * -ENOENT, or a negative errno; a string is NUL-terminated into buf. */
+ * checkpoint.  get returns 0, -ENOENT, or a negative errno; a string is
+ * NUL-terminated into buf.  put writes every value of a list ended by
+ * {NULL, NULL} in one transaction: all of them or none. */
+struct ckpt_meta_str {
+	const char *name;
+	const char *value;
+};
 int ckpt_meta_get_str(struct ckpt *ck, const char *name, char *buf, size_t buflen);
-int ckpt_meta_put_str(struct ckpt *ck, const char *name, const char *value);
+int ckpt_meta_put_strs(struct ckpt *ck, const struct ckpt_meta_str *values);
 
 /* Full resync of a replica: drop every item and set the applied LSN to 0
  * (ckpt_reset), store snapshot items as they arrive (ckpt_put_items, lsn of
@@ -59,13 +64,20 @@ int ckpt_reset(struct ckpt *ck);
 int ckpt_put_items(struct ckpt *ck, const struct cache_change *items, size_t n);
 int ckpt_set_applied(struct ckpt *ck, uint64_t lsn);
 
-/* An incremental, point-in-time read of every item (a full sync's source):
- * the LMDB read transaction stays open between calls, on one thread.
- * open: 0 and *out (+ the view's applied LSN), or a negative errno.
- * next: 1 and *item (valid until the next call), 0 at the end, or < 0. */
+/* An incremental read of every item, in key order (a full sync's source),
+ * on one thread.  Not a point-in-time view: items may be newer than *lsn,
+ * never older, so the snapshot followed by every WAL record after *lsn
+ * gives the current state (records are idempotent after-images).
+ * open:  0 and *out (+ the applied LSN it starts from), or a negative errno.
+ * next:  1 and *item, 0 at the end, or < 0.  *item stays valid until the
+ *        next call or ckpt_snapshot_pause().
+ * pause: end the current chunk's read transaction, so that nothing pins
+ *        LMDB's map (its growth) between chunks; next resumes after the
+ *        last key returned. */
 struct ckpt_snapshot;
 int ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *lsn);
 int ckpt_snapshot_next(struct ckpt_snapshot *snap, struct cache_change *item);
+void ckpt_snapshot_pause(struct ckpt_snapshot *snap);
 void ckpt_snapshot_close(struct ckpt_snapshot *snap);
 
 /* The time of a delayed flush_all folded in but not yet carried out, or 0. */

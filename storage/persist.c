@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "storage/cache.h"
 #include "storage/ckpt.h"
 #include "storage/log.h"
+#include "storage/store.h"
 
 #define CKPT_BATCH 4096             /* records per LMDB write transaction (its dirty pages are in memory) */
 #define CKPT_BATCH_BYTES (4u << 20) /* ... or this many bytes of records */
@@ -28,7 +30,8 @@ struct persist {
 	struct persist_config cfg;
 	char *data_dir;
 	int lock_fd;                   /* flock()ed DATA/LOCK */
-	struct cache *cache;
+	struct store *store;           /* where every change goes */
+	struct cache *cache;           /* the store's memory (recovery fills it directly) */
 	struct wal *wal;
 	struct ckpt *ckpt;
 
@@ -40,7 +43,8 @@ struct persist {
 	pthread_mutex_t ckpt_lock;     /* a checkpoint round, or a full resync */
 	struct wal_reader *ckpt_reader; /* where the checkpointer reads on (ckpt_lock) */
 	uint64_t retain_lsn;           /* atomic: oldest LSN a replica needs */
-	pthread_mutex_t id_lock;
+	pthread_mutex_t id_lock;       /* guards id (readers) */
+	pthread_mutex_t id_write_lock; /* one identity write at a time */
 	struct persist_identity id;
 
 	uint64_t checkpoint_lsn;       /* atomic */
@@ -77,10 +81,8 @@ static void
 replay_record(void *arg, const struct wal_record *rec)
 {
 	struct cache *cache = arg;
-	struct cache_change ch = rec->change;
 
-	ch.lsn = 0;  /* no listener yet: nothing is logged twice */
-	cache_apply(cache, &ch);
+	cache_apply(cache, &rec->change);
 }
 
 static uint64_t
@@ -118,41 +120,42 @@ lock_data_dir(struct persist *p)
 	return 0;
 }
 
-static void
+/* 128 random bits as 32 hex digits.  getrandom(2) blocks only until the
+ * kernel's pool is first seeded; there is no weaker fallback, so that two
+ * nodes never share an id. */
+static int
 random_id(char *out, size_t outlen)
 {
 	unsigned char raw[16];
 	size_t i;
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw)) {
-		/* Unique enough without urandom: time and pid. */
-		uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-
-		memcpy(raw, &t, sizeof(t));
-		memcpy(raw + 8, &t, sizeof(t));
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		log_msg(LOG_ALWAYS, "cannot draw a random history id: %s", strerror(errno));
+		return -EIO;
 	}
-	if (fd >= 0)
-		close(fd);
 	for (i = 0; i < sizeof(raw) && 2 * i + 2 < outlen; i++)
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	return 0;
 }
 
+/* The whole identity in one LMDB transaction: a crash leaves the old one or
+ * the new one, never a mix (say a new history id with the old epoch). */
 static int
 save_identity(struct persist *p, const struct persist_identity *id)
 {
-	char num[32];
-	int rc;
+	char epoch[16], fork_lsn[24];
+	const struct ckpt_meta_str values[] = {
+		{"history_id", id->history_id},
+		{"epoch", epoch},
+		{"prev_history_id", id->prev_history_id},
+		{"fork_lsn", fork_lsn},
+		{"replica_of", id->replica_of},
+		{NULL, NULL},
+	};
 
-	snprintf(num, sizeof(num), "%u", id->epoch);
-	if ((rc = ckpt_meta_put_str(p->ckpt, "history_id", id->history_id)) != 0 ||
-	    (rc = ckpt_meta_put_str(p->ckpt, "epoch", num)) != 0 ||
-	    (rc = ckpt_meta_put_str(p->ckpt, "prev_history_id", id->prev_history_id)) != 0)
-		return rc;
-	snprintf(num, sizeof(num), "%" PRIu64, id->fork_lsn);
-	if ((rc = ckpt_meta_put_str(p->ckpt, "fork_lsn", num)) != 0)
-		return rc;
-	return ckpt_meta_put_str(p->ckpt, "replica_of", id->replica_of);
+	snprintf(epoch, sizeof(epoch), "%u", id->epoch);
+	snprintf(fork_lsn, sizeof(fork_lsn), "%" PRIu64, id->fork_lsn);
+	return ckpt_meta_put_strs(p->ckpt, values);
 }
 
 /* Read the identity; a new data directory gets a fresh history, epoch 1. */
@@ -164,9 +167,10 @@ load_identity(struct persist *p)
 
 	memset(id, 0, sizeof(*id));
 	if (ckpt_meta_get_str(p->ckpt, "history_id", id->history_id, sizeof(id->history_id)) != 0) {
-		random_id(id->history_id, sizeof(id->history_id));
+		int rc = random_id(id->history_id, sizeof(id->history_id));
+
 		id->epoch = 1;
-		return save_identity(p, id);
+		return rc != 0 ? rc : save_identity(p, id);
 	}
 	if (ckpt_meta_get_str(p->ckpt, "epoch", num, sizeof(num)) == 0)
 		id->epoch = (uint32_t)strtoul(num, NULL, 10);
@@ -218,7 +222,7 @@ finish_recovery(struct persist *p, const struct timespec *start)
 {
 	struct cache_stats cs;
 
-	cache_run_due_flush(p->cache);
+	store_run_due_flush(p->store);
 	cache_get_stats(p->cache, &cs);
 	cache_sweep(p->cache, (size_t)1 << cs.hash_power);
 	cache_get_stats(p->cache, &cs);
@@ -417,7 +421,7 @@ checkpointer_main(void *arg)
 /******** LIFECYCLE ********/
 
 int
-persist_open(const struct persist_config *cfg, struct cache *cache,
+persist_open(const struct persist_config *cfg, struct store *store,
              wal_progress_fn *progress_fn, void *progress_arg, struct persist **out)
 {
 	struct persist *p = calloc(1, sizeof(*p));
@@ -430,7 +434,8 @@ persist_open(const struct persist_config *cfg, struct cache *cache,
 	if (p == NULL)
 		return -ENOMEM;
 	p->cfg = *cfg;
-	p->cache = cache;
+	p->store = store;
+	p->cache = store_cache(store);
 	p->lock_fd = -1;
 	p->data_dir = strdup(cfg->data_dir);
 	if (p->data_dir == NULL) {
@@ -456,15 +461,16 @@ persist_open(const struct persist_config *cfg, struct cache *cache,
 		log_msg(LOG_ALWAYS, "cannot open the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
 		goto fail;
 	}
-	cache_set_change_fn(cache, wal_append, p->wal);
+	store_attach_log(store, p->wal);
 	finish_recovery(p, &start);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->ckpt_lock, NULL);
 	pthread_mutex_init(&p->id_lock, NULL);
+	pthread_mutex_init(&p->id_write_lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	if (pthread_create(&p->checkpointer, NULL, checkpointer_main, p) != 0) {
 		rc = -EAGAIN;
-		cache_set_change_fn(cache, NULL, NULL);
+		store_attach_log(store, NULL);
 		wal_close(p->wal);
 		goto fail;
 	}
@@ -490,12 +496,13 @@ persist_close(struct persist *p)
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->checkpointer, NULL);
 	wal_reader_close(p->ckpt_reader);
-	cache_set_change_fn(p->cache, NULL, NULL);
+	store_attach_log(p->store, NULL);
 	wal_close(p->wal);
 	ckpt_close(p->ckpt);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->ckpt_lock);
 	pthread_mutex_destroy(&p->id_lock);
+	pthread_mutex_destroy(&p->id_write_lock);
 	pthread_cond_destroy(&p->wake);
 	close(p->lock_fd);
 	free(p->data_dir);
@@ -561,10 +568,14 @@ persist_set_identity(struct persist *p, const struct persist_identity *id)
 {
 	int rc;
 
+	/* Writers queue on id_write_lock across the LMDB commit; readers
+	 * (stats, handshakes) take only id_lock, never held across it. */
+	pthread_mutex_lock(&p->id_write_lock);
+	rc = save_identity(p, id);
 	pthread_mutex_lock(&p->id_lock);
 	p->id = *id;
-	rc = save_identity(p, id);
 	pthread_mutex_unlock(&p->id_lock);
+	pthread_mutex_unlock(&p->id_write_lock);
 	wal_set_epoch(p->wal, id->epoch);
 	return rc;
 }
@@ -624,14 +635,14 @@ persist_full_sync_begin(struct persist *p)
 	pthread_mutex_lock(&p->ckpt_lock);
 	wal_reader_close(p->ckpt_reader);
 	p->ckpt_reader = NULL;
-	cache_set_change_fn(p->cache, NULL, NULL);
+	store_attach_log(p->store, NULL);
 	cache_clear(p->cache);
 	persist_get_identity(p, &id);
 	id.history_id[0] = '\0';  /* a crash from here on means: resync in full */
 	if ((rc = persist_set_identity(p, &id)) != 0 ||
 	    (rc = ckpt_reset(p->ckpt)) != 0 ||
 	    (rc = wal_reset(p->wal, 1)) != 0) {
-		cache_set_change_fn(p->cache, wal_append, p->wal);
+		store_attach_log(p->store, p->wal);
 		pthread_mutex_unlock(&p->ckpt_lock);
 		return rc;
 	}
@@ -659,7 +670,7 @@ persist_full_sync_end(struct persist *p, uint64_t lsn, const struct persist_iden
 	    (rc = wal_reset(p->wal, lsn + 1)) == 0)
 		rc = persist_set_identity(p, id);
 	__atomic_store_n(&p->checkpoint_lsn, lsn, __ATOMIC_RELAXED);
-	cache_set_change_fn(p->cache, wal_append, p->wal);
+	store_attach_log(p->store, p->wal);
 	pthread_mutex_unlock(&p->ckpt_lock);
 	return rc;
 }
@@ -667,7 +678,7 @@ persist_full_sync_end(struct persist *p, uint64_t lsn, const struct persist_iden
 void
 persist_full_sync_abort(struct persist *p)
 {
-	cache_set_change_fn(p->cache, wal_append, p->wal);
+	store_attach_log(p->store, p->wal);
 	pthread_mutex_unlock(&p->ckpt_lock);
 }
 
@@ -685,7 +696,7 @@ persist_truncate_after(struct persist *p, uint64_t lsn)
 		pthread_mutex_unlock(&p->ckpt_lock);
 		return -ERANGE;
 	}
-	cache_set_change_fn(p->cache, NULL, NULL);
+	store_attach_log(p->store, NULL);
 	wal_reader_close(p->ckpt_reader);
 	p->ckpt_reader = NULL;
 	discarded = wal_truncate_after(p->wal, lsn);
@@ -698,7 +709,7 @@ persist_truncate_after(struct persist *p, uint64_t lsn)
 		if (rc != 0)
 			discarded = rc;
 	}
-	cache_set_change_fn(p->cache, wal_append, p->wal);
+	store_attach_log(p->store, p->wal);
 	pthread_mutex_unlock(&p->ckpt_lock);
 	return discarded;
 }

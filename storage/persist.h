@@ -1,10 +1,10 @@
-/* Persistence: the data directory's WAL and checkpoint, wired to the cache.
+/* Persistence: the data directory's WAL and checkpoint, and their lifecycle.
  *
- * This is the facade that orders "apply to memory, append to the WAL" for
- * every writer: persist_open() installs the WAL as the cache's change
- * listener, so every path that changes the cache (protocol commands, the
- * evictor, and later the replica's apply loop) is logged, under the key's
- * lock, in the order the changes reached memory.
+ * Every change reaches memory and the WAL through the store
+ * (storage/store.h); persist_open() recovers memory from the data directory
+ * and then attaches the WAL to the store.  Persist detaches it only while it
+ * replaces the whole contents (a replica's full resync, a rollback to a fork
+ * point).
  *
  * Objects: one `struct persist` per node.  It owns the WAL (and its writer
  * thread), the LMDB checkpoint and the checkpointer thread, which folds
@@ -23,7 +23,7 @@
 
 #include "storage/wal.h"
 
-struct cache;
+struct store;
 
 struct persist_config {
 	const char *data_dir;
@@ -48,12 +48,12 @@ struct persist_stats {
 
 struct persist;
 
-/* Recover DATA into `cache` and start logging its changes.  `progress_fn`
+/* Recover DATA into the store's cache and attach the WAL to the store.  `progress_fn`
  * is called (from the WAL writer thread) whenever more of the log is written
  * or synced.
  * Returns 0 and *out, or a negative errno after logging why (-EBUSY: another
  * process uses DATA; -EINVAL: the checkpoint is damaged). */
-int persist_open(const struct persist_config *cfg, struct cache *cache,
+int persist_open(const struct persist_config *cfg, struct store *store,
                  wal_progress_fn *progress_fn, void *progress_arg, struct persist **out);
 
 /* Stop the checkpointer, write and fsync the rest of the WAL, close.  The

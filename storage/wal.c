@@ -52,6 +52,7 @@
  */
 #include "storage/wal.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -288,7 +289,6 @@ wal_decode(const char *buf, size_t len, struct wal_record *rec, size_t *used)
 	if (rec->lsn == 0 || type < CACHE_CHANGE_SET || type > CACHE_CHANGE_EVICT)
 		return WAL_DECODE_CORRUPT;
 	rec->change.type = (enum cache_change_type)type;
-	rec->change.lsn = rec->lsn;
 	if (!decode_body(buf + WAL_OFF_BODY, length - WAL_LENGTH_FIXED, &rec->change))
 		return WAL_DECODE_CORRUPT;
 	*used = WAL_OFF_LSN + (size_t)length;
@@ -749,7 +749,6 @@ struct wal {
 	void *progress_arg;
 };
 
-static __thread uint64_t thread_last_lsn;
 
 /* A buffer's new capacity for `need` bytes: doubling while small, then in
  * 1 MiB steps, so that a buffer bounded at N MiB never holds much more. */
@@ -767,23 +766,13 @@ grown_capacity(size_t cap, size_t need)
 	return cap;
 }
 
-uint64_t
-wal_take_thread_lsn(void)
+/* Queue one record with this LSN and epoch (caller holds w->lock).  Waits
+ * while the buffer is full.  Returns false when it cannot be queued. */
+static bool
+append_locked(struct wal *w, const struct cache_change *ch, uint64_t lsn, uint32_t epoch)
 {
-	uint64_t lsn = thread_last_lsn;
-
-	thread_last_lsn = 0;
-	return lsn;
-}
-
-void
-wal_append(void *arg, const struct cache_change *ch)
-{
-	struct wal *w = arg;
 	size_t size = wal_record_size(ch);
-	uint64_t lsn;
 
-	pthread_mutex_lock(&w->lock);
 	while (w->len > 0 && w->len + size > WAL_BUFFER_MAX &&
 	       __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0)
 		pthread_cond_wait(&w->space, &w->lock);
@@ -795,24 +784,60 @@ wal_append(void *arg, const struct cache_change *ch)
 		if (p == NULL) {
 			/* Cannot log it: fail like a disk error, never pretend. */
 			__atomic_store_n(&w->error, ENOMEM, __ATOMIC_RELAXED);
-			pthread_mutex_unlock(&w->lock);
-			return;
+			return false;
 		}
 		w->buf = p;
 		w->cap = cap;
 	}
-	/* A replicated change keeps its LSN and epoch. */
-	lsn = ch->lsn != 0 ? ch->lsn : w->next_lsn;
+	assert(lsn == w->next_lsn);
 	w->next_lsn = lsn + 1;
-	wal_encode(w->buf + w->len, ch, lsn, ch->epoch != 0 ? ch->epoch : w->epoch);
+	wal_encode(w->buf + w->len, ch, lsn, epoch);
 	if (w->len == 0) {
 		w->buf_first_lsn = lsn;
 		pthread_cond_signal(&w->work);
 	}
 	w->len += size;
 	__atomic_store_n(&w->last_lsn, lsn, __ATOMIC_RELEASE);
+	return true;
+}
+
+uint64_t
+wal_append(struct wal *w, const struct cache_change *ch)
+{
+	uint64_t lsn;
+
+	pthread_mutex_lock(&w->lock);
+	lsn = w->next_lsn;
+	if (!append_locked(w, ch, lsn, w->epoch))
+		lsn = 0;
 	pthread_mutex_unlock(&w->lock);
-	thread_last_lsn = lsn;
+	return lsn;
+}
+
+int
+wal_append_record(struct wal *w, const struct wal_record *rec)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&w->lock);
+	assert(rec->lsn == w->next_lsn);
+	if (rec->lsn != w->next_lsn)
+		rc = -EILSEQ;
+	else if (!append_locked(w, &rec->change, rec->lsn, rec->epoch))
+		rc = -ENOMEM;
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+uint64_t
+wal_next_lsn(struct wal *w)
+{
+	uint64_t lsn;
+
+	pthread_mutex_lock(&w->lock);
+	lsn = w->next_lsn;
+	pthread_mutex_unlock(&w->lock);
+	return lsn;
 }
 
 static int

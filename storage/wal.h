@@ -148,16 +148,22 @@ int wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
  * no-op. */
 void wal_close(struct wal *w);
 
-/* Append a change (cache change listener signature).  Never fails: after a
- * write error the log queues records, the node refuses writes (wal_error),
- * and the writer retries each second to rewrite everything not known to be
- * on disk from its own copy; once that succeeds writes are accepted again.
- * Records this thread's last LSN for wal_take_thread_lsn(). */
-void wal_append(void *wal, const struct cache_change *ch);
+/* Append a local change with the next LSN and the log's epoch; returns that
+ * LSN.  Waits while WAL_BUFFER_MAX bytes are unwritten.  After a write error
+ * the log queues records, the node refuses writes (wal_error), and the
+ * writer retries each second to rewrite everything not known to be on disk
+ * from its own copy; once that succeeds writes are accepted again.  Returns
+ * 0 only when the record could not be queued (out of memory: wal_error is
+ * set). */
+uint64_t wal_append(struct wal *w, const struct cache_change *ch);
 
-/* The LSN of the last record this thread appended since the previous call,
- * or 0; clears it. */
-uint64_t wal_take_thread_lsn(void);
+/* Append a record received from a primary, keeping its LSN and epoch.  Its
+ * LSN must be the log's next one.  Returns 0, -EILSEQ (not the next LSN) or
+ * -ENOMEM. */
+int wal_append_record(struct wal *w, const struct wal_record *rec);
+
+/* The LSN the next record will have. */
+uint64_t wal_next_lsn(struct wal *w);
 
 /* Durable under the fsync policy: every record up to this LSN is on disk. */
 uint64_t wal_synced_lsn(struct wal *w);

@@ -57,7 +57,6 @@ rec_set(uint64_t lsn, const char *key, const char *value, uint32_t flags, uint32
 	struct wal_record r = {.lsn = lsn, .epoch = 1};
 
 	r.change.type = CACHE_CHANGE_SET;
-	r.change.lsn = lsn;
 	r.change.key = key;
 	r.change.nkey = strlen(key);
 	r.change.flags = flags;
@@ -74,7 +73,6 @@ rec_keyed(uint64_t lsn, enum cache_change_type type, const char *key, uint32_t e
 	struct wal_record r = {.lsn = lsn, .epoch = 1};
 
 	r.change.type = type;
-	r.change.lsn = lsn;
 	r.change.key = key;
 	r.change.nkey = key ? strlen(key) : 0;
 	r.change.exptime = exptime;

@@ -72,7 +72,6 @@ apply_like_replica(struct cache *cache, const Cairn__Repl__Frame *f)
 			    used != b->len)
 				return;  /* "damaged record in the stream" */
 			CHECK(used <= b->len);
-			rec.change.epoch = rec.epoch;
 			cache_apply(cache, &rec.change);
 		}
 		break;

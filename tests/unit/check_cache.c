@@ -78,7 +78,7 @@ store_full(struct cache *c, const char *key, const char *value, uint32_t flags,
 
 	ck_assert_msg(it != NULL, "cache_item_create(%s, %zu bytes) returned NULL", key, nvalue);
 	memcpy(item_value(it), value, nvalue);
-	st = cache_store(c, it, mode, cas, cas_out);
+	st = cache_store(c, it, mode, cas, cas_out, NULL);
 	cache_item_put(c, it);
 	return st;
 }
@@ -160,6 +160,82 @@ START_TEST(test_table_growth_keeps_every_key)
 }
 END_TEST
 
+/* The table grows a few buckets at a time while other threads read and
+ * write: every key a writer stored is found by readers at every moment, and
+ * the table ends several doublings larger. */
+struct growth_arg {
+	struct cache *c;
+	int first, count;        /* keys this writer stores */
+	volatile int *stored;    /* writers publish how far they got */
+	int misses;
+};
+
+static void *
+growth_writer(void *p)
+{
+	struct growth_arg *a = p;
+	char key[32];
+
+	for (int i = a->first; i < a->first + a->count; i++) {
+		snprintf(key, sizeof(key), "grow:%d", i);
+		if (store(a->c, key, key) != CACHE_STORED)
+			a->misses++;
+		__atomic_store_n(&a->stored[i], 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void *
+growth_reader(void *p)
+{
+	struct growth_arg *a = p;
+	char key[32], got[64];
+	unsigned seed = 99;
+
+	for (int n = 0; n < 400000; n++) {
+		int i = (int)(rand_r(&seed) % (unsigned)a->count);
+
+		if (!__atomic_load_n(&a->stored[i], __ATOMIC_ACQUIRE))
+			continue;
+		snprintf(key, sizeof(key), "grow:%d", i);
+		if (!fetch(a->c, key, got, sizeof(got)) || strcmp(got, key) != 0)
+			a->misses++;
+	}
+	return NULL;
+}
+
+START_TEST(test_incremental_growth_under_concurrent_access)
+{
+	enum { N = 120000, WRITERS = 3 };
+	volatile int *stored = calloc(N, sizeof(int));
+	struct growth_arg w[WRITERS], r = {cache, 0, N, stored, 0};
+	pthread_t wt[WRITERS], rt;
+	struct cache_stats st;
+	char key[32], got[64];
+	int i;
+
+	ck_assert_ptr_nonnull((void *)stored);
+	ck_assert_int_eq(pthread_create(&rt, NULL, growth_reader, &r), 0);
+	for (i = 0; i < WRITERS; i++) {
+		w[i] = (struct growth_arg){cache, i * (N / WRITERS), N / WRITERS, stored, 0};
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, growth_writer, &w[i]), 0);
+	}
+	for (i = 0; i < WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(w[i].misses, 0);
+	}
+	pthread_join(rt, NULL);
+	ck_assert_msg(r.misses == 0, "%d stored keys were not found while the table grew", r.misses);
+	st = stats_of(cache);
+	ck_assert_msg(st.hash_power >= 16, "hash_power %" PRIu64 " after %d items", st.hash_power, N);
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "grow:%d", i);
+		ck_assert_msg(fetch(cache, key, got, sizeof(got)), "%s lost after growth", key);
+	}
+	free((void *)stored);
+}
+END_TEST
+
 START_TEST(test_delete_removes_only_the_deleted_keys)
 {
 	enum { N = 4000 };
@@ -175,7 +251,7 @@ START_TEST(test_delete_removes_only_the_deleted_keys)
 		enum cache_status s;
 
 		snprintf(key, sizeof(key), "k%d", i);
-		s = cache_delete(cache, key, strlen(key));
+		s = cache_delete(cache, key, strlen(key), NULL);
 		ck_assert_msg(s == CACHE_STORED, "delete %s gave %d, expected CACHE_STORED", key, s);
 	}
 	for (i = 0; i < N; i++) {
@@ -203,12 +279,12 @@ END_TEST
 
 START_TEST(test_delete_of_missing_key_is_not_found)
 {
-	enum cache_status s = cache_delete(cache, "nope", 4);
+	enum cache_status s = cache_delete(cache, "nope", 4, NULL);
 
 	ck_assert_msg(s == CACHE_NOT_FOUND, "delete missing gave %d, expected CACHE_NOT_FOUND", s);
 	store(cache, "a", "1");
-	ck_assert_int_eq(cache_delete(cache, "a", 1), CACHE_STORED);
-	s = cache_delete(cache, "a", 1);
+	ck_assert_int_eq(cache_delete(cache, "a", 1, NULL), CACHE_STORED);
+	s = cache_delete(cache, "a", 1, NULL);
 	ck_assert_msg(s == CACHE_NOT_FOUND, "second delete gave %d, expected CACHE_NOT_FOUND", s);
 }
 END_TEST
@@ -444,14 +520,14 @@ START_TEST(test_touch_sets_new_exptime)
 
 	set_now(base);
 	store_full(cache, "t", "v", 0, base + 10, CACHE_SET, 0, NULL);
-	it = cache_get_and_touch(cache, "t", 1, base + 100);
+	it = cache_get_and_touch(cache, "t", 1, base + 100, NULL);
 	ck_assert_msg(it != NULL, "touch of a live item returned NULL");
 	ck_assert_msg(it->exptime == base + 100, "exptime %u after touch, expected %u",
 	              it->exptime, base + 100);
 	cache_item_put(cache, it);
 	ck_assert_msg(live_at(cache, "t", base + 50), "touched item dead before its new exptime");
 	ck_assert_msg(!live_at(cache, "t", base + 100), "touched item live at its new exptime");
-	ck_assert_msg(cache_get_and_touch(cache, "t", 1, 0) == NULL, "touch revived a dead item");
+	ck_assert_msg(cache_get_and_touch(cache, "t", 1, 0, NULL) == NULL, "touch revived a dead item");
 }
 END_TEST
 
@@ -463,14 +539,14 @@ START_TEST(test_flush_now_kills_existing_items_but_later_stores_survive)
 
 	store(cache, "a", "1");
 	store(cache, "b", "2");
-	cache_flush(cache, cache_now());
+	cache_flush(cache, cache_now(), NULL);
 	ck_assert_msg(!fetch(cache, "a", got, sizeof(got)), "a survived flush");
 	ck_assert_msg(!fetch(cache, "b", got, sizeof(got)), "b survived flush");
 	/* Stored after the flush, in the same second: survives (by CAS). */
 	store(cache, "a", "3");
 	ck_assert_msg(fetch(cache, "a", got, sizeof(got)) && strcmp(got, "3") == 0,
 	              "item stored right after flush is missing");
-	cache_flush(cache, 0);
+	cache_flush(cache, 0, NULL);
 	ck_assert_msg(!fetch(cache, "a", got, sizeof(got)), "flush(0) did not flush");
 }
 END_TEST
@@ -481,7 +557,7 @@ START_TEST(test_delayed_flush_takes_effect_one_second_early_as_memcached)
 
 	set_now(base);
 	store(cache, "a", "1");
-	cache_flush(cache, when);
+	cache_flush(cache, when, NULL);
 	ck_assert_msg(live_at(cache, "a", base), "delayed flush to %u killed the item at once (%u)",
 	              when, base);
 	ck_assert_msg(live_at(cache, "a", when - 2),
@@ -498,7 +574,7 @@ START_TEST(test_delayed_flush_spares_items_stored_after_it_took_effect)
 
 	set_now(base);
 	store(cache, "a", "1");
-	cache_flush(cache, when);
+	cache_flush(cache, when, NULL);
 	ck_assert_msg(!live_at(cache, "a", when + 1), "a survived the delayed flush");
 	set_now(when + 2);
 	store(cache, "b", "2");
@@ -515,8 +591,8 @@ START_TEST(test_immediate_flush_replaces_pending_delayed_flush)
 	uint32_t base = cache_now() + 1000;
 
 	set_now(base);
-	cache_flush(cache, base + 100);
-	cache_flush(cache, base);
+	cache_flush(cache, base + 100, NULL);
+	cache_flush(cache, base, NULL);
 	store(cache, "after", "1");
 	ck_assert_msg(live_at(cache, "after", base + 1), "item stored after flush is missing");
 	ck_assert_msg(live_at(cache, "after", base + 200),
@@ -675,7 +751,7 @@ END_TEST
 static enum cache_status
 incr(struct cache *c, const char *key, bool up, uint64_t delta, uint64_t *result)
 {
-	return cache_incr(c, key, strlen(key), up, delta, result);
+	return cache_incr(c, key, strlen(key), up, delta, result, NULL);
 }
 
 START_TEST(test_incr_adds_and_decr_subtracts)
@@ -842,7 +918,7 @@ START_TEST(test_held_item_stays_valid_after_delete_and_replace)
 	a = cache_get(cache, "a", 1);
 	b = cache_get(cache, "b", 1);
 	ck_assert_msg(a != NULL && b != NULL, "items missing");
-	ck_assert_int_eq(cache_delete(cache, "a", 1), CACHE_STORED);
+	ck_assert_int_eq(cache_delete(cache, "a", 1, NULL), CACHE_STORED);
 	store(cache, "b", "BETA-2");
 	/* The readers' copies are intact. */
 	ck_assert_msg(a->nbytes == 5 && memcmp(item_value(a), "alpha\r\n", 7) == 0,
@@ -900,7 +976,7 @@ START_TEST(test_sweep_removes_expired_and_flushed_items)
 	ck_assert_msg(st.mem_used == 200 * cache_item_size(4, 1),
 	              "mem_used %" PRIu64 " not returned after sweep, expected %zu", st.mem_used,
 	              200 * cache_item_size(4, 1));
-	cache_flush(cache, cache_now());
+	cache_flush(cache, cache_now(), NULL);
 	removed = cache_sweep(cache, 1u << 10);
 	ck_assert_msg(removed == 200, "sweep after flush removed %zu, expected 200", removed);
 	st = stats_of(cache);
@@ -995,7 +1071,7 @@ incr_worker(void *arg)
 	int i;
 
 	for (i = 0; i < INCRS; i++) {
-		if (cache_incr(c, "counter", 7, true, 1, &r) != CACHE_STORED)
+		if (cache_incr(c, "counter", 7, true, 1, &r, NULL) != CACHE_STORED)
 			return (void *)1;
 	}
 	return NULL;
@@ -1052,7 +1128,7 @@ mixed_worker(void *p)
 			if (w == NULL)
 				break;
 			memcpy(item_value(w), val, (size_t)n);
-			cache_store(a->c, w, (r >> 10) & 1 ? CACHE_SET : CACHE_APPEND, 0, NULL);
+			cache_store(a->c, w, (r >> 10) & 1 ? CACHE_SET : CACHE_APPEND, 0, NULL, NULL);
 			cache_item_put(a->c, w);
 			break;
 		}
@@ -1068,7 +1144,7 @@ mixed_worker(void *p)
 			}
 			break;
 		default:
-			cache_delete(a->c, key, strlen(key));
+			cache_delete(a->c, key, strlen(key), NULL);
 			break;
 		}
 	}
@@ -1143,6 +1219,7 @@ cache_suite(void)
 	tcase_add_checked_fixture(tc, setup_default, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_table_growth_keeps_every_key);
+	tcase_add_test(tc, test_incremental_growth_under_concurrent_access);
 	tcase_add_test(tc, test_delete_removes_only_the_deleted_keys);
 	tcase_add_test(tc, test_delete_of_missing_key_is_not_found);
 	tcase_add_test(tc, test_keys_differing_only_in_length_are_distinct);

@@ -17,12 +17,14 @@
 #include "node/stats.h"
 #include "storage/cache.h"
 #include "storage/log.h"
+#include "storage/store.h"
 
 static struct settings settings;
 static struct proto_env env;
 static struct thread_stats tstats;
 static struct proto_state ps;
 static struct cache *cache;
+static struct store *store;
 static struct evbuffer *out;
 static size_t last_need;
 
@@ -50,6 +52,8 @@ setup(void)
 	cache = new_cache(settings.mem_limit, settings.item_size_max);
 	memset(&env, 0, sizeof(env));
 	env.cache = cache;
+	env.store = store = store_create(cache);
+	ck_assert_ptr_nonnull(store);
 	env.settings = &settings;
 	env.started = time(NULL);
 	env.worker_threads = 4;
@@ -64,6 +68,8 @@ teardown(void)
 {
 	evbuffer_free(out);  /* drops item references held by the buffer */
 	out = NULL;
+	store_destroy(store);
+	store = NULL;
 	cache_destroy(cache);
 	cache = NULL;
 	cache_set_time_offset(0);
@@ -547,6 +553,7 @@ START_TEST(test_out_of_memory_storing_object_ignores_noreply)
 	char *val = repeat('m', 2000), *in;
 
 	env.cache = small;
+	env.store = store_create(small);
 	in = concat("set k 0 0 2000 noreply\r\n", val, "\r\n");
 	EXPECT(in, "SERVER_ERROR out of memory storing object\r\n");
 	free(in);
@@ -554,7 +561,9 @@ START_TEST(test_out_of_memory_storing_object_ignores_noreply)
 	EXPECT(in, "SERVER_ERROR out of memory storing object\r\n");
 	free(in);
 	ck_assert_msg(tstats.store_no_memory == 2, "store_no_memory %" PRIu64, tstats.store_no_memory);
+	store_destroy(env.store);
 	env.cache = cache;
+	env.store = store;
 	cache_destroy(small);
 	free(val);
 }
@@ -1176,6 +1185,7 @@ run_chunked(const char *stream, size_t len, size_t first, size_t step, size_t *o
 
 	memset(&ts, 0, sizeof(ts));
 	e.cache = c;
+	e.store = store_create(c);
 	proto_state_init(&st, &e, &ts);
 	while (next < len) {
 		size_t add = next == 0 ? first : step, used;
@@ -1204,6 +1214,7 @@ run_chunked(const char *stream, size_t len, size_t first, size_t step, size_t *o
 	res[n] = '\0';
 	*outlen = n;
 	evbuffer_free(o);
+	store_destroy(e.store);
 	cache_destroy(c);
 	free(buf);
 	return res;

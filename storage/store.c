@@ -1,0 +1,287 @@
+/* Store: memory, then the log, under one writer lock per key.  See store.h. */
+#include "storage/store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <xxhash.h>
+
+#include "storage/wal.h"
+
+#define WRITER_LOCKS 1024  /* power of two */
+
+struct store {
+	struct cache *cache;
+	pthread_mutex_t writers[WRITER_LOCKS];
+	/* Read under any one writer lock, written under all of them. */
+	struct wal *log;
+	bool follower;
+};
+
+/* The highest LSN appended by this thread since store_take_thread_lsn(). */
+static __thread uint64_t thread_lsn;
+
+/******** WRITER LOCKS ********/
+
+static pthread_mutex_t *
+writer_lock(struct store *s, const char *key, size_t nkey)
+{
+	return &s->writers[XXH3_64bits(key, nkey) & (WRITER_LOCKS - 1)];
+}
+
+static void
+lock_all_writers(struct store *s)
+{
+	for (int i = 0; i < WRITER_LOCKS; i++)
+		pthread_mutex_lock(&s->writers[i]);
+}
+
+static void
+unlock_all_writers(struct store *s)
+{
+	for (int i = WRITER_LOCKS - 1; i >= 0; i--)
+		pthread_mutex_unlock(&s->writers[i]);
+}
+
+/******** LOGGING ********/
+
+static void
+note_lsn(uint64_t lsn)
+{
+	if (lsn > thread_lsn)
+		thread_lsn = lsn;
+}
+
+/* Append what a cache call changed (caller holds the key's writer lock, or
+ * all of them), and release the effect. */
+static void
+log_effect(struct store *s, struct cache_effect *eff)
+{
+	if (eff->changed && s->log != NULL) {
+		uint64_t lsn = wal_append(s->log, &eff->change);
+
+		/* Not queued: the reply must not claim the change is stored. */
+		note_lsn(lsn != 0 ? lsn : UINT64_MAX);
+	}
+	cache_effect_release(s->cache, eff);
+}
+
+/* An evicted key: log EVICT unless the key was stored again meanwhile (that
+ * SET is in the log after the evicted version, and wins). */
+static void
+log_eviction(void *arg, const char *key, size_t nkey)
+{
+	struct store *s = arg;
+	pthread_mutex_t *lock = writer_lock(s, key, nkey);
+
+	pthread_mutex_lock(lock);
+	if (s->log != NULL && !s->follower && !cache_contains(s->cache, key, nkey)) {
+		struct cache_change evict = {.type = CACHE_CHANGE_EVICT, .key = key, .nkey = nkey};
+
+		wal_append(s->log, &evict);
+	}
+	pthread_mutex_unlock(lock);
+}
+
+/* After a change, with no writer lock held: log the evictions it caused. */
+static void
+log_evictions(struct store *s)
+{
+	cache_drain_evictions(s->cache, log_eviction, s);
+}
+
+/******** LIFECYCLE AND ROLES ********/
+
+struct store *
+store_create(struct cache *cache)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->cache = cache;
+	for (int i = 0; i < WRITER_LOCKS; i++)
+		pthread_mutex_init(&s->writers[i], NULL);
+	return s;
+}
+
+void
+store_destroy(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < WRITER_LOCKS; i++)
+		pthread_mutex_destroy(&s->writers[i]);
+	free(s);
+}
+
+struct cache *
+store_cache(struct store *s)
+{
+	return s->cache;
+}
+
+/* Evictions are journaled only where they are logged: a leader with a log. */
+static void
+update_journal(struct store *s)
+{
+	cache_journal_evictions(s->cache, s->log != NULL && !s->follower);
+}
+
+void
+store_attach_log(struct store *s, struct wal *w)
+{
+	lock_all_writers(s);
+	s->log = w;
+	update_journal(s);
+	unlock_all_writers(s);
+	cache_drain_evictions(s->cache, NULL, NULL);
+}
+
+void
+store_set_follower(struct store *s, bool follower)
+{
+	lock_all_writers(s);
+	s->follower = follower;
+	update_journal(s);
+	unlock_all_writers(s);
+}
+
+/******** CHANGES ********/
+
+enum cache_status
+store_store(struct store *s, struct item *it, enum cache_store_mode mode, uint64_t cas,
+            uint64_t *cas_out)
+{
+	pthread_mutex_t *lock = writer_lock(s, item_key(it), it->nkey);
+	struct cache_effect eff;
+	enum cache_status st;
+
+	pthread_mutex_lock(lock);
+	st = cache_store(s->cache, it, mode, cas, cas_out, &eff);
+	log_effect(s, &eff);
+	pthread_mutex_unlock(lock);
+	log_evictions(s);
+	return st;
+}
+
+struct item *
+store_get_and_touch(struct store *s, const char *key, size_t nkey, uint32_t exptime)
+{
+	pthread_mutex_t *lock = writer_lock(s, key, nkey);
+	struct cache_effect eff;
+	struct item *it;
+
+	pthread_mutex_lock(lock);
+	it = cache_get_and_touch(s->cache, key, nkey, exptime, &eff);
+	log_effect(s, &eff);
+	pthread_mutex_unlock(lock);
+	return it;
+}
+
+enum cache_status
+store_delete(struct store *s, const char *key, size_t nkey)
+{
+	pthread_mutex_t *lock = writer_lock(s, key, nkey);
+	struct cache_effect eff;
+	enum cache_status st;
+
+	pthread_mutex_lock(lock);
+	st = cache_delete(s->cache, key, nkey, &eff);
+	log_effect(s, &eff);
+	pthread_mutex_unlock(lock);
+	return st;
+}
+
+void
+store_discard(struct store *s, const char *key, size_t nkey)
+{
+	pthread_mutex_t *lock = writer_lock(s, key, nkey);
+	struct cache_effect eff;
+
+	pthread_mutex_lock(lock);
+	cache_discard(s->cache, key, nkey, &eff);
+	log_effect(s, &eff);
+	pthread_mutex_unlock(lock);
+}
+
+enum cache_status
+store_incr(struct store *s, const char *key, size_t nkey, bool incr, uint64_t delta,
+           uint64_t *result)
+{
+	pthread_mutex_t *lock = writer_lock(s, key, nkey);
+	struct cache_effect eff;
+	enum cache_status st;
+
+	pthread_mutex_lock(lock);
+	st = cache_incr(s->cache, key, nkey, incr, delta, result, &eff);
+	log_effect(s, &eff);
+	pthread_mutex_unlock(lock);
+	log_evictions(s);
+	return st;
+}
+
+/* Every writer lock is held, so that no change is between taking its CAS
+ * and reaching the log: FLUSH separates in the log exactly the items it
+ * killed from those it spared.  Reads go on meanwhile. */
+void
+store_flush(struct store *s, uint32_t when)
+{
+	struct cache_effect eff;
+
+	lock_all_writers(s);
+	cache_flush(s->cache, when, &eff);
+	log_effect(s, &eff);
+	unlock_all_writers(s);
+}
+
+void
+store_run_due_flush(struct store *s)
+{
+	struct cache_effect eff;
+
+	lock_all_writers(s);
+	if (cache_run_due_flush(s->cache, &eff))
+		log_effect(s, &eff);
+	unlock_all_writers(s);
+}
+
+int
+store_apply_record(struct store *s, const struct wal_record *rec)
+{
+	const struct cache_change *ch = &rec->change;
+	bool all = ch->type == CACHE_CHANGE_FLUSH;
+	pthread_mutex_t *lock = all ? NULL : writer_lock(s, ch->key, ch->nkey);
+	int rc = 0;
+
+	if (all)
+		lock_all_writers(s);
+	else
+		pthread_mutex_lock(lock);
+	/* The log first, whatever memory holds: which LSNs exist never
+	 * depends on what this node happened to keep in memory.  A leader
+	 * (promoted meanwhile) takes no record of another primary. */
+	if (!s->follower)
+		rc = -EPERM;
+	else if (s->log != NULL)
+		rc = wal_append_record(s->log, rec);
+	if (rc == 0) {
+		note_lsn(rec->lsn);
+		cache_apply(s->cache, ch);
+	}
+	if (all)
+		unlock_all_writers(s);
+	else
+		pthread_mutex_unlock(lock);
+	return rc;
+}
+
+uint64_t
+store_take_thread_lsn(void)
+{
+	uint64_t lsn = thread_lsn;
+
+	thread_lsn = 0;
+	return lsn;
+}
