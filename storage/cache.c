@@ -13,6 +13,7 @@
  */
 #include "storage/cache.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -163,10 +164,16 @@ item_free(struct cache *c, struct item *it)
 void
 cache_item_put(struct cache *c, struct item *it)
 {
+	uint32_t left;
+
 	if (it == NULL)
 		return;
-	if (__atomic_sub_fetch(&it->refcount, 1, __ATOMIC_ACQ_REL) == 0)
+	left = __atomic_sub_fetch(&it->refcount, 1, __ATOMIC_ACQ_REL);
+	assert(left != UINT32_MAX);  /* put without a reference */
+	if (left == 0) {
+		assert(!it->linked);  /* the table's own reference is gone */
 		item_free(c, it);
+	}
 }
 
 static inline bool
