@@ -5,6 +5,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +21,34 @@
 #define RBUF_INITIAL 16384
 #define REPLICATION_TIMEOUT "SERVER_ERROR replication timeout\r\n"
 #define PAUSE_RETRY_MS 5       /* how often a write waiting out a pause retries */
+
+/* Parked replies and a failing WAL.
+ *
+ * A batch of pipelined requests is answered in one write, and with --fsync
+ * always/everysec the whole batch waits (the connection is parked) until the
+ * records of its writes are durable.  If the WAL fails meanwhile, those
+ * records may never become durable: their STORED/DELETED/... must not be
+ * sent, but the client is owed an answer for each request, and the replies
+ * to its reads in the same batch are fine.  So while a batch is parsed we
+ * note, for every request that appended a WAL record, where its reply sits
+ * in `out` and the record's LSN (struct held_write).  When the WAL reports
+ * an error, each noted reply whose LSN is not durable is replaced in place by
+ * "SERVER_ERROR write-ahead log failed before this write was durable:
+ * <strerror>", everything else is sent as it is, and the connection goes on
+ * serving.  The text differs on purpose from "write-ahead log unavailable"
+ * (a write refused up front, never applied): like SERVER_ERROR replication
+ * timeout, this error does not undo the change in memory, and the WAL writer
+ * keeps the record to rewrite once the disk recovers, so it may yet become
+ * durable.  It says "not acknowledged", not "not done".
+ * Positions are noted relative to the end of the batch in `out`, since
+ * nothing is added to `out` while parked.  A noreply write has an empty reply
+ * and gets nothing.  If the notes cannot be kept (out of memory) the
+ * connection is closed instead, as before: never a false STORED. */
+#define WAL_FAILED_TEXT "write-ahead log failed before this write was durable"
+struct held_write {
+	size_t start, end;         /* reply bytes in `out` when the batch was parsed */
+	uint64_t lsn;              /* last WAL record the request appended */
+};
 
 struct conn {
 	int fd;
@@ -45,6 +74,10 @@ struct conn {
 	struct conn_list *list;
 	struct conn *prev, *next;
 	struct conn *parked_next;
+	struct held_write *hw;     /* writes of the parsed batch (see above) */
+	size_t nhw, hw_cap;
+	size_t hw_batch_end;       /* length of `out` after the batch was parsed */
+	bool hw_lost;              /* a note could not be kept */
 };
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -83,6 +116,7 @@ conn_destroy(struct conn *c)
 	evbuffer_free(c->held);
 	close(c->fd);
 	free(c->rbuf);
+	free(c->hw);
 	free(c);
 	__atomic_sub_fetch(&conn_stats.curr_connections, 1, __ATOMIC_RELAXED);
 }
@@ -258,6 +292,99 @@ resume(struct conn *c, bool timed_out)
 	}
 }
 
+static void
+note_write(struct conn *c, size_t start, size_t end, uint64_t lsn)
+{
+	if (c->nhw == c->hw_cap) {
+		size_t cap = c->hw_cap ? c->hw_cap * 2 : 16;
+		struct held_write *p = realloc(c->hw, cap * sizeof(*p));
+
+		if (p == NULL) {
+			c->hw_lost = true;
+			return;
+		}
+		c->hw = p;
+		c->hw_cap = cap;
+	}
+	c->hw[c->nhw++] = (struct held_write){start, end, lsn};
+}
+
+/* proto_process() one request at a time, so that each write's reply and
+ * LSN are known (see struct held_write); the same result as one call. */
+static size_t
+parse_batch(struct conn *c, struct evbuffer *dst, size_t *need)
+{
+	size_t used = 0, n;
+
+	c->nhw = 0;
+	c->hw_lost = false;
+	if (c->persist == NULL || dst != c->out)  /* --sync-replicas: one write, in held */
+		return proto_process(&c->proto, c->rbuf, c->rlen, dst, CONN_OUTPUT_LIMIT, need);
+	c->proto.max_requests = 1;
+	do {
+		size_t start = evbuffer_get_length(dst);
+		uint64_t lsn;
+
+		n = proto_process(&c->proto, c->rbuf + used, c->rlen - used, dst, CONN_OUTPUT_LIMIT, need);
+		used += n;
+		lsn = store_take_thread_lsn();
+		if (lsn > 0) {
+			note_write(c, start, evbuffer_get_length(dst), lsn);
+			if (lsn > c->wait_lsn)
+				c->wait_lsn = lsn;
+		}
+	} while (n > 0 && used < c->rlen && !c->proto.paused && !c->proto.close &&
+	         evbuffer_get_length(dst) < CONN_OUTPUT_LIMIT);
+	c->proto.max_requests = 0;
+	c->hw_batch_end = evbuffer_get_length(dst);
+	return used;
+}
+
+/* The WAL failed while c was parked: replace the held reply of every write
+ * that is not durable by SERVER_ERROR (see struct held_write).  Returns
+ * false if that cannot be done (then the caller closes the connection). */
+static bool
+fail_held_writes(struct conn *c, int err)
+{
+	uint64_t durable = persist_durable_lsn(c->persist);
+	size_t len = evbuffer_get_length(c->out), sent, pos = 0, i;
+	struct evbuffer *rest;
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "SERVER_ERROR %s: %s\r\n", WAL_FAILED_TEXT, strerror(err));
+	if (evbuffer_get_length(c->held) > 0) {
+		/* --sync-replicas: the one write held apart. */
+		evbuffer_drain(c->held, evbuffer_get_length(c->held));
+		evbuffer_add(c->held, msg, strlen(msg));
+	}
+	if (c->hw_lost)
+		return false;
+	if (c->nhw == 0)
+		return true;
+	if (len > c->hw_batch_end)
+		return false;
+	sent = c->hw_batch_end - len;   /* bytes of the batch already written */
+	if ((rest = evbuffer_new()) == NULL)
+		return false;
+	for (i = 0; i < c->nhw; i++) {
+		const struct held_write *h = &c->hw[i];
+
+		if (h->lsn <= durable || h->start == h->end)
+			continue;
+		if (h->start < sent + pos)
+			return evbuffer_free(rest), false;  /* partly sent already */
+		evbuffer_remove_buffer(c->out, rest, h->start - sent - pos);
+		evbuffer_drain(c->out, h->end - h->start);
+		evbuffer_add(rest, msg, strlen(msg));
+		pos = h->end - sent;
+	}
+	evbuffer_add_buffer(rest, c->out);
+	evbuffer_add_buffer(c->out, rest);
+	evbuffer_free(rest);
+	c->nhw = 0;
+	return true;
+}
+
 /* Parse what has been read and send the replies, until the input holds no
  * complete request or the client stops reading.  Returns false if the
  * connection was destroyed. */
@@ -272,8 +399,7 @@ conn_process(struct conn *c)
 
 		c->proto.max_requests = one_at_a_time ? 1 : 0;
 		store_take_thread_lsn();  /* forget other connections' LSNs */
-		used = proto_process(&c->proto, c->rbuf, c->rlen,
-		                     one_at_a_time ? c->held : c->out, CONN_OUTPUT_LIMIT, &need);
+		used = parse_batch(c, one_at_a_time ? c->held : c->out, &need);
 		lsn = store_take_thread_lsn();
 		if (lsn > c->wait_lsn)
 			c->wait_lsn = lsn;
@@ -397,14 +523,20 @@ conn_wake_parked(struct conn_list *list)
 	struct conn *c = list->parked, *next;
 
 	for (; c != NULL; c = next) {
+		int err;
+
 		next = c->parked_next;
-		if (persist_write_error(c->persist) != 0) {
-			/* Its writes can no longer become durable: no STORED. */
-			conn_destroy(c);
+		if (must_wait(c) && (err = persist_write_error(c->persist)) != 0) {
+			/* Its writes may never become durable: no STORED, but an
+			 * answer for each, and the connection goes on. */
+			if (!fail_held_writes(c, err)) {
+				conn_destroy(c);
+				continue;
+			}
+			c->wait_lsn = 0;
+		} else if (must_wait(c)) {
 			continue;
 		}
-		if (must_wait(c))
-			continue;
 		resume(c, false);
 		if (!conn_flush(c))
 			continue;

@@ -35,9 +35,13 @@ void conn_create(struct event_base *base, int fd, const struct proto_env *env,
                  struct thread_stats *stats, struct conn_list *list);
 
 /* Send the replies of parked connections whose writes are now durable and
- * resume them; close those whose writes can no longer become durable (the
- * WAL failed: they must not be told STORED).  Called on the worker's thread
- * when the WAL reports progress. */
+ * resume them.  When the WAL failed before their writes became durable, the
+ * reply of each such write becomes "SERVER_ERROR write-ahead log failed
+ * before this write was durable: <why>" (never STORED; the write stays
+ * applied in memory and may still reach the disk once it takes writes
+ * again), the other replies of the batch are
+ * kept, and the connection goes on (see struct held_write in conn.c).
+ * Called on the worker's thread when the WAL reports progress. */
 void conn_wake_parked(struct conn_list *list);
 
 /* Close and free every connection in `list` (worker shutdown). */

@@ -5,7 +5,9 @@ Scenario (each test): cairn runs with the fail shim preloaded
 (LD_PRELOAD=libcairn_failshim.so, CAIRN_FAIL_DIR=<its data dir>); four
 client threads write unique keys (one set per round trip) and record every
 answer: STORED = acknowledged, SERVER_ERROR = refused, no answer (connection
-closed) = in doubt.  Then a fault is switched on through the shim's control
+closed, or "SERVER_ERROR write-ahead log failed before this write was
+durable": it was waiting for its fsync when the WAL failed) = in doubt.
+Then a fault is switched on through the shim's control
 file, held, and switched off, and the node is restarted without the shim.
 
 WAL faults (--fsync always and everysec; write ENOSPC, fsync EIO):
@@ -41,6 +43,9 @@ import faultlib  # noqa: E402
 from faultlib import harness  # noqa: E402
 
 ENOSPC_TEXT = "No space left on device"
+# node/conn.c: the reply of a write that was waiting for durability when the
+# WAL failed (in doubt: either outcome is allowed after a restart)
+NOT_DURABLE = b"SERVER_ERROR write-ahead log failed before this write was durable"
 EIO_TEXT = "Input/output error"
 
 
@@ -88,6 +93,10 @@ class Writers:
             with self.lock:
                 if reply == b"STORED\r\n":
                     self.acked[key] = val
+                elif reply.startswith(NOT_DURABLE):
+                    # parked when the WAL failed: not acknowledged, but the
+                    # record may still be written once the disk recovers
+                    self.indoubt[key] = val
                 elif reply.startswith(b"SERVER_ERROR"):
                     self.refused[key] = reply
                 else:
