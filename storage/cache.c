@@ -199,9 +199,12 @@ effect_clear(struct cache_effect *eff)
 		memset(eff, 0, sizeof(*eff));
 }
 
-/* Describe what a call changed, for the caller to log (eff may be NULL). */
+/* Describe what a call changed to `it`'s key, for the caller to log (eff
+ * may be NULL).  The after-image points into the item (its key, its value),
+ * which the effect keeps a reference to, so the caller may read it after the
+ * stripe lock is gone, even if the item is unlinked (DELETE) meanwhile. */
 static void
-effect_key(struct cache_effect *eff, enum cache_change_type type, const struct item *it)
+effect_key(struct cache_effect *eff, enum cache_change_type type, struct item *it)
 {
 	if (eff == NULL)
 		return;
@@ -211,10 +214,10 @@ effect_key(struct cache_effect *eff, enum cache_change_type type, const struct i
 	eff->change.key = item_key(it);
 	eff->change.nkey = it->nkey;
 	eff->change.exptime = it->exptime;
+	__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+	eff->item = it;
 }
 
-/* A SET's after-image points into the item, which the effect keeps a
- * reference to, so the caller may read it after the stripe lock is gone. */
 static void
 effect_set(struct cache_effect *eff, struct item *it)
 {
@@ -225,8 +228,6 @@ effect_set(struct cache_effect *eff, struct item *it)
 	eff->change.cas = it->cas;
 	eff->change.value = it->data + it->nkey;
 	eff->change.nbytes = it->nbytes;
-	__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
-	eff->item = it;
 }
 
 void
@@ -1042,6 +1043,7 @@ cache_destroy(struct cache *c)
 		return;
 	for (it = c->lru_head; it != NULL; it = next) {
 		next = it->lru_next;
+		it->linked = 0;
 		cache_item_put(c, it);
 	}
 	cache_drain_evictions(c, NULL, NULL);

@@ -131,10 +131,11 @@ struct cache_change {
 	uint32_t nbytes;
 };
 
-/* What one call changed, if anything.  For a SET, `item` holds a reference
- * to the item now linked, into which change.key and change.value point, so
- * the caller may read the after-image after the cache's locks are released;
- * cache_effect_release() drops it. */
+/* What one call changed, if anything.  For a keyed change, `item` holds a
+ * reference to the item changed (SET: now linked; DELETE: just unlinked),
+ * into which change.key and change.value point, so the caller may read the
+ * after-image after the cache's locks are released; cache_effect_release()
+ * drops it. */
 struct cache_effect {
 	bool changed;
 	struct cache_change change;
