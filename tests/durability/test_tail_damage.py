@@ -10,6 +10,10 @@ test_torn_tail_then_new_writes_survive_kill9
     that appends its new records behind the torn bytes, or that keeps the
     torn record in front of them, loses them at the second recovery.)
 
+test_torn_tail_the_checkpoint_covers_then_new_writes_survive_kill9
+    The same after the checkpoint has folded every record, so the log
+    continues from the checkpoint's LSN past a gap the checkpoint covers.
+
 test_bitflip_in_checkpointed_segment_loses_nothing
     --fsync always, --wal-segment-size 64k, --wal-backlog 64m (so closed
     segments are kept after they are checkpointed): write until several
@@ -126,6 +130,43 @@ class TailDamage(unittest.TestCase):
                          % (len(missing), node.pstats()))
         got_old = self.present(node, b"old", 10000)
         self.assertEqual(len(got_old), len(present), "the recovered prefix changed")
+
+    def test_torn_tail_the_checkpoint_covers_then_new_writes_survive_kill9(self):
+        """As the issue saw it: the checkpoint has folded the records that the
+        torn tail cuts from the WAL, so after the restart the log continues
+        from the checkpoint's LSN, past a gap the checkpoint covers; the next
+        recovery must not read that gap as damage and cut the new writes."""
+        node = self.node(["--fsync", "always"]).start()
+        self.set_pipelined(node, b"old", 10000)
+        st = wait_until(lambda: (lambda s: s if s["checkpoint_lsn"] >= s["wal_lsn"] else None)(
+            node.pstats()), timeout=30)
+        self.assertTrue(st, "the checkpoint never caught up: %r" % (node.pstats(),))
+        self.assertEqual(node.kill9(), -9)
+        seg = node.wal_segments()[-1]
+        recs = wal_records(seg)
+        self.assertGreater(len(recs), 10, "newest segment %s holds too few records" % seg)
+        off, end, lsn = recs[-1 - self.rng.randrange(5)]
+        cut = self.rng.randrange(off + 1, end)
+        with open(seg, "r+b") as f:
+            f.truncate(cut)
+        print("cut %s at %d (record lsn %d; checkpoint at %d)" % (os.path.basename(seg), cut, lsn,
+                                                                st["checkpoint_lsn"]), flush=True)
+        node.start()
+        self.assertEqual(len(self.present(node, b"old", 10000)), 10000,
+                         "the checkpoint holds every old write")
+        with node.conn() as c:
+            for i in range(100):
+                v = val(b"new", i)
+                self.assertEqual(c.request(b"set new%d 0 0 %d\r\n%s\r\n" % (i, len(v), v)),
+                                 b"STORED\r\n", "new%d" % i)
+        self.assertEqual(node.kill9(), -9)
+        node.start()
+        got = self.present(node, b"new", 100)
+        missing = [i for i in range(100) if b"new%d" % i not in got]
+        self.assertEqual(missing, [], "%d of 100 acknowledged writes made after the torn tail "
+                         "was cut are lost after kill -9 and restart (stats persistence %r)"
+                         % (len(missing), node.pstats()))
+        self.assertEqual(len(self.present(node, b"old", 10000)), 10000)
 
     def test_bitflip_in_checkpointed_segment_loses_nothing(self):
         node = self.node(["--fsync", "always", "--wal-segment-size", "64k",
