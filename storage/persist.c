@@ -39,7 +39,6 @@ struct persist {
 
 	pthread_mutex_t ckpt_lock;     /* a checkpoint round, or a full resync */
 	struct wal_reader *ckpt_reader; /* where the checkpointer reads on (ckpt_lock) */
-	uint64_t retain_lsn;           /* atomic: oldest LSN a replica needs */
 	pthread_mutex_t id_lock;
 	struct persist_identity id;
 
@@ -81,6 +80,38 @@ replay_record(void *arg, const struct wal_record *rec)
 
 	ch.lsn = 0;  /* no listener yet: nothing is logged twice */
 	cache_apply(cache, &ch);
+}
+
+/* Transitional adapter, until storage/store.c orders "apply to memory,
+ * append to the WAL" itself: the cache's change listener appends each
+ * change (a local one with the next LSN, a replicated one with its own),
+ * and remembers this thread's last LSN for node/conn.c. */
+static __thread uint64_t thread_last_lsn;
+
+static void
+log_change(void *arg, const struct cache_change *ch)
+{
+	struct wal *w = arg;
+	struct wal_record rec = {.lsn = ch->lsn, .epoch = ch->epoch, .change = *ch};
+
+	if (ch->lsn == 0) {
+		thread_last_lsn = wal_append(w, ch);
+	} else if (ch->lsn != wal_next_lsn(w)) {
+		/* The cache skipped a record (memory differed): not logged. */
+		log_msg(LOG_ALWAYS, "wal: replicated change LSN %" PRIu64 " not logged: the log is at LSN %"
+		        PRIu64, ch->lsn, wal_next_lsn(w) - 1);
+	} else if (wal_append_record(w, &rec) == 0) {
+		thread_last_lsn = ch->lsn;
+	}
+}
+
+uint64_t
+wal_take_thread_lsn(void)
+{
+	uint64_t lsn = thread_last_lsn;
+
+	thread_last_lsn = 0;
+	return lsn;
 }
 
 static uint64_t
@@ -265,7 +296,7 @@ fold_until(struct persist *p, uint64_t end_lsn)
 		goto out;
 	}
 	if (p->ckpt_reader == NULL)
-		rc = wal_reader_open(p->data_dir, __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED) + 1,
+		rc = wal_reader_open(p->wal, __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED) + 1,
 		                     &p->ckpt_reader);
 	while (rc == 0) {
 		const char *rec;
@@ -322,45 +353,12 @@ out:
 	return rc;
 }
 
-/* Delete closed segments wholly below the checkpoint, except the newest of
- * them up to `backlog` bytes (the replication backlog). */
-static void
-trim_segments(struct persist *p, struct wal_segment *segs, size_t n, size_t closed)
-{
-	uint64_t applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
-	uint64_t kept = 0;
-	size_t i;
-
-	for (i = closed; i-- > 0;) {
-		/* Segment i ends where segment i + 1 begins. */
-		bool folded = i + 1 < n && segs[i + 1].first_lsn - 1 <= applied;
-		uint64_t retain = __atomic_load_n(&p->retain_lsn, __ATOMIC_RELAXED);
-
-		if (!folded || (retain != 0 && segs[i + 1].first_lsn - 1 >= retain))
-			continue;
-		if (kept + segs[i].size <= p->cfg.backlog) {
-			kept += segs[i].size;
-			continue;
-		}
-		if (unlink(segs[i].path) != 0)
-			log_msg(LOG_ALWAYS, "checkpointer: cannot delete %s: %s", segs[i].path, strerror(errno));
-		else
-			log_msg(LOG_INFO, "checkpointer: deleted %s", segs[i].path);
-	}
-}
-
 static void
 checkpoint_round(struct persist *p)
 {
-	uint64_t active = wal_active_segment_lsn(p->wal), synced, applied;
-	struct wal_segment *segs;
-	size_t n, closed = 0;
-	int rc = wal_list_segments(p->data_dir, &segs, &n);
+	uint64_t synced, applied;
+	int rc = 0;
 
-	if (rc != 0)
-		goto out;
-	while (closed < n && segs[closed].first_lsn < active)
-		closed++;
 	synced = wal_synced_lsn(p->wal);
 	applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
 	/* Fold in large rounds (LMDB pays per transaction and per page), but
@@ -372,10 +370,10 @@ checkpoint_round(struct persist *p)
 		rc = fold_until(p, synced);
 		p->last_fold = time(NULL);
 	}
-	if (rc == 0)
-		trim_segments(p, segs, n, closed);
-	free(segs);
-out:
+	if (rc == 0) {
+		rc = wal_trim(p->wal, __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED), p->cfg.backlog);
+		rc = rc < 0 ? rc : wal_slots_save(p->wal);
+	}
 	if (rc != 0 && __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) == 0)
 		log_msg(LOG_ALWAYS, "checkpointer: %s; the WAL keeps the changes, retrying",
 		        strerror(-rc));
@@ -456,7 +454,7 @@ persist_open(const struct persist_config *cfg, struct cache *cache,
 		log_msg(LOG_ALWAYS, "cannot open the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
 		goto fail;
 	}
-	cache_set_change_fn(cache, wal_append, p->wal);
+	cache_set_change_fn(cache, log_change, p->wal);
 	finish_recovery(p, &start);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->ckpt_lock, NULL);
@@ -584,28 +582,24 @@ persist_written_lsn(struct persist *p)
 uint64_t
 persist_oldest_lsn(struct persist *p)
 {
-	struct wal_segment *segs;
-	size_t n;
-	uint64_t oldest = wal_last_lsn(p->wal) + 1;
-
-	if (wal_list_segments(p->data_dir, &segs, &n) == 0) {
-		if (n > 0)
-			oldest = segs[0].first_lsn;
-		free(segs);
-	}
-	return oldest;
+	return wal_oldest_lsn(p->wal);
 }
 
 int
 persist_wal_reader_open(struct persist *p, uint64_t lsn, struct wal_reader **out)
 {
-	return wal_reader_open(p->data_dir, lsn, out);
+	return wal_reader_open(p->wal, lsn, out);
 }
 
 void
 persist_set_retain_lsn(struct persist *p, uint64_t lsn)
 {
-	__atomic_store_n(&p->retain_lsn, lsn, __ATOMIC_RELAXED);
+	/* Transitional: one uncapped, unsaved slot for every connected replica,
+	 * until replication keeps a slot per replica. */
+	if (lsn != 0)
+		wal_slot_set(p->wal, "replicas", lsn, WAL_SLOT_TEMPORARY);
+	else
+		wal_slot_drop(p->wal, "replicas");
 }
 
 int
@@ -631,7 +625,7 @@ persist_full_sync_begin(struct persist *p)
 	if ((rc = persist_set_identity(p, &id)) != 0 ||
 	    (rc = ckpt_reset(p->ckpt)) != 0 ||
 	    (rc = wal_reset(p->wal, 1)) != 0) {
-		cache_set_change_fn(p->cache, wal_append, p->wal);
+		cache_set_change_fn(p->cache, log_change, p->wal);
 		pthread_mutex_unlock(&p->ckpt_lock);
 		return rc;
 	}
@@ -659,7 +653,7 @@ persist_full_sync_end(struct persist *p, uint64_t lsn, const struct persist_iden
 	    (rc = wal_reset(p->wal, lsn + 1)) == 0)
 		rc = persist_set_identity(p, id);
 	__atomic_store_n(&p->checkpoint_lsn, lsn, __ATOMIC_RELAXED);
-	cache_set_change_fn(p->cache, wal_append, p->wal);
+	cache_set_change_fn(p->cache, log_change, p->wal);
 	pthread_mutex_unlock(&p->ckpt_lock);
 	return rc;
 }
@@ -667,7 +661,7 @@ persist_full_sync_end(struct persist *p, uint64_t lsn, const struct persist_iden
 void
 persist_full_sync_abort(struct persist *p)
 {
-	cache_set_change_fn(p->cache, wal_append, p->wal);
+	cache_set_change_fn(p->cache, log_change, p->wal);
 	pthread_mutex_unlock(&p->ckpt_lock);
 }
 
@@ -698,7 +692,7 @@ persist_truncate_after(struct persist *p, uint64_t lsn)
 		if (rc != 0)
 			discarded = rc;
 	}
-	cache_set_change_fn(p->cache, wal_append, p->wal);
+	cache_set_change_fn(p->cache, log_change, p->wal);
 	pthread_mutex_unlock(&p->ckpt_lock);
 	return discarded;
 }
