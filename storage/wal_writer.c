@@ -402,6 +402,9 @@ rotate(struct wal *w, uint64_t first_lsn)
 
 	if (rc != 0)
 		return rc;
+	pthread_mutex_lock(&w->lock);
+	w->segs[w->nsegs - 1].size = w->segment_bytes;  /* its final size */
+	pthread_mutex_unlock(&w->lock);
 	close(w->fd);
 	w->fd = -1;
 	return segment_start(w, first_lsn);
