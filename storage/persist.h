@@ -95,11 +95,6 @@ uint64_t persist_last_lsn(struct persist *p);
 uint64_t persist_written_lsn(struct persist *p);
 uint64_t persist_oldest_lsn(struct persist *p);
 
-/* Transitional (until the store facade hands LSNs back): the LSN of the
- * last change this thread logged through the cache's change listener since
- * the previous call, or 0; clears it.  Used by node/conn.c. */
-uint64_t wal_take_thread_lsn(void);
-
 /* Follow the WAL from `lsn` on (see wal_reader_*). */
 struct wal_reader;
 int persist_wal_reader_open(struct persist *p, uint64_t lsn, struct wal_reader **out);

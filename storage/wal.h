@@ -199,6 +199,12 @@ void wal_set_epoch(struct wal *w, uint32_t epoch);
 /* 0, or the errno of the write or fsync that failed, until it is repaired. */
 int wal_error(struct wal *w);
 
+/* TRANSITIONAL, until the store facade returns LSNs to node/conn.c: the
+ * LSN of the last change this thread logged through the cache's change
+ * listener since the previous call, or 0; clears it.  Defined next to that
+ * listener (log_change in storage/persist.c), not in the WAL module. */
+uint64_t wal_take_thread_lsn(void);
+
 /******** RETENTION: SLOTS AND TRIMMING ********/
 
 /* A slot is a named position: the first LSN its owner still needs (the
