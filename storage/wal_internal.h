@@ -138,6 +138,8 @@ struct wal {
 	struct wal_hold *holds;     /* open readers' positions */
 	struct wal_slot *slots;     /* named slots */
 	size_t nslots, slots_cap;
+	uint64_t slots_gen;         /* bumped when a saved slot changes */
+	uint64_t slots_saved_gen;   /* slots_gen the slots file holds */
 
 	/* Writer thread only (read atomically by others where noted). */
 	pthread_t thread;

@@ -24,7 +24,8 @@
  *         2: lsn   u64  the first LSN the slot needs
  *        10: name  nlen bytes (no NUL)
  *   then: checksum u32: low 32 bits of XXH3_64bits over every byte before it.
- *   Written by wal_slots_save (the checkpointer, each round; wal_close) as
+ *   Written by wal_slots_save (the checkpointer, each round; wal_close;
+ *   skipped when no saved slot changed since the last write) as
  *   DATA/wal/slots.tmp, fsynced, renamed over DATA/wal/slots, and the
  *   directory fsynced; read by wal_open.  A slot read back may be older than
  *   it was at the crash, which is safe (it keeps more).  A damaged file is
@@ -103,6 +104,8 @@ do_slot_find(struct wal *w, const char *name)
 static void
 do_slot_remove(struct wal *w, struct wal_slot *s)
 {
+	if (!(s->flags & WAL_SLOT_TEMPORARY))
+		w->slots_gen++;
 	*s = w->slots[--w->nslots];
 }
 
@@ -127,7 +130,12 @@ do_slot_set(struct wal *w, const char *name, uint64_t lsn, unsigned flags)
 		}
 		s = &w->slots[w->nslots++];
 		memcpy(s->name, name, nlen + 1);
+		s->lsn = 0;
+		s->flags = WAL_SLOT_TEMPORARY;
 	}
+	if ((s->lsn != lsn || s->flags != flags) &&
+	    !((s->flags & flags) & WAL_SLOT_TEMPORARY))
+		w->slots_gen++;
 	s->lsn = lsn;
 	s->flags = flags;
 	return 0;
@@ -187,10 +195,10 @@ do_slots_rebase(struct wal *w, uint64_t lo, uint64_t next_lsn)
 			do_slot_remove(w, s);
 			continue;
 		}
-		if (s->lsn < lo)
-			s->lsn = lo;
-		if (s->lsn > next_lsn)
-			s->lsn = next_lsn;
+		if (s->lsn < lo || s->lsn > next_lsn) {
+			s->lsn = s->lsn < lo ? lo : next_lsn;
+			w->slots_gen++;
+		}
 		i++;
 	}
 }
@@ -216,10 +224,16 @@ wal_slots_save(struct wal *w)
 {
 	char path[4096], tmp[4096], *buf;
 	size_t len = WAL_SLOTS_HDR + 4, i;
+	uint64_t gen;
 	uint32_t count = 0;
 	int fd, rc = 0;
 
 	pthread_mutex_lock(&w->lock);
+	gen = w->slots_gen;
+	if (gen == w->slots_saved_gen) {
+		pthread_mutex_unlock(&w->lock);
+		return 0;  /* the file already says this */
+	}
 	for (i = 0; i < w->nslots; i++)
 		len += WAL_SLOT_ENTRY_FIXED + strlen(w->slots[i].name);
 	buf = malloc(len);
@@ -263,6 +277,12 @@ wal_slots_save(struct wal *w)
 		rc = -errno;
 	if (rc == 0)
 		rc = wal_fsync_dir(w->data_dir);
+	if (rc == 0) {
+		pthread_mutex_lock(&w->lock);
+		if (gen > w->slots_saved_gen)
+			w->slots_saved_gen = gen;
+		pthread_mutex_unlock(&w->lock);
+	}
 out_free:
 	free(buf);
 	return rc;
@@ -326,6 +346,7 @@ wal_slots_load(struct wal *w)
 	}
 	for (size_t i = 0; i < w->nslots; i++)
 		log_msg(LOG_INFO, "wal: slot %s at LSN %" PRIu64, w->slots[i].name, w->slots[i].lsn);
+	w->slots_saved_gen = w->slots_gen;  /* the file says this already */
 }
 
 /******** TRIMMING ********/
