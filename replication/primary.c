@@ -52,7 +52,6 @@ struct primary_conn {
 	uint64_t snap_lsn;
 	uint64_t snap_items;
 	time_t last_heard;
-	uint64_t idle_lsn;           /* reader position at the last tick, if idle */
 	bool refused;                /* close once the Refused frame is sent */
 	struct primary_conn *next;
 };
@@ -80,21 +79,48 @@ send_frame(struct primary_conn *pc, const Cairn__Repl__Frame *f)
 	__atomic_add_fetch(&pc->r->bytes_sent, n, __ATOMIC_RELAXED);
 }
 
-/* The oldest LSN any connected replica may still ask for, so that the
- * checkpointer keeps those segments. */
+/* Move this replica's slot to the first LSN it still needs: the log keeps
+ * it (within --wal-backlog) across disconnects and restarts of either side.
+ * Its open reader is a registered position too, so nothing it is about to
+ * read can go meanwhile. */
 static void
-update_retention(struct repl *r)
+update_slot(struct primary_conn *pc)
 {
-	uint64_t floor = 0;
-	struct primary_conn *pc;
+	uint64_t need = pc->state == P_SNAPSHOT ? pc->snap_lsn + 1 : pc->acked_lsn + 1;
 
-	for (pc = r->conns; pc != NULL; pc = pc->next) {
-		uint64_t need = pc->state == P_SNAPSHOT ? pc->snap_lsn + 1 : pc->acked_lsn + 1;
+	if (pc->state != P_HELLO && pc->id[0] != '\0')
+		persist_replica_slot_set(pc->r->persist, pc->id, need);
+}
 
-		if (pc->state != P_HELLO && (floor == 0 || need < floor))
-			floor = need;
+/* A replica whose stream met a hole (its next record is gone) resyncs in
+ * full at its next handshake, whatever LSN it then asks for. */
+static void
+require_full_sync(struct repl *r, const char *id)
+{
+	int i, free_slot = -1;
+
+	for (i = 0; i < REPL_MAX_REPLICAS; i++) {
+		if (strcmp(r->full_sync_ids[i], id) == 0)
+			return;
+		if (free_slot < 0 && r->full_sync_ids[i][0] == '\0')
+			free_slot = i;
 	}
-	persist_set_retain_lsn(r->persist, floor);
+	if (free_slot >= 0)
+		snprintf(r->full_sync_ids[free_slot], sizeof(r->full_sync_ids[0]), "%s", id);
+	persist_replica_slot_drop(r->persist, id);
+}
+
+/* True (and forgotten) if `id` must resync in full. */
+static bool
+take_full_sync(struct repl *r, const char *id)
+{
+	for (int i = 0; i < REPL_MAX_REPLICAS; i++) {
+		if (id[0] != '\0' && strcmp(r->full_sync_ids[i], id) == 0) {
+			r->full_sync_ids[i][0] = '\0';
+			return true;
+		}
+	}
+	return false;
 }
 
 static int
@@ -150,7 +176,6 @@ pconn_destroy(struct primary_conn *pc, const char *why)
 	wal_reader_close(pc->reader);
 	ckpt_snapshot_close(pc->snap);
 	free(pc);
-	update_retention(r);
 	update_quorum(r);
 }
 
@@ -299,6 +324,8 @@ handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
 		return true;
 	}
 	plan = decide_sync(r, h);
+	if (take_full_sync(r, pc->id))
+		plan.mode = CAIRN__REPL__SYNC_MODE__FULL;
 	if (plan.mode == CAIRN__REPL__SYNC_MODE__PARTIAL) {
 		rc = persist_wal_reader_open(r->persist, plan.start_lsn, &pc->reader);
 		if (rc != 0)
@@ -307,7 +334,7 @@ handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
 	if (plan.mode == CAIRN__REPL__SYNC_MODE__FULL) {
 		plan.truncate_to = 0;
 		plan.start_lsn = 0;
-		rc = persist_snapshot_open(r->persist, &pc->snap, &pc->snap_lsn);
+		rc = persist_snapshot_open(r->persist, &pc->snap, &pc->snap_lsn, &pc->reader);
 		if (rc != 0) {
 			refuse(pc, "cannot read the checkpoint for a snapshot");
 			return true;
@@ -333,7 +360,7 @@ handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
 	pc->acked_lsn = plan.mode == CAIRN__REPL__SYNC_MODE__FULL ? 0 : plan.start_lsn - 1;
 	pc->state = plan.mode == CAIRN__REPL__SYNC_MODE__FULL ? P_SNAPSHOT : P_STREAM;
 	pthread_mutex_unlock(&r->lock);
-	update_retention(r);
+	update_slot(pc);
 	return pump(pc);
 }
 
@@ -391,9 +418,7 @@ send_snapshot_chunk(struct primary_conn *pc)
 		send_frame(pc, &f);
 		ckpt_snapshot_close(pc->snap);
 		pc->snap = NULL;
-		rc = persist_wal_reader_open(pc->r->persist, pc->snap_lsn + 1, &pc->reader);
-		if (rc != 0)
-			return rc;
+		/* pc->reader has waited at snap_lsn + 1 since the snapshot began. */
 		pthread_mutex_lock(&pc->r->lock);
 		pc->acked_lsn = pc->snap_lsn;
 		pc->state = P_STREAM;
@@ -478,8 +503,10 @@ pump(struct primary_conn *pc)
 		if (rc <= 0)
 			break;
 	}
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
+		require_full_sync(pc->r, pc->id);
 		pconn_destroy(pc, "its next record left the backlog; it will resync in full");
+	}
 	else if (rc < 0)
 		pconn_destroy(pc, strerror(-rc));
 	return rc >= 0;
@@ -515,6 +542,7 @@ handle_frame(struct primary_conn *pc, const Cairn__Repl__Frame *f)
 		if (f->ack->lsn > pc->acked_lsn)
 			pc->acked_lsn = f->ack->lsn;
 		pthread_mutex_unlock(&pc->r->lock);
+		update_slot(pc);
 		update_quorum(pc->r);
 		break;
 	case CAIRN__REPL__FRAME__MSG_HEARTBEAT:
@@ -565,33 +593,6 @@ pconn_event_cb(struct bufferevent *bev, short what, void *arg)
 	pconn_destroy(arg, (what & BEV_EVENT_EOF) ? "closed by the replica" : "connection error");
 }
 
-/* Once a second: a streaming replica behind the log whose reader has not
- * moved since the last tick, with nothing much waiting to be sent, gets a
- * fresh reader at the same LSN, and a pump (a safety net: streaming must
- * not depend on one wake-up arriving; a reader was once seen stuck after a
- * link cut, cause not found).
- * Returns false if pc was destroyed. */
-static bool
-unstick(struct primary_conn *pc)
-{
-	uint64_t next = wal_reader_next_lsn(pc->reader);
-	struct evbuffer *out = bufferevent_get_output(pc->bev);
-
-	if (next <= persist_written_lsn(pc->r->persist) && next == pc->idle_lsn &&
-	    evbuffer_get_length(out) < REPL_BATCH_BYTES) {
-		struct wal_reader *fresh;
-
-		if (persist_wal_reader_open(pc->r->persist, next, &fresh) == 0) {
-			log_msg(LOG_ALWAYS, "replication: restarting the WAL reader of %s at LSN %" PRIu64,
-			        pc->id, next);
-			wal_reader_close(pc->reader);
-			pc->reader = fresh;
-		}
-	}
-	pc->idle_lsn = next;
-	return pump(pc);
-}
-
 void
 primary_tick(struct repl *r)
 {
@@ -611,10 +612,7 @@ primary_tick(struct repl *r)
 		}
 		if (pc->state != P_HELLO)
 			send_frame(pc, &f);
-		if (pc->state == P_STREAM && !unstick(pc))
-			continue;
 	}
-	update_retention(r);
 }
 
 void

@@ -18,6 +18,7 @@
 #include "storage/log.h"
 #include "storage/persist.h"
 #include "storage/store.h"
+#include "storage/wal.h"
 
 void
 repl_random_id(char *out, size_t outlen)
@@ -410,6 +411,23 @@ link_name(enum link_state st)
 	return "?";
 }
 
+/* Every retained position of the log (storage/wal.h slots): the
+ * checkpointer's and each known replica's, connected or not. */
+static void
+write_slot_stats(struct repl *r, repl_stat_fn *emit, void *arg)
+{
+	struct wal_slot_info slots[REPL_MAX_REPLICAS + 4];
+	size_t n = persist_slot_list(r->persist, slots, sizeof(slots) / sizeof(slots[0])), i;
+	char name[32], value[128];
+
+	for (i = 0; i < n && i < sizeof(slots) / sizeof(slots[0]); i++) {
+		snprintf(name, sizeof(name), "slot%zu", i);
+		snprintf(value, sizeof(value), "name=%.*s,lsn=%" PRIu64, WAL_SLOT_NAME_MAX, slots[i].name,
+		         slots[i].lsn);
+		emit(arg, name, value);
+	}
+}
+
 void
 repl_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
 {
@@ -459,4 +477,5 @@ repl_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
 	emit(arg, "bytes_received", buf);
 	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->discarded_changes, __ATOMIC_RELAXED));
 	emit(arg, "discarded_changes", buf);
+	write_slot_stats(r, emit, arg);
 }

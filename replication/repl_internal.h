@@ -70,6 +70,9 @@ struct repl {
 	struct primary_conn *conns;    /* replicas of ours (repl thread + lock) */
 	int nconns;
 	uint64_t quorum_lsn;           /* atomic */
+	/* Replicas (node ids) whose stream met a hole: full resync next time
+	 * (repl thread only). */
+	char full_sync_ids[REPL_MAX_REPLICAS][64];
 
 	struct replica_link *link;     /* repl thread only */
 	struct event *retry_ev;        /* reconnect after backoff_ms */

@@ -42,7 +42,6 @@ struct persist {
 
 	pthread_mutex_t ckpt_lock;     /* a checkpoint round, or a full resync */
 	struct wal_reader *ckpt_reader; /* where the checkpointer reads on (ckpt_lock) */
-	uint64_t retain_lsn;           /* atomic: oldest LSN a replica needs */
 	pthread_mutex_t id_lock;       /* guards id (readers) */
 	pthread_mutex_t id_write_lock; /* one identity write at a time */
 	struct persist_identity id;
@@ -269,7 +268,7 @@ fold_until(struct persist *p, uint64_t end_lsn)
 		goto out;
 	}
 	if (p->ckpt_reader == NULL)
-		rc = wal_reader_open(p->data_dir, __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED) + 1,
+		rc = wal_reader_open(p->wal, __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED) + 1,
 		                     &p->ckpt_reader);
 	while (rc == 0) {
 		const char *rec;
@@ -326,45 +325,12 @@ out:
 	return rc;
 }
 
-/* Delete closed segments wholly below the checkpoint, except the newest of
- * them up to `backlog` bytes (the replication backlog). */
-static void
-trim_segments(struct persist *p, struct wal_segment *segs, size_t n, size_t closed)
-{
-	uint64_t applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
-	uint64_t kept = 0;
-	size_t i;
-
-	for (i = closed; i-- > 0;) {
-		/* Segment i ends where segment i + 1 begins. */
-		bool folded = i + 1 < n && segs[i + 1].first_lsn - 1 <= applied;
-		uint64_t retain = __atomic_load_n(&p->retain_lsn, __ATOMIC_RELAXED);
-
-		if (!folded || (retain != 0 && segs[i + 1].first_lsn - 1 >= retain))
-			continue;
-		if (kept + segs[i].size <= p->cfg.backlog) {
-			kept += segs[i].size;
-			continue;
-		}
-		if (unlink(segs[i].path) != 0)
-			log_msg(LOG_ALWAYS, "checkpointer: cannot delete %s: %s", segs[i].path, strerror(errno));
-		else
-			log_msg(LOG_INFO, "checkpointer: deleted %s", segs[i].path);
-	}
-}
-
 static void
 checkpoint_round(struct persist *p)
 {
-	uint64_t active = wal_active_segment_lsn(p->wal), synced, applied;
-	struct wal_segment *segs;
-	size_t n, closed = 0;
-	int rc = wal_list_segments(p->data_dir, &segs, &n);
+	uint64_t synced, applied;
+	int rc = 0;
 
-	if (rc != 0)
-		goto out;
-	while (closed < n && segs[closed].first_lsn < active)
-		closed++;
 	synced = wal_synced_lsn(p->wal);
 	applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
 	/* Fold in large rounds (LMDB pays per transaction and per page), but
@@ -376,10 +342,10 @@ checkpoint_round(struct persist *p)
 		rc = fold_until(p, synced);
 		p->last_fold = time(NULL);
 	}
-	if (rc == 0)
-		trim_segments(p, segs, n, closed);
-	free(segs);
-out:
+	if (rc == 0) {
+		rc = wal_trim(p->wal, __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED), p->cfg.backlog);
+		rc = rc < 0 ? rc : wal_slots_save(p->wal);
+	}
 	if (rc != 0 && __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) == 0)
 		log_msg(LOG_ALWAYS, "checkpointer: %s; the WAL keeps the changes, retrying",
 		        strerror(-rc));
@@ -595,34 +561,73 @@ persist_written_lsn(struct persist *p)
 uint64_t
 persist_oldest_lsn(struct persist *p)
 {
-	struct wal_segment *segs;
-	size_t n;
-	uint64_t oldest = wal_last_lsn(p->wal) + 1;
-
-	if (wal_list_segments(p->data_dir, &segs, &n) == 0) {
-		if (n > 0)
-			oldest = segs[0].first_lsn;
-		free(segs);
-	}
-	return oldest;
+	return wal_oldest_lsn(p->wal);
 }
 
 int
 persist_wal_reader_open(struct persist *p, uint64_t lsn, struct wal_reader **out)
 {
-	return wal_reader_open(p->data_dir, lsn, out);
+	return wal_reader_open(p->wal, lsn, out);
 }
 
-void
-persist_set_retain_lsn(struct persist *p, uint64_t lsn)
+/* A replica's slot is named after its node id, so that it survives the
+ * replica's reconnects and restarts (and ours: slots are saved). */
+static void
+replica_slot_name(char *out, size_t outlen, const char *replica_id)
 {
-	__atomic_store_n(&p->retain_lsn, lsn, __ATOMIC_RELAXED);
+	snprintf(out, outlen, "replica:%s", replica_id);
 }
 
 int
-persist_snapshot_open(struct persist *p, struct ckpt_snapshot **out, uint64_t *lsn)
+persist_replica_slot_set(struct persist *p, const char *replica_id, uint64_t lsn)
 {
-	return ckpt_snapshot_open(p->ckpt, out, lsn);
+	char name[WAL_SLOT_NAME_MAX + 1];
+
+	replica_slot_name(name, sizeof(name), replica_id);
+	return wal_slot_set(p->wal, name, lsn, WAL_SLOT_REPLICA);
+}
+
+void
+persist_replica_slot_drop(struct persist *p, const char *replica_id)
+{
+	char name[WAL_SLOT_NAME_MAX + 1];
+
+	replica_slot_name(name, sizeof(name), replica_id);
+	wal_slot_drop(p->wal, name);
+}
+
+size_t
+persist_slot_list(struct persist *p, struct wal_slot_info *out, size_t max)
+{
+	return wal_slot_list(p->wal, out, max);
+}
+
+int
+persist_snapshot_open(struct persist *p, struct ckpt_snapshot **out, uint64_t *lsn,
+                      struct wal_reader **reader)
+{
+	struct wal_reader *pin = NULL;
+	int rc, tries;
+
+	/* Pin the whole log first (a reader at its oldest LSN is a registered
+	 * position), so that the checkpointer cannot trim LSN + 1 between the
+	 * moment we learn the snapshot's LSN and the moment our reader is
+	 * registered there.  The checkpoint's own slot keeps the oldest
+	 * segment at or below checkpoint + 1, so LSN + 1 is still there. */
+	for (tries = 0; tries < 3; tries++) {
+		rc = wal_reader_open(p->wal, wal_oldest_lsn(p->wal), &pin);
+		if (rc != -ENOENT)
+			break;  /* -ENOENT: trimmed between the two calls, try again */
+	}
+	if (rc != 0)
+		return rc;
+	rc = ckpt_snapshot_open(p->ckpt, out, lsn);
+	if (rc == 0 && (rc = wal_reader_open(p->wal, *lsn + 1, reader)) != 0) {
+		ckpt_snapshot_close(*out);
+		*out = NULL;
+	}
+	wal_reader_close(pin);
+	return rc;
 }
 
 int

@@ -99,14 +99,24 @@ uint64_t persist_oldest_lsn(struct persist *p);
 struct wal_reader;
 int persist_wal_reader_open(struct persist *p, uint64_t lsn, struct wal_reader **out);
 
-/* Keep every WAL segment holding an LSN >= lsn (a replica still needs it);
- * 0 removes the floor. */
-void persist_set_retain_lsn(struct persist *p, uint64_t lsn);
+/* Retention (storage/wal.h, "slots"): a replica's position, by its node
+ * id: the first LSN it still needs.  The log keeps it across disconnects
+ * and restarts of either side, within --wal-backlog; beyond it the slot is
+ * invalidated and the replica gets a full resync.  Returns 0 or a negative
+ * errno.  drop: forget it.  list: every slot (the checkpointer's, each
+ * replica's), for `stats replication`; returns how many there are. */
+int persist_replica_slot_set(struct persist *p, const char *replica_id, uint64_t lsn);
+void persist_replica_slot_drop(struct persist *p, const char *replica_id);
+struct wal_slot_info;
+size_t persist_slot_list(struct persist *p, struct wal_slot_info *out, size_t max);
 
-/* Open a point-in-time snapshot of the checkpoint (see ckpt_snapshot_*);
- * *lsn is the last change it holds.  Returns 0 or a negative errno. */
+/* Open a snapshot of the checkpoint (see ckpt_snapshot_*: every item, none
+ * older than *lsn) and a reader of the WAL from *lsn + 1, registered before
+ * anything after *lsn can be trimmed: the snapshot then the reader's
+ * records give the primary's state.  Returns 0 or a negative errno. */
 struct ckpt_snapshot;
-int persist_snapshot_open(struct persist *p, struct ckpt_snapshot **out, uint64_t *lsn);
+int persist_snapshot_open(struct persist *p, struct ckpt_snapshot **out, uint64_t *lsn,
+                          struct wal_reader **reader);
 
 /* A replica's full resync replaces everything this node holds:
  *   begin: stop logging, forget the cache, the checkpoint and the WAL;

@@ -1,16 +1,25 @@
 /* Write-ahead log: segmented, append-only, checksummed records of every
- * change to the cache, written by one thread with group commit.
+ * change to the cache, written by one thread with group commit.  The log is
+ * the truth: an LSN exists once it is appended here.
  *
- * Objects: `struct wal` (the open log being appended to) and the record
- * codec (wal_encode/wal_decode) that recovery, the checkpointer and
- * replication share.  The byte format is specified at the top of wal.c and
- * summarised in docs/formats.md.
+ * Objects: `struct wal` (the open log: appends, its segment index and the
+ * positions that still need it), `struct wal_reader` (follows the live
+ * log), and the record codec (wal_encode/wal_decode) that recovery, the
+ * checkpointer and replication share.
  *
- * Threads: wal_append() is called by any thread (from the cache's change
- * listener, under the key's stripe lock) and only copies the record into a
- * buffer; a writer thread owned by the wal writes batches to the current
- * segment and fsyncs them according to the policy.  Lock order: cache stripe
- * lock, then the wal's lock.
+ * Where the byte formats are specified (summarised in docs/formats.md):
+ *   records              storage/wal_record.c
+ *   segment files        storage/wal_writer.c
+ *   slots file           storage/wal_retain.c
+ *   recovery rules       storage/wal_recover.c
+ *   reader algorithm     storage/wal_reader.c
+ *
+ * Threads: wal_append()/wal_append_record() are called by any thread (the
+ * store facade, under the key's writer lock) and only copy the record into
+ * a buffer; a writer thread owned by the wal writes batches to the current
+ * segment and fsyncs them according to the policy.  Readers, slots and
+ * wal_trim (the checkpointer) take the wal's lock briefly and never do file
+ * I/O under it.  Lock order: store writer lock, then the wal's lock.
  */
 #ifndef CAIRN_STORAGE_WAL_H
 #define CAIRN_STORAGE_WAL_H
@@ -80,48 +89,33 @@ int wal_list_segments(const char *data_dir, struct wal_segment **out, size_t *n)
  * header, or a negative errno. */
 int wal_read_segment(const char *path, char **buf, size_t *len);
 
-/******** READING A LIVE LOG (replication) ********/
-
-/* Follows the log from an LSN on, across segments, while it is written.
- * One thread at a time per reader. */
-struct wal_reader;
-
-/* Position a reader at from_lsn.  Returns 0 and *out, -ENOENT when from_lsn
- * is no longer on disk (older than the oldest segment), or a negative errno. */
-int wal_reader_open(const char *data_dir, uint64_t from_lsn, struct wal_reader **out);
-
-/* The next record: 1 with *rec / *len (the raw record bytes, valid until the
- * next call) and *lsn; 0 when no further record is written yet; -ENOENT when
- * the next segment is gone (trimmed) or -EILSEQ on a damaged record. */
-int wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *lsn);
-
-/* The LSN the next record will have. */
-uint64_t wal_reader_next_lsn(const struct wal_reader *r);
-
-/* Give back the record the last wal_reader_next() returned: the next call
- * returns it again. */
-void wal_reader_unread(struct wal_reader *r);
-
-void wal_reader_close(struct wal_reader *r);
-
 /******** RECOVERY ********/
 
 typedef void wal_replay_fn(void *arg, const struct wal_record *rec);
 
 struct wal_recovery {
-	uint64_t last_lsn;         /* last valid record in the log (0 if none) */
-	uint32_t last_epoch;
+	uint64_t last_lsn;         /* last valid record of the retained log (0 if none) */
+	uint32_t last_epoch;       /* its epoch (0 if none) */
 	uint64_t replayed;         /* records handed to the callback */
-	uint64_t dropped_bytes;    /* torn or corrupt bytes cut off */
-	uint64_t dropped_segments; /* later segments set aside after damage */
+	uint64_t dropped_bytes;    /* torn or corrupt bytes cut off, and *.damaged bytes */
+	uint64_t dropped_segments; /* segments set aside as *.damaged */
+	uint64_t covered_segments; /* segments set aside as *.covered (the checkpoint has them) */
 };
 
-/* Read every segment in order, call fn for each record whose LSN is above
- * `after_lsn`, and stop at the first torn or corrupt record: the segment is
- * truncated there and any later segments are renamed to *.damaged, each with
- * a log line saying how much was dropped.  Returns 0 (also after repairing
- * damage) or a negative errno when the log cannot be read at all. */
-int wal_recover(const char *data_dir, uint64_t after_lsn, wal_replay_fn *fn,
+/* Recover DATA/wal relative to the checkpoint, which holds every change up
+ * to checkpoint_lsn (0: no checkpoint).  Reads every segment in order and
+ * calls fn for each valid record above checkpoint_lsn, in LSN order.  Gaps
+ * the checkpoint covers are not damage: the segments before such a gap are
+ * renamed *.covered.  Damage (a torn or corrupt record, a bad segment
+ * header, a gap the checkpoint does not cover) is cut where it starts; later
+ * segments are kept only when the checkpoint covers what was lost, else
+ * renamed *.damaged.  Every repair is logged with what was lost (the rules
+ * are in wal_recover.c).  Afterwards the log continues at
+ * max(checkpoint_lsn, out->last_lsn) + 1.  Never crashes on any content.
+ * Returns 0 (also after repairing damage) or a negative errno when the log
+ * cannot be read at all.  Call it before wal_open (or with nothing being
+ * appended). */
+int wal_recover(const char *data_dir, uint64_t checkpoint_lsn, wal_replay_fn *fn,
                 void *arg, struct wal_recovery *out);
 
 /******** THE LOG ********/
@@ -139,30 +133,34 @@ typedef void wal_progress_fn(void *arg);
 struct wal;
 
 /* Open the log for appending after recovery: the next local change gets
- * LSN next_lsn.  Starts the writer thread.  Returns 0 and *out, or a negative
- * errno (*out untouched). */
+ * LSN next_lsn (max(checkpoint, recovered last LSN) + 1).  Builds the
+ * segment index from DATA/wal, loads the slots file, starts a segment at
+ * next_lsn and the writer thread.  Returns 0 and *out, or a negative errno
+ * (*out untouched). */
 int wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
              wal_progress_fn *progress_fn, void *progress_arg, struct wal **out);
 
-/* Flush and fsync everything appended, stop the writer, close.  NULL is a
- * no-op. */
+/* Flush and fsync everything appended, save the slots, stop the writer,
+ * close.  Every reader must be closed first.  NULL is a no-op. */
 void wal_close(struct wal *w);
 
-/* Append a local change with the next LSN and the log's epoch; returns that
- * LSN.  Waits while WAL_BUFFER_MAX bytes are unwritten.  After a write error
- * the log queues records, the node refuses writes (wal_error), and the
- * writer retries each second to rewrite everything not known to be on disk
- * from its own copy; once that succeeds writes are accepted again.  Returns
- * 0 only when the record could not be queued (out of memory: wal_error is
- * set). */
+ /* Append a local change with the log's next LSN and its epoch.
+ * Returns that LSN, or 0 when it
+ * could not be queued (ENOMEM): the log then fails like a disk (wal_error)
+ * until repaired.  After a write error the log still queues records, the
+ * node refuses writes (wal_error), and the writer retries each second to
+ * rewrite everything not known to be on disk from its own copy; once that
+ * succeeds writes are accepted again.  May wait while WAL_BUFFER_MAX bytes
+ * are unwritten. */
 uint64_t wal_append(struct wal *w, const struct cache_change *ch);
 
-/* Append a record received from a primary, keeping its LSN and epoch.  Its
- * LSN must be the log's next one.  Returns 0, -EILSEQ (not the next LSN) or
- * -ENOMEM. */
+/* Append a record received from a primary, keeping its LSN and epoch.
+ * Returns 0; -EILSEQ when rec->lsn is not exactly wal_next_lsn() (asserted
+ * in debug builds: the caller must not skip or repeat LSNs); -ENOMEM as
+ * for wal_append. */
 int wal_append_record(struct wal *w, const struct wal_record *rec);
 
-/* The LSN the next record will have. */
+/* The LSN the next appended record gets (taken under the wal's lock). */
 uint64_t wal_next_lsn(struct wal *w);
 
 /* Durable under the fsync policy: every record up to this LSN is on disk. */
@@ -178,15 +176,21 @@ uint64_t wal_last_lsn(struct wal *w);
 /* First LSN of the segment being written; segments below it are closed. */
 uint64_t wal_active_segment_lsn(struct wal *w);
 
-/* Start over at next_lsn: every segment is deleted and a new one begins.
- * For a replica's full resync; nothing may be appended meanwhile (the
- * caller has removed the cache's listener).  Returns 0 or a negative errno. */
+/* First LSN of the oldest segment in the index (the start of the backlog). */
+uint64_t wal_oldest_lsn(struct wal *w);
+
+/* Start over at next_lsn: every segment is deleted and a new one begins;
+ * replica slots are dropped, other slots move to next_lsn.  For a
+ * replica's full resync; nothing may be appended meanwhile and no reader
+ * may be open.  Returns 0 or a negative errno. */
 int wal_reset(struct wal *w, uint64_t next_lsn);
 
 /* Cut the log after `lsn`: later records are removed from the segment
  * files and the next record gets lsn + 1 (an old primary rolling back to the
- * point where its successor's history forked).  Nothing may be appended
- * meanwhile.  Returns the number of records discarded, or a negative errno. */
+ * point where its successor's history forked); slots above lsn + 1 are
+ * dropped (replica slots) or moved to it.  Nothing may be appended meanwhile
+ * and no reader may be open.  Returns the number of records discarded, or a
+ * negative errno. */
 int64_t wal_truncate_after(struct wal *w, uint64_t lsn);
 
 /* Epoch stamped on local changes from now on (a promotion raises it). */
@@ -194,5 +198,80 @@ void wal_set_epoch(struct wal *w, uint32_t epoch);
 
 /* 0, or the errno of the write or fsync that failed, until it is repaired. */
 int wal_error(struct wal *w);
+
+/******** RETENTION: SLOTS AND TRIMMING ********/
+
+/* A slot is a named position: the first LSN its owner still needs (the
+ * checkpointer's "checkpoint", a replica's node id).  The log never trims a
+ * segment holding an LSN at or above a slot, except that a WAL_SLOT_REPLICA
+ * slot is capped by the backlog (see wal_trim).  Open readers are registered
+ * positions too (see wal_reader_open). */
+#define WAL_SLOT_NAME_MAX 64
+#define WAL_SLOT_REPLICA 1u    /* capped by the backlog; invalidated beyond it */
+#define WAL_SLOT_TEMPORARY 2u  /* not saved: gone after a restart */
+
+struct wal_slot_info {
+	char name[WAL_SLOT_NAME_MAX + 1];
+	uint64_t lsn;
+	unsigned flags;
+};
+
+/* Create or move slot `name` (1..WAL_SLOT_NAME_MAX bytes) to lsn (> 0),
+ * with these WAL_SLOT_* flags.  Returns 0, -EINVAL or -ENOMEM. */
+int wal_slot_set(struct wal *w, const char *name, uint64_t lsn, unsigned flags);
+
+/* Remove a slot.  Returns 0 or -ENOENT (no such slot). */
+int wal_slot_drop(struct wal *w, const char *name);
+
+/* Copy up to max slots into out (for `stats replication`).  Returns how
+ * many slots there are (may exceed max). */
+size_t wal_slot_list(struct wal *w, struct wal_slot_info *out, size_t max);
+
+/* Save the non-temporary slots to DATA/wal/slots (temp file, fsync,
+ * rename, directory fsync); wal_open loads them.  The checkpointer calls it
+ * each round.  Returns 0 or a negative errno (the old file stays). */
+int wal_slots_save(struct wal *w);
+
+/* Delete old segments (the checkpointer, after checkpointing up to
+ * checkpoint_lsn, which also moves the "checkpoint" slot to
+ * checkpoint_lsn + 1).  Only a prefix of closed segments goes, each wholly
+ * below checkpoint_lsn + 1, every open reader's position and every slot
+ * that is not WAL_SLOT_REPLICA; of those, the newest up to `backlog` bytes
+ * are kept (the replication backlog).  A replica slot that needs an older
+ * segment than the backlog keeps is invalidated (dropped and logged), and a
+ * reader opened at its position later gets -ENOENT.  Files are deleted
+ * without the wal's lock held.  Returns the number of segments deleted, or
+ * a negative errno. */
+int wal_trim(struct wal *w, uint64_t checkpoint_lsn, uint64_t backlog);
+
+/******** READING A LIVE LOG (replication, checkpointer) ********/
+
+/* Follows the log from an LSN on, across segments, while it is written.
+ * One thread at a time per reader. */
+struct wal_reader;
+
+/* Position a reader at from_lsn and register that position with the log
+ * (nothing it will read is trimmed until wal_reader_close).  Returns 0 and
+ * *out; -ENOENT when from_lsn left the backlog (below the oldest segment:
+ * resync in full); -ENOMEM.  `w` must outlive the reader. */
+int wal_reader_open(struct wal *w, uint64_t from_lsn, struct wal_reader **out);
+
+/* The next record: 1 with *rec / *len (the raw record bytes, valid until the
+ * next call) and *lsn; 0 when no further record is written yet (call again
+ * later: a segment being created is picked up then); -ENOENT when the next
+ * record is at or below the written end of the log but its segment is not
+ * there (trimmed, or a hole): it left the backlog, resync in full; -EILSEQ
+ * on a damaged record; another negative errno on a read error. */
+int wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *lsn);
+
+/* The LSN the next record will have. */
+uint64_t wal_reader_next_lsn(const struct wal_reader *r);
+
+/* Give back the record the last wal_reader_next() returned: the next call
+ * returns it again.  Only right after a call that returned 1. */
+void wal_reader_unread(struct wal_reader *r);
+
+/* Unregister and free the reader.  NULL is a no-op. */
+void wal_reader_close(struct wal_reader *r);
 
 #endif

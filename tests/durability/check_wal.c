@@ -1,8 +1,12 @@
-/* Unit tests for storage/wal.c: the record codec (round trip of every type,
- * the documented example, bit flips, torn tails at every offset, impossible
- * fields), and recovery on real segment files in a temp dir (truncation at
- * every offset of the last record, bit flips, damaged earlier segments,
- * headers), plus replay into a cache: idempotence and absolute TTLs.
+/* Unit tests for storage/wal_*.c: the record codec (round trip of every
+ * type, the documented example, bit flips, torn tails at every offset,
+ * impossible fields); recovery on real segment files in a temp dir
+ * (truncation at every offset of the last record, bit flips, damaged earlier
+ * segments, headers, and relative to the checkpoint: a checkpoint ahead of a
+ * torn tail, damage the checkpoint covers or not), plus replay into a cache:
+ * idempotence and absolute TTLs; the live reader (a segment whose header is
+ * not written yet, a hole); retention (trimming while readers open and
+ * close, replica slots capped by the backlog, slots across a reopen).
  *
  * Segments are built by the real writer: wal_open (fsync no), wal_append,
  * wal_close.  Each open starts a fresh segment, so N open/close sessions give
@@ -15,10 +19,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -1085,12 +1091,485 @@ START_TEST(test_rotation_gap_free)
 }
 END_TEST
 
+/******** RECOVERY RELATIVE TO THE CHECKPOINT ********/
+
+/* Cut a segment file to its first `keep` bytes. */
+static void
+cut_file(const char *path, size_t keep)
+{
+	ck_assert_msg(truncate(path, (off_t)keep) == 0, "truncate %s: %s", path, strerror(errno));
+}
+
+static void
+segment_path(uint64_t first_lsn, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/wal/%016" PRIx64 ".log", tmpdir, first_lsn);
+}
+
+/* Bytes of a session's segment holding its first n records (header
+ * included). */
+static size_t
+prefix_bytes(const struct cache_change *chs, size_t n)
+{
+	size_t off = WAL_SEGMENT_HDR_SIZE;
+
+	for (size_t i = 0; i < n; i++)
+		off += wal_record_size(&chs[i]);
+	return off;
+}
+
+/* The checkpoint (LSN 30) is ahead of a WAL whose tail was torn (valid to
+ * LSN 24): the log goes on at 31, and the next recovery keeps LSNs 31..40
+ * (the bug: it read the jump 24 -> 31 as damage and cut the new writes). */
+START_TEST(test_recover_checkpoint_ahead_of_torn_tail)
+{
+	enum { N = 40 };
+	char keys[N][16], vals[N][32], path[4096], aside[4200];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+	struct wal_segment *segs;
+	uint64_t next;
+	size_t nseg;
+
+	write_session(1, chs, 30);
+	segment_path(1, path, sizeof(path));
+	cut_file(path, prefix_bytes(chs, 24) + 7);   /* LSN 25 torn */
+	ck_assert_int_eq(wal_recover(tmpdir, 30, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 0);
+	next = (rec.last_lsn > 30 ? rec.last_lsn : 30) + 1;
+	ck_assert_uint_eq(next, 31);
+	/* A reopened wal appends the new writes after the checkpoint. */
+	write_session(next, chs + 30, 10);
+	s->n = 0;
+	ck_assert_int_eq(wal_recover(tmpdir, 30, seen_fn, s, &rec), 0);
+	ck_assert_msg(s->n == 10, "replayed %zu records after the restart, want 10", s->n);
+	ck_assert_uint_eq(s->lsn[0], 31);
+	ck_assert_uint_eq(s->lsn[9], 40);
+	ck_assert_uint_eq(rec.last_lsn, 40);
+	ck_assert_uint_eq(rec.dropped_segments, 0);
+	/* The retained log is gap-free and starts after the checkpoint. */
+	list_segments(&segs, &nseg);
+	ck_assert_uint_eq(nseg, 1);
+	ck_assert_uint_eq(segs[0].first_lsn, 31);
+	free(segs);
+	snprintf(aside, sizeof(aside), "%s.covered", path);
+	ck_assert(file_exists(aside));
+	/* and a third recovery finds it clean */
+	s->n = 0;
+	ck_assert_int_eq(wal_recover(tmpdir, 30, seen_fn, s, &rec), 0);
+	ck_assert_uint_eq(s->n, 10);
+	ck_assert_uint_eq(rec.dropped_bytes, 0);
+	ck_assert_uint_eq(rec.covered_segments, 0);
+	free(s);
+	free(chs);
+}
+END_TEST
+
+/* Damage in the first of three segments (LSN 5 corrupt).  With the
+ * checkpoint at 15 it covers the loss: the first segment is cut and set
+ * aside as covered, the intact later ones are kept and LSNs 16..30
+ * replayed.  With the checkpoint at 3 it does not: they are set aside. */
+START_TEST(test_recover_covered_damage_keeps_later_segments)
+{
+	enum { N = 30 };
+	char keys[N][16], vals[N][32], p0[4096], p1[4096], p2[4096], aside[4200];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct seen *s = calloc(1, sizeof(*s));
+	struct wal_recovery rec;
+	size_t len, off = prefix_bytes(chs, 4);
+	char *data;
+
+	for (int round = 0; round < 2; round++) {
+		uint64_t ckpt = round == 0 ? 15 : 3;
+
+		rm_rf(tmpdir);
+		ck_assert_int_eq(mkdir(tmpdir, 0755), 0);
+		write_session(1, chs, 10);
+		write_session(11, chs + 10, 10);
+		write_session(21, chs + 20, 10);
+		segment_path(1, p0, sizeof(p0));
+		segment_path(11, p1, sizeof(p1));
+		segment_path(21, p2, sizeof(p2));
+		data = read_file(p0, &len);
+		data[off + 25] ^= 0x01;
+		write_file(p0, data, len);
+		free(data);
+		s->n = 0;
+		ck_assert_int_eq(wal_recover(tmpdir, ckpt, seen_fn, s, &rec), 0);
+		if (ckpt == 15) {
+			ck_assert_msg(s->n == 15, "checkpoint 15: replayed %zu, want 15", s->n);
+			ck_assert_uint_eq(s->lsn[0], 16);
+			ck_assert_uint_eq(rec.last_lsn, 30);
+			ck_assert_uint_eq(rec.dropped_segments, 0);
+			ck_assert_uint_eq(rec.dropped_bytes, len - off);
+			ck_assert_uint_eq(rec.covered_segments, 1);
+			ck_assert(file_exists(p1));
+			ck_assert(file_exists(p2));
+			snprintf(aside, sizeof(aside), "%s.covered", p0);
+			ck_assert_uint_eq(file_size(aside), off);
+		} else {
+			ck_assert_uint_eq(s->n, 1);   /* LSN 4 */
+			ck_assert_uint_eq(rec.last_lsn, 4);
+			ck_assert_uint_eq(rec.dropped_segments, 2);
+			ck_assert(!file_exists(p1));
+			ck_assert(!file_exists(p2));
+			ck_assert_uint_eq(file_size(p0), off);
+		}
+		/* either way the second pass finds a clean log */
+		s->n = 0;
+		ck_assert_int_eq(wal_recover(tmpdir, ckpt, seen_fn, s, &rec), 0);
+		ck_assert_uint_eq(s->n, ckpt == 15 ? 15 : 1);
+		ck_assert_uint_eq(rec.dropped_bytes, 0);
+	}
+	free(s);
+	free(chs);
+}
+END_TEST
+
+/******** LIVE READER ********/
+
+#define POLL_DEADLINE_S 10
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+wait_written(struct wal *w, uint64_t lsn)
+{
+	double deadline = now_s() + POLL_DEADLINE_S;
+
+	while (wal_written_lsn(w) < lsn) {
+		ck_assert_msg(now_s() < deadline, "written LSN %" PRIu64 " never reached %" PRIu64,
+		              wal_written_lsn(w), lsn);
+		usleep(1000);
+	}
+}
+
+static struct wal *
+open_wal(uint64_t next_lsn, size_t segment_size)
+{
+	struct wal_config cfg = {.data_dir = tmpdir, .fsync = WAL_FSYNC_NO, .segment_size = segment_size};
+	struct wal *w = NULL;
+
+	ck_assert_int_eq(wal_open(&cfg, next_lsn, 1, NULL, NULL, &w), 0);
+	return w;
+}
+
+static void
+append_all(struct wal *w, const struct cache_change *chs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_ne(wal_append(w, &chs[i]), 0);
+}
+
+/* Expect the reader's next record to be `lsn`. */
+static void
+expect_record(struct wal_reader *r, uint64_t lsn)
+{
+	const char *rec;
+	size_t len;
+	uint64_t got = 0;
+	int rc = wal_reader_next(r, &rec, &len, &got);
+
+	ck_assert_msg(rc == 1 && got == lsn, "reader: rc %d LSN %" PRIu64 ", want LSN %" PRIu64,
+	              rc, got, lsn);
+}
+
+/* The next segment's file exists but its header is not written yet: the
+ * reader says "nothing yet" and reads the records once they are there (the
+ * bug: it had moved to that segment already and returned 0 for ever). */
+START_TEST(test_reader_segment_header_not_yet_written)
+{
+	enum { N = 6 };
+	char keys[N][16], vals[N][32], path[4096], *hdr;
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct wal_reader *r = NULL;
+	const char *rec;
+	size_t len, hlen;
+	uint64_t lsn;
+	struct wal *w;
+
+	write_session(1, chs, 3);
+	w = open_wal(4, 1 << 20);   /* segment 4: header only */
+	segment_path(4, path, sizeof(path));
+	hdr = read_file(path, &hlen);
+	ck_assert_uint_eq(hlen, WAL_SEGMENT_HDR_SIZE);
+	ck_assert_int_eq(wal_reader_open(w, 1, &r), 0);
+	for (uint64_t i = 1; i <= 3; i++)
+		expect_record(r, i);
+	cut_file(path, 0);   /* as between the writer's open() and its header */
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(wal_reader_next(r, &rec, &len, &lsn), 0);
+	write_file(path, hdr, hlen);
+	append_all(w, chs + 3, 3);
+	wait_written(w, 6);
+	for (uint64_t i = 4; i <= 6; i++)
+		expect_record(r, i);
+	ck_assert_int_eq(wal_reader_next(r, &rec, &len, &lsn), 0);
+	wal_reader_close(r);
+	wal_close(w);
+	free(hdr);
+	free(chs);
+}
+END_TEST
+
+/* A middle segment deleted behind the log's back: the reader that reaches
+ * it has left the backlog (-ENOENT), never "nothing yet". */
+START_TEST(test_reader_hole_is_enoent)
+{
+	enum { N = 9 };
+	char keys[N][16], vals[N][32], path[4096];
+	struct cache_change *chs = make_sets(N, keys, vals);
+	struct wal_reader *r = NULL;
+	const char *rec;
+	size_t len;
+	uint64_t lsn;
+	struct wal *w;
+
+	write_session(1, chs, 3);
+	write_session(4, chs + 3, 3);
+	w = open_wal(7, 1 << 20);
+	append_all(w, chs + 6, 3);
+	wait_written(w, 9);
+	ck_assert_int_eq(wal_reader_open(w, 1, &r), 0);
+	for (uint64_t i = 1; i <= 3; i++)
+		expect_record(r, i);
+	segment_path(4, path, sizeof(path));
+	ck_assert_int_eq(unlink(path), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(wal_reader_next(r, &rec, &len, &lsn), -ENOENT);
+	wal_reader_close(r);
+	/* below the oldest segment: the open itself says so */
+	ck_assert_int_eq(wal_trim(w, 9, 0), 2);
+	ck_assert_int_eq(wal_reader_open(w, 2, &r), -ENOENT);
+	wal_close(w);
+	free(chs);
+}
+END_TEST
+
+/******** RETENTION ********/
+
+struct trim_run {
+	struct wal *w;
+	unsigned seed;
+	double until;
+	uint64_t reads, opens, refused;  /* counted by the reader threads */
+	uint64_t failures;               /* > 0: a reader lost a record it was promised */
+	char why[256];
+};
+
+static void
+trim_fail(struct trim_run *t, const char *what, int rc, uint64_t lsn)
+{
+	if (__atomic_fetch_add(&t->failures, 1, __ATOMIC_RELAXED) == 0)
+		snprintf(t->why, sizeof(t->why), "%s: rc %d at LSN %" PRIu64, what, rc, lsn);
+}
+
+/* Open readers at random positions in the backlog, read a random number
+ * of records in order, close; never lose a record once open. */
+static void *
+trim_reader(void *arg)
+{
+	struct trim_run *t = arg;
+	unsigned seed = __atomic_add_fetch(&t->seed, 7919, __ATOMIC_RELAXED);
+
+	while (now_s() < t->until) {
+		uint64_t oldest = wal_oldest_lsn(t->w), written = wal_written_lsn(t->w);
+		uint64_t from = oldest + (written > oldest ? (uint64_t)rand_r(&seed) % (written - oldest) : 0);
+		uint64_t want = from, n = 1 + (uint64_t)rand_r(&seed) % 2000;
+		struct wal_reader *r;
+		int rc = wal_reader_open(t->w, from, &r);
+
+		if (rc == -ENOENT) {   /* trimmed between the two calls */
+			__atomic_add_fetch(&t->refused, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (rc != 0) {
+			trim_fail(t, "open", rc, from);
+			break;
+		}
+		__atomic_add_fetch(&t->opens, 1, __ATOMIC_RELAXED);
+		while (want < from + n && now_s() < t->until) {
+			const char *rec;
+			size_t len;
+			uint64_t lsn;
+
+			rc = wal_reader_next(r, &rec, &len, &lsn);
+			if (rc == 0) {
+				usleep(200);
+				continue;
+			}
+			if (rc < 0 || lsn != want) {
+				trim_fail(t, "next", rc, want);
+				break;
+			}
+			want++;
+			__atomic_add_fetch(&t->reads, 1, __ATOMIC_RELAXED);
+		}
+		wal_reader_close(r);
+	}
+	return NULL;
+}
+
+/* Readers open and close while the log is written and trimmed as hard as
+ * it can be (everything written counts as checkpointed, no backlog): no
+ * reader ever misses a segment its registered position needs. */
+START_TEST(test_trim_respects_open_readers)
+{
+	enum { NREADERS = 3 };
+	struct trim_run t = {.seed = 12345, .until = now_s() + 2.0};
+	pthread_t th[NREADERS];
+	char val[40];
+	uint64_t trimmed = 0;
+	unsigned i = 0;
+
+	memset(val, 'v', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	t.w = open_wal(1, 2048);
+	for (int k = 0; k < NREADERS; k++)
+		ck_assert_int_eq(pthread_create(&th[k], NULL, trim_reader, &t), 0);
+	while (now_s() < t.until && i < 40000) {
+		struct cache_change ch = mk_set("trim", val, 0, 0, ++i);
+		int rc;
+
+		ck_assert_uint_ne(wal_append(t.w, &ch), 0);
+		if (i % 64 == 0) {
+			rc = wal_trim(t.w, wal_written_lsn(t.w), 0);
+			ck_assert_int_ge(rc, 0);
+			trimmed += (uint64_t)rc;
+		}
+		if (i % 512 == 0)
+			usleep(2000);   /* let the readers catch up now and then */
+	}
+	for (int k = 0; k < NREADERS; k++)
+		pthread_join(th[k], NULL);
+	ck_assert_msg(t.failures == 0, "%" PRIu64 " reader failures, first: %s", t.failures, t.why);
+	ck_assert_msg(trimmed > 0 && t.opens > 0 && t.reads > 0,
+	              "trimmed %" PRIu64 " segments, %" PRIu64 " opens, %" PRIu64 " reads",
+	              trimmed, t.opens, t.reads);
+	wal_close(t.w);
+}
+END_TEST
+
+static bool
+has_slot(struct wal *w, const char *name, uint64_t *lsn, unsigned *flags)
+{
+	struct wal_slot_info info[16];
+	size_t n = wal_slot_list(w, info, 16);
+
+	ck_assert_uint_le(n, 16);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(info[i].name, name) == 0) {
+			if (lsn != NULL)
+				*lsn = info[i].lsn;
+			if (flags != NULL)
+				*flags = info[i].flags;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A replica slot keeps the log only within the backlog: beyond it the slot
+ * is invalidated, the segments go, and a reader opened at the slot's
+ * position is told it left the backlog.  Other slots are not capped. */
+START_TEST(test_slot_beyond_backlog_invalidated)
+{
+	char val[40];
+	struct wal_reader *r = NULL;
+	struct wal *w = open_wal(1, 1024);
+	struct wal_segment *segs;
+	size_t nseg;
+
+	memset(val, 's', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	ck_assert_int_eq(wal_slot_set(w, "replica-1", 1, WAL_SLOT_REPLICA), 0);
+	ck_assert_int_eq(wal_slot_set(w, "pin", 1, 0), 0);
+	for (int i = 0; i < 200; i++) {
+		struct cache_change ch = mk_set("slot", val, 0, 0, (uint64_t)i + 1);
+
+		ck_assert_uint_ne(wal_append(w, &ch), 0);
+	}
+	wait_written(w, 200);
+	/* "pin" (not capped) keeps everything, so the replica slot costs nothing */
+	ck_assert_int_eq(wal_trim(w, 200, 0), 0);
+	ck_assert(has_slot(w, "replica-1", NULL, NULL));
+	ck_assert_uint_eq(wal_oldest_lsn(w), 1);
+	ck_assert_int_eq(wal_slot_drop(w, "pin"), 0);
+	ck_assert_int_eq(wal_slot_drop(w, "pin"), -ENOENT);
+	ck_assert_int_gt(wal_trim(w, 200, 1024), 0);
+	ck_assert(!has_slot(w, "replica-1", NULL, NULL));
+	ck_assert(has_slot(w, "checkpoint", NULL, NULL));
+	ck_assert_uint_gt(wal_oldest_lsn(w), 1);
+	ck_assert_int_eq(wal_reader_open(w, 1, &r), -ENOENT);
+	/* what is left on disk is what the index holds: a gap-free suffix */
+	list_segments(&segs, &nseg);
+	ck_assert_uint_ge(nseg, 2);
+	ck_assert_uint_eq(segs[0].first_lsn, wal_oldest_lsn(w));
+	free(segs);
+	ck_assert_int_eq(wal_reader_open(w, wal_oldest_lsn(w), &r), 0);
+	expect_record(r, wal_oldest_lsn(w));
+	wal_reader_close(r);
+	wal_close(w);
+}
+END_TEST
+
+/* Named slots survive close and reopen (temporary ones do not); a damaged
+ * slots file is ignored, never fatal. */
+START_TEST(test_slots_survive_reopen)
+{
+	char keys[3][16], vals[3][32], path[4096], *data;
+	struct cache_change *chs = make_sets(3, keys, vals);
+	struct wal *w = open_wal(1, 1 << 20);
+	uint64_t lsn = 0;
+	unsigned flags = 0;
+	size_t len;
+
+	append_all(w, chs, 3);
+	ck_assert_int_eq(wal_slot_set(w, "replica-a", 2, WAL_SLOT_REPLICA), 0);
+	ck_assert_int_eq(wal_slot_set(w, "keeper", 3, 0), 0);
+	ck_assert_int_eq(wal_slot_set(w, "gone", 1, WAL_SLOT_TEMPORARY), 0);
+	ck_assert_int_eq(wal_slot_set(w, "", 1, 0), -EINVAL);
+	ck_assert_int_eq(wal_slots_save(w), 0);
+	wal_close(w);
+
+	w = open_wal(4, 1 << 20);
+	ck_assert(has_slot(w, "replica-a", &lsn, &flags));
+	ck_assert_uint_eq(lsn, 2);
+	ck_assert_uint_eq(flags, WAL_SLOT_REPLICA);
+	ck_assert(has_slot(w, "keeper", &lsn, &flags));
+	ck_assert_uint_eq(lsn, 3);
+	ck_assert_uint_eq(flags, 0);
+	ck_assert(!has_slot(w, "gone", NULL, NULL));
+	wal_close(w);
+
+	snprintf(path, sizeof(path), "%s/wal/slots", tmpdir);
+	data = read_file(path, &len);
+	data[len / 2] ^= 0x10;
+	write_file(path, data, len);
+	w = open_wal(4, 1 << 20);
+	ck_assert(!has_slot(w, "replica-a", NULL, NULL));
+	wal_close(w);
+	free(data);
+	free(chs);
+}
+END_TEST
+
 static Suite *
 wal_suite(void)
 {
 	Suite *s = suite_create("wal");
 	TCase *codec = tcase_create("codec");
 	TCase *recovery = tcase_create("recovery");
+	TCase *reader = tcase_create("reader");
+	TCase *retention = tcase_create("retention");
 
 	tcase_add_test(codec, test_roundtrip_every_type);
 	tcase_add_test(codec, test_decode_consecutive);
@@ -1116,7 +1595,22 @@ wal_suite(void)
 	tcase_add_test(recovery, test_replay_idempotent_with_flush);
 	tcase_add_test(recovery, test_ttl_absolute);
 	tcase_add_test(recovery, test_rotation_gap_free);
+	tcase_add_test(recovery, test_recover_checkpoint_ahead_of_torn_tail);
+	tcase_add_test(recovery, test_recover_covered_damage_keeps_later_segments);
 	suite_add_tcase(s, recovery);
+
+	tcase_add_checked_fixture(reader, setup_dir, teardown_dir);
+	tcase_set_timeout(reader, 60);
+	tcase_add_test(reader, test_reader_segment_header_not_yet_written);
+	tcase_add_test(reader, test_reader_hole_is_enoent);
+	suite_add_tcase(s, reader);
+
+	tcase_add_checked_fixture(retention, setup_dir, teardown_dir);
+	tcase_set_timeout(retention, 60);
+	tcase_add_test(retention, test_trim_respects_open_readers);
+	tcase_add_test(retention, test_slot_beyond_backlog_invalidated);
+	tcase_add_test(retention, test_slots_survive_reopen);
+	suite_add_tcase(s, retention);
 	return s;
 }
 
