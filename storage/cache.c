@@ -179,11 +179,14 @@ cache_item_put(struct cache *c, struct item *it)
 static inline bool
 item_is_dead(struct cache *c, const struct item *it, uint32_t now)
 {
-	uint32_t flush_time;
+	/* exptime and cas are read atomically: touch and an in-place incr
+	 * change them under the key's stripe lock, while the evictor reads them
+	 * holding only the LRU lock. */
+	uint32_t exptime = __atomic_load_n(&it->exptime, __ATOMIC_RELAXED), flush_time;
 
-	if (it->exptime != 0 && it->exptime <= now)
+	if (exptime != 0 && exptime <= now)
 		return true;
-	if (it->cas < ATOMIC_LOAD(&c->flush_cas))
+	if (__atomic_load_n(&it->cas, __ATOMIC_RELAXED) < ATOMIC_LOAD(&c->flush_cas))
 		return true;
 	flush_time = ATOMIC_LOAD(&c->flush_time);
 	return flush_time != 0 && flush_time <= now && it->stored_time <= flush_time;
@@ -711,7 +714,7 @@ get_common(struct cache *c, const char *key, size_t nkey, bool touch,
 		__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&it->active, 1, __ATOMIC_RELAXED);
 		if (touch) {
-			it->exptime = exptime;
+			__atomic_store_n(&it->exptime, exptime, __ATOMIC_RELAXED);
 			effect_key(eff, CACHE_CHANGE_TOUCH, it);
 		}
 	}
@@ -827,7 +830,7 @@ cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
 		 * padding with spaces as memcached does. */
 		memcpy(item_value(it), digits, len);
 		memset(item_value(it) + len, ' ', it->nbytes - len);
-		it->cas = ATOMIC_ADD(&c->next_cas, 1);
+		__atomic_store_n(&it->cas, ATOMIC_ADD(&c->next_cas, 1), __ATOMIC_RELAXED);
 		effect_set(eff, it);
 		goto out_unlock;
 	}

@@ -124,17 +124,25 @@ class ReplicaRestarts(unittest.TestCase):
         self.assertIsNone(self.writer.error, "writer failed")
         rst = self.replica.rstats()
         self.assertTrue(ok, "%s: replica lsn stuck while the primary writes: was %d, now %d, "
-                        "primary %d (link %s, lag_lsn %s)" % (label, start, rst["lsn"],
-                                                              self.primary.lsn(), rst.get("link"),
-                                                              rst.get("lag_lsn")))
+                        "primary %d (link %s, lag_lsn %s)%s" % (label, start, rst["lsn"],
+                                                                self.primary.lsn(), rst.get("link"),
+                                                                rst.get("lag_lsn"), self.log_tails()))
 
     def assert_converged(self, label):
         self.writer.pause()
         want = self.primary.lsn()
         ok = wait_until(lambda: self.replica.rstats()["lsn"] == want, 30, 0.05)
         rst = self.replica.rstats()
-        self.assertTrue(ok, "%s: replica lsn %d never reached the primary's %d: %r"
-                        % (label, rst["lsn"], want, rst))
+        self.assertTrue(ok, "%s: replica lsn %d never reached the primary's %d: %r%s"
+                        % (label, rst["lsn"], want, rst, self.log_tails()))
+
+    def log_tails(self, lines=25):
+        """The end of both nodes' logs, for a failure message."""
+        out = []
+        for name, node in (("primary", self.primary), ("replica", self.replica)):
+            out.append("\n--- %s log (last %d lines) ---\n" % (name, lines))
+            out.append("\n".join(node.stderr_text().splitlines()[-lines:]))
+        return "".join(out)
 
     def test_restart_rounds(self):
         rng = random.Random(SEED)
