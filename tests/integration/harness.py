@@ -111,6 +111,16 @@ def sanitizer_report(text):
     return None
 
 
+def tsan_build(path=None):
+    """True when the binary under test is a ThreadSanitizer build (clang
+    links the TSan runtime statically: look for its entry point)."""
+    try:
+        with open(path or server_bin(), "rb") as f:
+            return b"__tsan_init" in f.read()
+    except OSError:
+        return False
+
+
 def free_port():
     """Ask the kernel for a free TCP port on 127.0.0.1 (bind port 0)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
