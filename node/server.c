@@ -512,9 +512,19 @@ server_run(const struct settings *s)
 		.hashpower = s->hashpower,
 		.use_cas = s->use_cas,
 	};
+	sigset_t stop_signals, old_mask;
 	int listen_fd, i, status = 1;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A SIGTERM or SIGINT that arrives while we start (clients can connect
+	 * as soon as the socket is bound) must stop us cleanly, not kill us:
+	 * keep both blocked, in this thread and in every thread started below,
+	 * until signal_cb is installed and the workers run; a pending one is
+	 * then delivered to this thread's event loop. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
 	raise_fd_limit(s);
 	listen_fd = bind_client_socket(s);
 	if (listen_fd < 0)
@@ -564,6 +574,7 @@ server_run(const struct settings *s)
 	log_msg(LOG_ALWAYS, "cairn %s serving on %s:%d (%d threads, %zu MB, %s)",
 	        CAIRN_VERSION, s->listen_addr, s->port, s->threads,
 	        s->mem_limit / (1024 * 1024), s->ephemeral ? "ephemeral" : s->data_dir);
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	event_base_dispatch(srv.base);
 	status = 0;
 out:

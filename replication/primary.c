@@ -42,6 +42,8 @@ enum pconn_state {
 struct primary_conn {
 	struct repl *r;
 	struct bufferevent *bev;
+	/* state, id, addr and acked_lsn are written by the replication thread
+	 * under r->lock, which primary_write_stats (any thread) holds. */
 	enum pconn_state state;
 	uint8_t nonce[REPL_NONCE_SIZE];
 	char id[64];                 /* the replica's node id */
@@ -195,7 +197,9 @@ refuse(struct primary_conn *pc, const char *reason)
 	bufferevent_disable(pc->bev, EV_READ);
 	bufferevent_setcb(pc->bev, NULL, pconn_write_cb, pconn_event_cb, pc);
 	bufferevent_setwatermark(pc->bev, EV_WRITE, 0, 0);
+	pthread_mutex_lock(&pc->r->lock);   /* `stats replication` reads state */
 	pc->state = P_HELLO;
+	pthread_mutex_unlock(&pc->r->lock);
 	pc->refused = true;
 }
 
@@ -298,9 +302,13 @@ handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
 	char reason[160];
 	int rc;
 
+	/* id, addr and state are what `stats replication` shows: written under
+	 * r->lock (primary_write_stats reads them under it). */
+	pthread_mutex_lock(&r->lock);
 	snprintf(pc->id, sizeof(pc->id), "%s", h->node_id);
 	if (h->listen_addr[0] != '\0')
 		snprintf(pc->addr, sizeof(pc->addr), "%s", h->listen_addr);
+	pthread_mutex_unlock(&r->lock);
 	if (h->protocol_version != REPL_PROTOCOL_VERSION) {
 		snprintf(reason, sizeof(reason), "protocol version %u not supported (this node speaks %d)",
 		         h->protocol_version, REPL_PROTOCOL_VERSION);

@@ -118,7 +118,7 @@ repl_main(void *arg)
 {
 	struct repl *r = arg;
 
-	if (r->replica)
+	if (repl_is_replica(r))      /* a `promote` may be storing it already */
 		replica_link_restart(r);
 	event_base_dispatch(r->base);
 	primary_close_all(r);

@@ -50,6 +50,12 @@ struct replica_link {
 	time_t last_heard;
 	uint64_t acked_sent;
 	struct persist_identity next_id;  /* adopted at SnapshotEnd */
+	/* The primary this link dials: r->primary_host/port copied under
+	 * r->lock when the link starts.  A worker's `replicaof` rewrites those
+	 * (under the lock) while we run, then re-points, which restarts the
+	 * link; this thread reads them only under the lock. */
+	char host[256];
+	int port;
 };
 
 static void set_link_state(struct repl *r, enum link_state st)
@@ -82,8 +88,8 @@ link_lost(struct repl *r, const char *why)
 	struct timeval tv;
 
 	if (r->link != NULL)
-		log_msg(LOG_ALWAYS, "replication: link to %s:%d down: %s", r->primary_host,
-		        r->primary_port, why);
+		log_msg(LOG_ALWAYS, "replication: link to %s:%d down: %s", r->link->host,
+		        r->link->port, why);
 	replica_link_close(r);
 	if (!repl_is_replica(r))
 		return;
@@ -176,13 +182,15 @@ handle_welcome(struct replica_link *l, const Cairn__Repl__Welcome *w)
 	if (w->epoch < id.epoch) {
 		/* Fencing: never follow a primary from an older term. */
 		log_msg(LOG_ALWAYS, "replication: %s:%d is at epoch %u, older than ours (%u); not following it",
-		        r->primary_host, r->primary_port, w->epoch, id.epoch);
+		        l->host, l->port, w->epoch, id.epoch);
 		link_lost(r, "primary epoch too old");
 		return false;
 	}
 	snprintf(id.history_id, sizeof(id.history_id), "%s", w->history_id);
 	id.epoch = w->epoch;
+	pthread_mutex_lock(&r->lock);   /* a `replicaof` may be rewriting them */
 	snprintf(id.replica_of, sizeof(id.replica_of), "%s:%d", r->primary_host, r->primary_port);
+	pthread_mutex_unlock(&r->lock);
 	if (w->mode == CAIRN__REPL__SYNC_MODE__FULL) {
 		if (persist_full_sync_begin(r->persist) != 0) {
 			link_lost(r, "cannot reset local data for a full resync");
@@ -192,7 +200,7 @@ handle_welcome(struct replica_link *l, const Cairn__Repl__Welcome *w)
 		l->stage = R_SNAPSHOT;
 		set_link_state(r, LINK_SYNCING);
 		log_msg(LOG_ALWAYS, "replication: full resync from %s:%d (history %s, epoch %u)",
-		        r->primary_host, r->primary_port, w->history_id, w->epoch);
+		        l->host, l->port, w->history_id, w->epoch);
 		return true;
 	}
 	if (w->truncate_to != 0 && last > w->truncate_to) {
@@ -223,7 +231,7 @@ handle_welcome(struct replica_link *l, const Cairn__Repl__Welcome *w)
 	r->backoff_ms = 0;
 	set_link_state(r, LINK_UP);
 	log_msg(LOG_ALWAYS, "replication: following %s:%d from LSN %" PRIu64 " (partial resync)",
-	        r->primary_host, r->primary_port, w->start_lsn);
+	        l->host, l->port, w->start_lsn);
 	return true;
 }
 
@@ -337,8 +345,8 @@ handle_frame(struct replica_link *l, const Cairn__Repl__Frame *f)
 		handle_challenge(l, f->challenge);
 		return true;
 	case CAIRN__REPL__FRAME__MSG_REFUSED:
-		log_msg(LOG_ALWAYS, "replication: %s:%d refused us: %s", r->primary_host,
-		        r->primary_port, f->refused->reason);
+		log_msg(LOG_ALWAYS, "replication: %s:%d refused us: %s", l->host,
+		        l->port, f->refused->reason);
 		link_lost(r, "refused");
 		return false;
 	case CAIRN__REPL__FRAME__MSG_WELCOME:
@@ -390,7 +398,7 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
-		log_msg(LOG_INFO, "replication: connected to %s:%d", l->r->primary_host, l->r->primary_port);
+		log_msg(LOG_INFO, "replication: connected to %s:%d", l->host, l->port);
 		return;
 	}
 	link_lost(l->r, (what & BEV_EVENT_EOF) ? "closed by the primary" : "connection failed");
@@ -414,11 +422,15 @@ replica_link_restart(struct repl *r)
 	l->last_heard = time(NULL);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%d", r->primary_port);
+	pthread_mutex_lock(&r->lock);
+	snprintf(l->host, sizeof(l->host), "%s", r->primary_host);
+	l->port = r->primary_port;
+	pthread_mutex_unlock(&r->lock);
+	snprintf(port, sizeof(port), "%d", l->port);
 	l->bev = bufferevent_socket_new(r->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	r->link = l;
 	set_link_state(r, LINK_CONNECTING);
-	if (l->bev == NULL || getaddrinfo(r->primary_host, port, &hints, &res) != 0) {
+	if (l->bev == NULL || getaddrinfo(l->host, port, &hints, &res) != 0) {
 		if (res != NULL)
 			freeaddrinfo(res);
 		link_lost(r, "cannot resolve the primary's address");

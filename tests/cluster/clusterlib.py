@@ -389,7 +389,7 @@ class Cluster:
             raise AssertionError("sanitizer reports in the node logs:\n" + "\n".join(reports))
 
     def sanitizer_reports(self):
-        """Lines around every ASan/LSan/UBSan report in the node logs."""
+        """Lines around every ASan/LSan/UBSan/TSan report in the node logs."""
         out = []
         for n in (1, 2, 3):
             path = os.path.join(self.data_dir(), "node%d.log" % n)
@@ -400,7 +400,7 @@ class Cluster:
                 continue
             for i, ln in enumerate(lines):
                 if ("ERROR: AddressSanitizer" in ln or "ERROR: LeakSanitizer" in ln or
-                        "runtime error:" in ln or "WARNING: ThreadSanitizer" in ln):
+                        "runtime error:" in ln or "ThreadSanitizer" in ln):
                     out.append("node%d.log:\n%s" % (n, "".join(lines[i:i + 30])))
         return out
 

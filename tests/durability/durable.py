@@ -79,14 +79,18 @@ class Node:
         return rc
 
     def cleanup(self):
-        if self.server is not None:
-            s, self.server = self.server, None
-            if s.proc is not None and s.proc.poll() is None:
-                s.proc.kill()
-                s.proc.wait(harness.STOP_TIMEOUT)
-            s.stop()
-        if self.own_dir:
-            remove_dir(self.data_dir)
+        """kill -9 the process, remove the data dir; raises if the process
+        logged a sanitizer report (harness.Server.stop)."""
+        try:
+            if self.server is not None:
+                s, self.server = self.server, None
+                if s.proc is not None and s.proc.poll() is None:
+                    s.proc.kill()
+                    s.proc.wait(harness.STOP_TIMEOUT)
+                s.stop()
+        finally:
+            if self.own_dir:
+                remove_dir(self.data_dir)
 
     # -- talking to it -----------------------------------------------------
 

@@ -25,9 +25,21 @@ import time
 import unittest
 
 HOST = "127.0.0.1"
-DEFAULT_TIMEOUT = 5.0       # seconds for a single socket read / connect
-START_TIMEOUT = 10.0        # seconds for a server to start accepting
-STOP_TIMEOUT = 5.0          # seconds between SIGTERM and SIGKILL
+# Sanitizer builds are several times slower (ThreadSanitizer 5-15x):
+# scripts/test.sh --tsan sets CAIRN_TEST_SLOWDOWN so that starting and
+# stopping a server get longer before they count as a hang.
+SLOWDOWN = max(1.0, float(os.environ.get("CAIRN_TEST_SLOWDOWN", "1") or "1"))
+DEFAULT_TIMEOUT = 5.0 * SLOWDOWN    # seconds for a single socket read / connect
+START_TIMEOUT = 10.0 * SLOWDOWN     # seconds for a server to start accepting
+STOP_TIMEOUT = 5.0 * SLOWDOWN       # seconds between SIGTERM and SIGKILL
+
+# A line of stderr that means a sanitizer found a bug.  The TSan build runs
+# with halt_on_error=1 exitcode=66 (scripts/test.sh --tsan), so a server
+# that reported a race also exits with status 66.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "ThreadSanitizer: CHECK failed",
+                     "ERROR: ThreadSanitizer")
+TSAN_EXITCODE = 66
 
 _BIN = os.environ.get("CAIRN_BIN", "")
 _MEMCACHED = os.environ.get("MEMCACHED_BIN", "/usr/bin/memcached")
@@ -87,6 +99,26 @@ def main():
                          " (or set CAIRN_BIN)\n" % rest[0])
         sys.exit(2)
     unittest.main(argv=rest, verbosity=2)
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in `text` (a server's stderr), with some
+    context, or None."""
+    for marker in SANITIZER_MARKERS:
+        i = text.find(marker)
+        if i >= 0:
+            return text[max(0, i - 200):i + 4000]
+    return None
+
+
+def tsan_build(path=None):
+    """True when the binary under test is a ThreadSanitizer build (clang
+    links the TSan runtime statically: look for its entry point)."""
+    try:
+        with open(path or server_bin(), "rb") as f:
+            return b"__tsan_init" in f.read()
+    except OSError:
+        return False
 
 
 def free_port():
@@ -260,17 +292,34 @@ class Server:
             return can_connect(self.host, self.port)
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self):
+    def stop(self, check=True):
+        """SIGTERM (SIGKILL after STOP_TIMEOUT); returns the exit status.
+        With check (the default) raise AssertionError when the server logged
+        a sanitizer report, exited with the TSan exit code, or was running
+        and did not exit 0 on SIGTERM: a server that dies at shutdown, or
+        with a race report, fails the test that stopped it."""
         rc = None
+        was_running = False
         if self.proc is not None:
+            was_running = self.proc.poll() is None
             rc = _kill_proc(self.proc)
             self.proc = None
+        problem = None
+        if check and not self.external:
+            report = sanitizer_report(self.stderr_text())
+            if report is not None:
+                problem = "sanitizer report (exit status %r):\n%s" % (rc, report)
+            elif rc == TSAN_EXITCODE or (was_running and rc != 0):
+                problem = ("server exited with status %r on SIGTERM; stderr:\n%s"
+                           % (rc, self.stderr_text()[-3000:]))
         if self.stderr_path:
             try:
                 os.unlink(self.stderr_path)
             except OSError:
                 pass
             self.stderr_path = None
+        if problem is not None:
+            raise AssertionError("%s %s: %s" % (self.bin, " ".join(self.args), problem))
         return rc
 
     def conn(self, timeout=DEFAULT_TIMEOUT):
