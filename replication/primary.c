@@ -13,18 +13,20 @@
  * waits on disk.  A replica whose next record was trimmed from the backlog is
  * dropped and gets a full resync when it reconnects.
  */
+#include "replication/primary.h"
+
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "replication/auth.h"
-#include "replication/repl_internal.h"
 #include "storage/ckpt.h"
 #include "storage/log.h"
 #include "storage/persist.h"
@@ -39,11 +41,33 @@ enum pconn_state {
 	P_STREAM,    /* sending WAL records */
 };
 
+/* The primary side's own state.  The replication thread runs it; stats
+ * and the quorum are read from any thread. */
+struct primary_side {
+	char *node_id;
+	char *secret;                 /* NULL: no authentication */
+	size_t secret_len;
+	int sync_replicas;
+	struct event_base *base;
+	struct persist *persist;
+	repl_wake_fn *wake;
+	void *wake_arg;
+
+	bool serving;                 /* false while this node follows a primary */
+	pthread_mutex_t lock;         /* conns' stats fields and nconns, for readers */
+	struct primary_conn *conns;   /* replication thread (+ lock for readers) */
+	int nconns;
+	uint64_t quorum_lsn;          /* atomic */
+	/* Replicas (node ids) whose stream met a hole: full resync next time. */
+	char full_sync_ids[REPL_MAX_REPLICAS][64];
+	struct repl_counters counters; /* atomics */
+};
+
 struct primary_conn {
-	struct repl *r;
+	struct primary_side *ps;
 	struct bufferevent *bev;
 	/* state, id, addr and acked_lsn are written by the replication thread
-	 * under r->lock, which primary_write_stats (any thread) holds. */
+	 * under ps->lock, which primary_write_stats (any thread) holds. */
 	enum pconn_state state;
 	uint8_t nonce[REPL_NONCE_SIZE];
 	char id[64];                 /* the replica's node id */
@@ -78,7 +102,7 @@ send_frame(struct primary_conn *pc, const Cairn__Repl__Frame *f)
 {
 	size_t n = repl_wire_send(bufferevent_get_output(pc->bev), f);
 
-	__atomic_add_fetch(&pc->r->bytes_sent, n, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&pc->ps->counters.bytes_sent, n, __ATOMIC_RELAXED);
 }
 
 /* Move this replica's slot to the first LSN it still needs: the log keeps
@@ -91,34 +115,34 @@ update_slot(struct primary_conn *pc)
 	uint64_t need = pc->state == P_SNAPSHOT ? pc->snap_lsn + 1 : pc->acked_lsn + 1;
 
 	if (pc->state != P_HELLO && pc->id[0] != '\0')
-		persist_replica_slot_set(pc->r->persist, pc->id, need);
+		persist_replica_slot_set(pc->ps->persist, pc->id, need);
 }
 
 /* A replica whose stream met a hole (its next record is gone) resyncs in
  * full at its next handshake, whatever LSN it then asks for. */
 static void
-require_full_sync(struct repl *r, const char *id)
+require_full_sync(struct primary_side *ps, const char *id)
 {
 	int i, free_slot = -1;
 
 	for (i = 0; i < REPL_MAX_REPLICAS; i++) {
-		if (strcmp(r->full_sync_ids[i], id) == 0)
+		if (strcmp(ps->full_sync_ids[i], id) == 0)
 			return;
-		if (free_slot < 0 && r->full_sync_ids[i][0] == '\0')
+		if (free_slot < 0 && ps->full_sync_ids[i][0] == '\0')
 			free_slot = i;
 	}
 	if (free_slot >= 0)
-		snprintf(r->full_sync_ids[free_slot], sizeof(r->full_sync_ids[0]), "%s", id);
-	persist_replica_slot_drop(r->persist, id);
+		snprintf(ps->full_sync_ids[free_slot], sizeof(ps->full_sync_ids[0]), "%s", id);
+	persist_replica_slot_drop(ps->persist, id);
 }
 
 /* True (and forgotten) if `id` must resync in full. */
 static bool
-take_full_sync(struct repl *r, const char *id)
+take_full_sync(struct primary_side *ps, const char *id)
 {
 	for (int i = 0; i < REPL_MAX_REPLICAS; i++) {
-		if (id[0] != '\0' && strcmp(r->full_sync_ids[i], id) == 0) {
-			r->full_sync_ids[i][0] = '\0';
+		if (id[0] != '\0' && strcmp(ps->full_sync_ids[i], id) == 0) {
+			ps->full_sync_ids[i][0] = '\0';
 			return true;
 		}
 	}
@@ -135,50 +159,50 @@ cmp_desc(const void *a, const void *b)
 
 /* The LSN at least sync_replicas streaming replicas hold. */
 static void
-update_quorum(struct repl *r)
+update_quorum(struct primary_side *ps)
 {
 	uint64_t acked[REPL_MAX_REPLICAS], quorum = 0;
 	struct primary_conn *pc;
 	int n = 0;
 
-	if (r->sync_replicas == 0)
+	if (ps->sync_replicas == 0)
 		return;
-	for (pc = r->conns; pc != NULL && n < REPL_MAX_REPLICAS; pc = pc->next) {
+	for (pc = ps->conns; pc != NULL && n < REPL_MAX_REPLICAS; pc = pc->next) {
 		if (pc->state == P_STREAM)
 			acked[n++] = pc->acked_lsn;
 	}
-	if (n >= r->sync_replicas) {
+	if (n >= ps->sync_replicas) {
 		qsort(acked, (size_t)n, sizeof(acked[0]), cmp_desc);
-		quorum = acked[r->sync_replicas - 1];
+		quorum = acked[ps->sync_replicas - 1];
 	}
-	if (quorum != __atomic_load_n(&r->quorum_lsn, __ATOMIC_RELAXED)) {
-		__atomic_store_n(&r->quorum_lsn, quorum, __ATOMIC_RELEASE);
-		r->wake(r->wake_arg);
+	if (quorum != __atomic_load_n(&ps->quorum_lsn, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&ps->quorum_lsn, quorum, __ATOMIC_RELEASE);
+		ps->wake(ps->wake_arg);
 	}
 }
 
 static void
 pconn_destroy(struct primary_conn *pc, const char *why)
 {
-	struct repl *r = pc->r;
+	struct primary_side *ps = pc->ps;
 	struct primary_conn **pp;
 
 	log_msg(LOG_ALWAYS, "replication: replica %s (%s) disconnected: %s",
 	        pc->id[0] ? pc->id : "?", pc->addr, why);
-	pthread_mutex_lock(&r->lock);
-	for (pp = &r->conns; *pp != NULL; pp = &(*pp)->next) {
+	pthread_mutex_lock(&ps->lock);
+	for (pp = &ps->conns; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == pc) {
 			*pp = pc->next;
 			break;
 		}
 	}
-	r->nconns--;
-	pthread_mutex_unlock(&r->lock);
+	ps->nconns--;
+	pthread_mutex_unlock(&ps->lock);
 	bufferevent_free(pc->bev);
 	wal_reader_close(pc->reader);
 	ckpt_snapshot_close(pc->snap);
 	free(pc);
-	update_quorum(r);
+	update_quorum(ps);
 }
 
 static void
@@ -197,14 +221,14 @@ refuse(struct primary_conn *pc, const char *reason)
 	bufferevent_disable(pc->bev, EV_READ);
 	bufferevent_setcb(pc->bev, NULL, pconn_write_cb, pconn_event_cb, pc);
 	bufferevent_setwatermark(pc->bev, EV_WRITE, 0, 0);
-	pthread_mutex_lock(&pc->r->lock);   /* `stats replication` reads state */
+	pthread_mutex_lock(&pc->ps->lock);   /* `stats replication` reads state */
 	pc->state = P_HELLO;
-	pthread_mutex_unlock(&pc->r->lock);
+	pthread_mutex_unlock(&pc->ps->lock);
 	pc->refused = true;
 }
 
 void
-primary_accept(struct repl *r, int fd, const char *peer)
+primary_side_accept(struct primary_side *ps, int fd, const char *peer)
 {
 	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
 	Cairn__Repl__Challenge m = CAIRN__REPL__CHALLENGE__INIT;
@@ -214,8 +238,8 @@ primary_accept(struct repl *r, int fd, const char *peer)
 		evutil_closesocket(fd);
 		return;
 	}
-	pc->r = r;
-	pc->bev = bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	pc->ps = ps;
+	pc->bev = bufferevent_socket_new(ps->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (pc->bev == NULL || !repl_auth_nonce(pc->nonce)) {
 		if (pc->bev != NULL)
 			bufferevent_free(pc->bev);
@@ -229,15 +253,15 @@ primary_accept(struct repl *r, int fd, const char *peer)
 	bufferevent_setcb(pc->bev, pconn_read_cb, pconn_write_cb, pconn_event_cb, pc);
 	bufferevent_setwatermark(pc->bev, EV_WRITE, REPL_OUTPUT_LIMIT / 2, 0);
 	bufferevent_enable(pc->bev, EV_READ | EV_WRITE);
-	pthread_mutex_lock(&r->lock);
-	pc->next = r->conns;
-	r->conns = pc;
-	r->nconns++;
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_lock(&ps->lock);
+	pc->next = ps->conns;
+	ps->conns = pc;
+	ps->nconns++;
+	pthread_mutex_unlock(&ps->lock);
 
 	m.nonce.data = pc->nonce;
 	m.nonce.len = sizeof(pc->nonce);
-	m.auth_required = r->secret != NULL;
+	m.auth_required = ps->secret != NULL;
 	f.msg_case = CAIRN__REPL__FRAME__MSG_CHALLENGE;
 	f.challenge = &m;
 	send_frame(pc, &f);
@@ -261,14 +285,14 @@ struct sync_plan {
  *  4. a replica with an empty log while our log still starts at LSN 1.
  * Otherwise (other history, trimmed backlog, a log ahead of ours): full. */
 static struct sync_plan
-decide_sync(struct repl *r, const Cairn__Repl__Hello *h)
+decide_sync(struct primary_side *ps, const Cairn__Repl__Hello *h)
 {
 	struct persist_identity id;
 	struct sync_plan plan = {CAIRN__REPL__SYNC_MODE__FULL, 0, 0};
-	uint64_t last = persist_last_lsn(r->persist);
-	uint64_t oldest = persist_oldest_lsn(r->persist);
+	uint64_t last = persist_last_lsn(ps->persist);
+	uint64_t oldest = persist_oldest_lsn(ps->persist);
 
-	persist_get_identity(r->persist, &id);
+	persist_get_identity(ps->persist, &id);
 	if (h->history_id[0] != '\0' && strcmp(h->history_id, id.history_id) == 0) {
 		if (h->last_lsn <= last && h->last_lsn + 1 >= oldest)
 			plan.start_lsn = h->last_lsn + 1;
@@ -294,7 +318,7 @@ static bool pump(struct primary_conn *pc);
 static bool
 handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
 {
-	struct repl *r = pc->r;
+	struct primary_side *ps = pc->ps;
 	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
 	Cairn__Repl__Welcome w = CAIRN__REPL__WELCOME__INIT;
 	struct persist_identity id;
@@ -303,60 +327,60 @@ handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
 	int rc;
 
 	/* id, addr and state are what `stats replication` shows: written under
-	 * r->lock (primary_write_stats reads them under it). */
-	pthread_mutex_lock(&r->lock);
+	 * ps->lock (primary_write_stats reads them under it). */
+	pthread_mutex_lock(&ps->lock);
 	snprintf(pc->id, sizeof(pc->id), "%s", h->node_id);
 	if (h->listen_addr[0] != '\0')
 		snprintf(pc->addr, sizeof(pc->addr), "%s", h->listen_addr);
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&ps->lock);
 	if (h->protocol_version != REPL_PROTOCOL_VERSION) {
 		snprintf(reason, sizeof(reason), "protocol version %u not supported (this node speaks %d)",
 		         h->protocol_version, REPL_PROTOCOL_VERSION);
 		refuse(pc, reason);
 		return true;
 	}
-	if (r->secret != NULL &&
-	    !repl_auth_check(r->secret, r->secret_len, pc->nonce, h->auth_proof.data, h->auth_proof.len)) {
+	if (ps->secret != NULL &&
+	    !repl_auth_check(ps->secret, ps->secret_len, pc->nonce, h->auth_proof.data, h->auth_proof.len)) {
 		refuse(pc, "authentication failed: wrong or missing cluster secret");
 		return true;
 	}
-	if (repl_is_replica(r)) {
+	if (!ps->serving) {
 		refuse(pc, "this node is a replica; connect to the primary");
 		return true;
 	}
-	persist_get_identity(r->persist, &id);
+	persist_get_identity(ps->persist, &id);
 	if (h->epoch > id.epoch) {
 		snprintf(reason, sizeof(reason), "the replica has seen epoch %u, newer than ours (%u)",
 		         h->epoch, id.epoch);
 		refuse(pc, reason);
 		return true;
 	}
-	plan = decide_sync(r, h);
-	if (take_full_sync(r, pc->id))
+	plan = decide_sync(ps, h);
+	if (take_full_sync(ps, pc->id))
 		plan.mode = CAIRN__REPL__SYNC_MODE__FULL;
 	if (plan.mode == CAIRN__REPL__SYNC_MODE__PARTIAL) {
-		rc = persist_wal_reader_open(r->persist, plan.start_lsn, &pc->reader);
+		rc = persist_wal_reader_open(ps->persist, plan.start_lsn, &pc->reader);
 		if (rc != 0)
 			plan.mode = CAIRN__REPL__SYNC_MODE__FULL;  /* trimmed meanwhile */
 	}
 	if (plan.mode == CAIRN__REPL__SYNC_MODE__FULL) {
 		plan.truncate_to = 0;
 		plan.start_lsn = 0;
-		rc = persist_snapshot_open(r->persist, &pc->snap, &pc->snap_lsn, &pc->reader);
+		rc = persist_snapshot_open(ps->persist, &pc->snap, &pc->snap_lsn, &pc->reader);
 		if (rc != 0) {
 			refuse(pc, "cannot read the checkpoint for a snapshot");
 			return true;
 		}
-		__atomic_add_fetch(&r->full_syncs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&ps->counters.full_syncs, 1, __ATOMIC_RELAXED);
 	} else {
-		__atomic_add_fetch(&r->partial_syncs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&ps->counters.partial_syncs, 1, __ATOMIC_RELAXED);
 	}
 	w.mode = plan.mode;
 	w.epoch = id.epoch;
 	w.history_id = id.history_id;
 	w.start_lsn = plan.start_lsn;
 	w.truncate_to = plan.truncate_to;
-	w.primary_id = r->node_id;
+	w.primary_id = ps->node_id;
 	f.msg_case = CAIRN__REPL__FRAME__MSG_WELCOME;
 	f.welcome = &w;
 	send_frame(pc, &f);
@@ -364,10 +388,10 @@ handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
 	        pc->id, pc->addr, h->last_lsn,
 	        plan.mode == CAIRN__REPL__SYNC_MODE__FULL ? "full" : "partial",
 	        plan.truncate_to ? " after discarding its records past the fork" : "");
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&ps->lock);
 	pc->acked_lsn = plan.mode == CAIRN__REPL__SYNC_MODE__FULL ? 0 : plan.start_lsn - 1;
 	pc->state = plan.mode == CAIRN__REPL__SYNC_MODE__FULL ? P_SNAPSHOT : P_STREAM;
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&ps->lock);
 	update_slot(pc);
 	return pump(pc);
 }
@@ -427,10 +451,10 @@ send_snapshot_chunk(struct primary_conn *pc)
 		ckpt_snapshot_close(pc->snap);
 		pc->snap = NULL;
 		/* pc->reader has waited at snap_lsn + 1 since the snapshot began. */
-		pthread_mutex_lock(&pc->r->lock);
+		pthread_mutex_lock(&pc->ps->lock);
 		pc->acked_lsn = pc->snap_lsn;
 		pc->state = P_STREAM;
-		pthread_mutex_unlock(&pc->r->lock);
+		pthread_mutex_unlock(&pc->ps->lock);
 		log_msg(LOG_INFO, "replication: snapshot of %" PRIu64 " items sent to %s",
 		        pc->snap_items, pc->id);
 	}
@@ -512,7 +536,7 @@ pump(struct primary_conn *pc)
 			break;
 	}
 	if (rc == -ENOENT) {
-		require_full_sync(pc->r, pc->id);
+		require_full_sync(pc->ps, pc->id);
 		pconn_destroy(pc, "its next record left the backlog; it will resync in full");
 	}
 	else if (rc < 0)
@@ -521,11 +545,11 @@ pump(struct primary_conn *pc)
 }
 
 void
-primary_pump_all(struct repl *r)
+primary_side_pump(struct primary_side *ps)
 {
 	struct primary_conn *pc, *next;
 
-	for (pc = r->conns; pc != NULL; pc = next) {
+	for (pc = ps->conns; pc != NULL; pc = next) {
 		next = pc->next;
 		pump(pc);
 	}
@@ -546,12 +570,12 @@ handle_frame(struct primary_conn *pc, const Cairn__Repl__Frame *f)
 	}
 	switch (f->msg_case) {
 	case CAIRN__REPL__FRAME__MSG_ACK:
-		pthread_mutex_lock(&pc->r->lock);
+		pthread_mutex_lock(&pc->ps->lock);
 		if (f->ack->lsn > pc->acked_lsn)
 			pc->acked_lsn = f->ack->lsn;
-		pthread_mutex_unlock(&pc->r->lock);
+		pthread_mutex_unlock(&pc->ps->lock);
 		update_slot(pc);
-		update_quorum(pc->r);
+		update_quorum(pc->ps);
 		break;
 	case CAIRN__REPL__FRAME__MSG_HEARTBEAT:
 		break;
@@ -577,7 +601,7 @@ pconn_read_cb(struct bufferevent *bev, void *arg)
 	struct primary_conn *pc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	if (repl_wire_dispatch(in, pconn_frame, pc, &pc->r->bytes_received) == REPL_WIRE_BAD)
+	if (repl_wire_dispatch(in, pconn_frame, pc, &pc->ps->counters.bytes_received) == REPL_WIRE_BAD)
 		pconn_destroy(pc, "malformed frame");
 }
 
@@ -602,17 +626,17 @@ pconn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 void
-primary_tick(struct repl *r)
+primary_side_tick(struct primary_side *ps)
 {
 	Cairn__Repl__Frame f = CAIRN__REPL__FRAME__INIT;
 	Cairn__Repl__Heartbeat hb = CAIRN__REPL__HEARTBEAT__INIT;
 	struct primary_conn *pc, *next;
 	time_t now = time(NULL);
 
-	hb.lsn = persist_last_lsn(r->persist);
+	hb.lsn = persist_last_lsn(ps->persist);
 	f.msg_case = CAIRN__REPL__FRAME__MSG_HEARTBEAT;
 	f.heartbeat = &hb;
-	for (pc = r->conns; pc != NULL; pc = next) {
+	for (pc = ps->conns; pc != NULL; pc = next) {
 		next = pc->next;
 		if (now - pc->last_heard > PEER_SILENCE_LIMIT) {
 			pconn_destroy(pc, "silent for too long");
@@ -623,22 +647,47 @@ primary_tick(struct repl *r)
 	}
 }
 
-void
-primary_close_all(struct repl *r)
+static void
+close_all(struct primary_side *ps, const char *why)
 {
-	while (r->conns != NULL)
-		pconn_destroy(r->conns, "this node stopped being a primary");
+	while (ps->conns != NULL)
+		pconn_destroy(ps->conns, why);
 }
 
 void
-primary_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
+primary_side_set_serving(struct primary_side *ps, bool serving)
 {
-	uint64_t last = persist_last_lsn(r->persist);
+	ps->serving = serving;
+	if (!serving)
+		close_all(ps, "this node stopped being a primary");
+}
+
+uint64_t
+primary_side_quorum_lsn(struct primary_side *ps)
+{
+	return __atomic_load_n(&ps->quorum_lsn, __ATOMIC_ACQUIRE);
+}
+
+void
+primary_side_counters(struct primary_side *ps, struct repl_counters *sum)
+{
+	repl_counters_add(sum, &ps->counters);
+}
+
+void
+primary_side_write_stats(struct primary_side *ps, repl_stat_fn *emit, void *arg)
+{
+	uint64_t last = persist_last_lsn(ps->persist);
 	struct primary_conn *pc;
 	char name[32], value[512];
 	int i = 0;
 
-	for (pc = r->conns; pc != NULL; pc = pc->next) {
+	pthread_mutex_lock(&ps->lock);
+	snprintf(value, sizeof(value), "%d", ps->nconns);
+	emit(arg, "connected_replicas", value);
+	snprintf(value, sizeof(value), "%d", ps->sync_replicas);
+	emit(arg, "sync_replicas", value);
+	for (pc = ps->conns; pc != NULL; pc = pc->next) {
 		if (pc->state == P_HELLO)
 			continue;
 		snprintf(name, sizeof(name), "replica%d", i++);
@@ -647,4 +696,48 @@ primary_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
 		         last > pc->acked_lsn ? last - pc->acked_lsn : 0, state_name(pc->state));
 		emit(arg, name, value);
 	}
+	pthread_mutex_unlock(&ps->lock);
+}
+
+struct primary_side *
+primary_side_create(const struct primary_side_config *cfg, struct event_base *base,
+                    struct persist *persist, repl_wake_fn *wake, void *wake_arg)
+{
+	struct primary_side *ps = calloc(1, sizeof(*ps));
+
+	if (ps == NULL)
+		return NULL;
+	ps->node_id = strdup(cfg->node_id);
+	if (cfg->secret != NULL) {
+		ps->secret = malloc(cfg->secret_len);
+		if (ps->secret != NULL)
+			memcpy(ps->secret, cfg->secret, cfg->secret_len);
+		ps->secret_len = cfg->secret_len;
+	}
+	if (ps->node_id == NULL || (cfg->secret != NULL && ps->secret == NULL)) {
+		free(ps->node_id);
+		free(ps->secret);
+		free(ps);
+		return NULL;
+	}
+	ps->sync_replicas = cfg->sync_replicas;
+	ps->base = base;
+	ps->persist = persist;
+	ps->wake = wake;
+	ps->wake_arg = wake_arg;
+	ps->serving = true;
+	pthread_mutex_init(&ps->lock, NULL);
+	return ps;
+}
+
+void
+primary_side_destroy(struct primary_side *ps)
+{
+	if (ps == NULL)
+		return;
+	close_all(ps, "this node is stopping");
+	pthread_mutex_destroy(&ps->lock);
+	free(ps->node_id);
+	free(ps->secret);
+	free(ps);
 }

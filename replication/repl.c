@@ -1,4 +1,7 @@
-/* Replication: the facade, its thread, roles (promote, replicaof), stats. */
+/* Replication: the facade, its thread, the node's role (promote,
+ * replicaof), stats.  The only module that knows both sides: the primary
+ * side (primary.h) serves our replicas, the replica side (replica.h)
+ * follows our primary; the role decides which one works. */
 #include "replication/repl.h"
 
 #include <arpa/inet.h>
@@ -14,14 +17,47 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "replication/primary.h"
+#include "replication/replica.h"
 #include "replication/repl_internal.h"
 #include "storage/log.h"
 #include "storage/persist.h"
 #include "storage/store.h"
 #include "storage/wal.h"
 
-void
-repl_random_id(char *out, size_t outlen)
+struct repl {
+	char *listen_addr;
+	char *node_id;
+	int repl_port;
+	int sync_replicas;
+	int sync_timeout_ms;
+	struct store *store;
+	struct persist *persist;
+
+	/* The replication thread. */
+	struct event_base *base;
+	pthread_t thread;
+	int notify_fd;                 /* eventfd: work for the thread */
+	struct event *notify_ev;
+	struct event *tick_ev;         /* once a second */
+	struct evconnlistener *listener;
+
+	struct primary_side *primary;  /* serving our replicas */
+	struct replica_side *replica_side; /* following our primary */
+
+	/* The role: written under lock by promote/replicaof (any thread), acted
+	 * on by the replication thread (repoint). */
+	pthread_mutex_t lock;
+	pthread_mutex_t role_lock;     /* promote/replicaof, one at a time */
+	bool replica;                  /* also read atomically without lock */
+	char primary_host[256];
+	int primary_port;
+	bool repoint;                  /* role or primary changed: thread acts */
+	bool stop;
+};
+
+static void
+random_id(char *out, size_t outlen)
 {
 	unsigned char raw[16];
 	size_t i;
@@ -43,24 +79,25 @@ thread_wake(struct repl *r)
 
 /******** THE REPLICATION THREAD ********/
 
-/* The role or the primary changed: close what no longer applies. */
+/* The role or the primary changed: set both sides to work accordingly. */
 static void
 apply_repoint(struct repl *r)
 {
+	char host[sizeof(r->primary_host)];
 	bool replica;
+	int port;
 
 	pthread_mutex_lock(&r->lock);
 	r->repoint = false;
 	replica = r->replica;
+	snprintf(host, sizeof(host), "%s", r->primary_host);
+	port = r->primary_port;
 	pthread_mutex_unlock(&r->lock);
-	if (replica) {
-		primary_close_all(r);
-		r->backoff_ms = 0;
-		replica_link_restart(r);
-	} else {
-		replica_link_close(r);
-		event_del(r->retry_ev);
-	}
+	primary_side_set_serving(r->primary, !replica);
+	if (replica)
+		replica_side_follow(r->replica_side, host, port);
+	else
+		replica_side_unfollow(r->replica_side);
 }
 
 static void
@@ -83,8 +120,8 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (repoint)
 		apply_repoint(r);
-	primary_pump_all(r);
-	replica_on_progress(r);
+	primary_side_pump(r->primary);
+	replica_side_on_progress(r->replica_side);
 }
 
 static void
@@ -94,8 +131,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	primary_tick(r);
-	replica_tick(r);
+	primary_side_tick(r->primary);
+	replica_side_tick(r->replica_side);
 }
 
 static void
@@ -110,7 +147,7 @@ accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 		snprintf(peer, sizeof(peer), "?");
 	else
 		snprintf(peer, sizeof(peer), "%s:%s", host, serv);
-	primary_accept(arg, fd, peer);
+	primary_side_accept(((struct repl *)arg)->primary, fd, peer);
 }
 
 static void *
@@ -118,11 +155,10 @@ repl_main(void *arg)
 {
 	struct repl *r = arg;
 
-	if (repl_is_replica(r))      /* a `promote` may be storing it already */
-		replica_link_restart(r);
+	apply_repoint(r);
 	event_base_dispatch(r->base);
-	primary_close_all(r);
-	replica_link_close(r);
+	primary_side_set_serving(r->primary, false);
+	replica_side_unfollow(r->replica_side);
 	return NULL;
 }
 
@@ -186,8 +222,8 @@ repl_free(struct repl *r)
 		event_free(r->notify_ev);
 	if (r->tick_ev != NULL)
 		event_free(r->tick_ev);
-	if (r->retry_ev != NULL)
-		event_free(r->retry_ev);
+	primary_side_destroy(r->primary);
+	replica_side_destroy(r->replica_side);
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
 	if (r->base != NULL)
@@ -196,7 +232,6 @@ repl_free(struct repl *r)
 	pthread_mutex_destroy(&r->role_lock);
 	free(r->node_id);
 	free(r->listen_addr);
-	free(r->secret);
 	free(r);
 }
 
@@ -219,6 +254,19 @@ repl_start(const struct repl_config *cfg, struct store *store, struct persist *p
 {
 	const struct timeval one_second = {REPL_HEARTBEAT_SECONDS, 0};
 	struct repl *r = calloc(1, sizeof(*r));
+	struct primary_side_config pcfg = {
+		.node_id = cfg->node_id,
+		.secret = cfg->secret,
+		.secret_len = cfg->secret_len,
+		.sync_replicas = cfg->sync_replicas,
+	};
+	struct replica_side_config rcfg = {
+		.node_id = cfg->node_id,
+		.listen_addr = cfg->listen_addr,
+		.client_port = cfg->client_port,
+		.secret = cfg->secret,
+		.secret_len = cfg->secret_len,
+	};
 	struct persist_identity id;
 	int rc = -ENOMEM;
 
@@ -229,20 +277,11 @@ repl_start(const struct repl_config *cfg, struct store *store, struct persist *p
 	r->notify_fd = -1;
 	r->node_id = strdup(cfg->node_id);
 	r->listen_addr = strdup(cfg->listen_addr);
-	if (cfg->secret != NULL) {
-		r->secret = malloc(cfg->secret_len);
-		if (r->secret != NULL)
-			memcpy(r->secret, cfg->secret, cfg->secret_len);
-		r->secret_len = cfg->secret_len;
-	}
-	r->client_port = cfg->client_port;
 	r->repl_port = cfg->repl_port;
 	r->sync_replicas = cfg->sync_replicas;
 	r->sync_timeout_ms = cfg->sync_timeout_ms;
 	r->store = store;
 	r->persist = persist;
-	r->wake = wake;
-	r->wake_arg = wake_arg;
 
 	/* Whom to follow: the flag, else what we followed before a restart. */
 	persist_get_identity(persist, &id);
@@ -258,19 +297,19 @@ repl_start(const struct repl_config *cfg, struct store *store, struct persist *p
 		id.replica_of[0] = '\0';
 	}
 	r->replica = r->primary_host[0] != '\0';
-	r->link_state = r->replica ? LINK_DOWN : LINK_NONE;
 	store_set_follower(store, r->replica);
 
-	if (r->node_id == NULL || r->listen_addr == NULL || (cfg->secret != NULL && r->secret == NULL))
+	if (r->node_id == NULL || r->listen_addr == NULL)
 		goto fail;
 	r->base = event_base_new();
 	r->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->base == NULL || r->notify_fd < 0)
 		goto fail;
+	r->primary = primary_side_create(&pcfg, r->base, persist, wake, wake_arg);
+	r->replica_side = replica_side_create(&rcfg, r->base, store, persist);
 	r->notify_ev = event_new(r->base, r->notify_fd, EV_READ | EV_PERSIST, notify_cb, r);
 	r->tick_ev = event_new(r->base, -1, EV_PERSIST, tick_cb, r);
-	r->retry_ev = evtimer_new(r->base, replica_retry_cb, r);
-	if (r->notify_ev == NULL || r->tick_ev == NULL || r->retry_ev == NULL)
+	if (r->primary == NULL || r->replica_side == NULL || r->notify_ev == NULL || r->tick_ev == NULL)
 		goto fail;
 	if (event_add(r->notify_ev, NULL) != 0 || event_add(r->tick_ev, &one_second) != 0) {
 		rc = -ENOMEM;
@@ -320,7 +359,7 @@ repl_sync_timeout_ms(const struct repl *r)
 uint64_t
 repl_quorum_lsn(struct repl *r)
 {
-	return __atomic_load_n(&r->quorum_lsn, __ATOMIC_ACQUIRE);
+	return primary_side_quorum_lsn(r->primary);
 }
 
 /* Role changes (promote, replicaof) are serialized by role_lock, which
@@ -344,7 +383,7 @@ repl_promote(struct repl *r)
 	persist_get_identity(r->persist, &id);
 	snprintf(id.prev_history_id, sizeof(id.prev_history_id), "%s", id.history_id);
 	id.fork_lsn = persist_last_lsn(r->persist);
-	repl_random_id(id.history_id, sizeof(id.history_id));
+	random_id(id.history_id, sizeof(id.history_id));
 	id.epoch++;
 	id.replica_of[0] = '\0';
 	/* The new epoch is durable (and stamped on the log) before any write
@@ -353,7 +392,6 @@ repl_promote(struct repl *r)
 	pthread_mutex_lock(&r->lock);
 	__atomic_store_n(&r->replica, false, __ATOMIC_RELEASE);
 	r->primary_host[0] = '\0';
-	r->link_state = LINK_NONE;
 	r->repoint = true;
 	pthread_mutex_unlock(&r->lock);
 	pthread_mutex_unlock(&r->role_lock);
@@ -388,7 +426,6 @@ repl_replicaof(struct repl *r, const char *host, int port)
 	snprintf(r->primary_host, sizeof(r->primary_host), "%s", host);
 	r->primary_port = port;
 	__atomic_store_n(&r->replica, true, __ATOMIC_RELEASE);
-	r->link_state = LINK_DOWN;
 	r->repoint = true;
 	pthread_mutex_unlock(&r->lock);
 	store_set_follower(r->store, true);
@@ -396,19 +433,6 @@ repl_replicaof(struct repl *r, const char *host, int port)
 	thread_wake(r);
 	log_msg(LOG_ALWAYS, "replication: now a replica of %s:%d", host, port);
 	return rc;
-}
-
-static const char *
-link_name(enum link_state st)
-{
-	switch (st) {
-	case LINK_NONE: return "none";
-	case LINK_DOWN: return "down";
-	case LINK_CONNECTING: return "down";
-	case LINK_SYNCING: return "syncing";
-	case LINK_UP: return "up";
-	}
-	return "?";
 }
 
 /* Every retained position of the log (storage/wal.h slots): the
@@ -428,11 +452,22 @@ write_slot_stats(struct repl *r, repl_stat_fn *emit, void *arg)
 	}
 }
 
+static void
+emit_u64(repl_stat_fn *emit, void *arg, const char *name, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	emit(arg, name, buf);
+}
+
 void
 repl_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
 {
 	struct persist_identity id;
+	struct repl_counters sum = {0};
 	uint64_t lsn = persist_last_lsn(r->persist);
+	bool replica;
 	char buf[320];
 
 	persist_get_identity(r->persist, &id);
@@ -451,31 +486,21 @@ repl_write_stats(struct repl *r, repl_stat_fn *emit, void *arg)
 		snprintf(buf, sizeof(buf), "%" PRIu64, id.fork_lsn);
 		emit(arg, "fork_lsn", buf);
 	}
-	if (r->replica) {
-		uint64_t primary_lsn = __atomic_load_n(&r->primary_lsn, __ATOMIC_RELAXED);
-
-		snprintf(buf, sizeof(buf), "%s:%d", r->primary_host, r->primary_port);
-		emit(arg, "primary", buf);
-		emit(arg, "link", link_name(r->link_state));
-		snprintf(buf, sizeof(buf), "%" PRIu64, primary_lsn > lsn ? primary_lsn - lsn : 0);
-		emit(arg, "lag_lsn", buf);
-	} else {
-		snprintf(buf, sizeof(buf), "%d", r->nconns);
-		emit(arg, "connected_replicas", buf);
-		snprintf(buf, sizeof(buf), "%d", r->sync_replicas);
-		emit(arg, "sync_replicas", buf);
-		primary_write_stats(r, emit, arg);
-	}
+	replica = r->replica;
+	snprintf(buf, sizeof(buf), "%s:%d", r->primary_host, r->primary_port);
 	pthread_mutex_unlock(&r->lock);
-	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->full_syncs, __ATOMIC_RELAXED));
-	emit(arg, "full_syncs", buf);
-	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->partial_syncs, __ATOMIC_RELAXED));
-	emit(arg, "partial_syncs", buf);
-	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->bytes_sent, __ATOMIC_RELAXED));
-	emit(arg, "bytes_sent", buf);
-	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->bytes_received, __ATOMIC_RELAXED));
-	emit(arg, "bytes_received", buf);
-	snprintf(buf, sizeof(buf), "%" PRIu64, __atomic_load_n(&r->discarded_changes, __ATOMIC_RELAXED));
-	emit(arg, "discarded_changes", buf);
+	if (replica) {
+		emit(arg, "primary", buf);
+		replica_side_write_stats(r->replica_side, lsn, emit, arg);
+	} else {
+		primary_side_write_stats(r->primary, emit, arg);
+	}
+	primary_side_counters(r->primary, &sum);
+	replica_side_counters(r->replica_side, &sum);
+	emit_u64(emit, arg, "full_syncs", sum.full_syncs);
+	emit_u64(emit, arg, "partial_syncs", sum.partial_syncs);
+	emit_u64(emit, arg, "bytes_sent", sum.bytes_sent);
+	emit_u64(emit, arg, "bytes_received", sum.bytes_received);
+	emit_u64(emit, arg, "discarded_changes", sum.discarded_changes);
 	write_slot_stats(r, emit, arg);
 }

@@ -29,8 +29,9 @@ case "${1:-}" in
     # (harness.py fails any server that exits non-zero or logs a report).
     # detect_deadlocks=0: TSan's lock-order checker can track at most 64
     # mutexes held by one thread and aborts with "CHECK failed:
-    # sanitizer_deadlock_detector.h:67" beyond that, and storage/cache.c
-    # holds all 1024 stripe locks to grow the hash table or flush (see
+    # sanitizer_deadlock_detector.h:67" beyond that, and storage/store.c
+    # holds all 1024 writer locks for flush_all (storage/cache.c its 1024
+    # stripes for the moment it swaps in a grown table; see
     # docs/reliability.md).  Data-race detection is not affected.
     export TSAN_OPTIONS="halt_on_error=1 exitcode=66 detect_deadlocks=0 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp ${TSAN_OPTIONS:-}"
     export CAIRN_TEST_SLOWDOWN=${CAIRN_TEST_SLOWDOWN:-4}

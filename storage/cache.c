@@ -38,7 +38,7 @@ struct cache {
 	 * its two new buckets share one stripe (the stripe is the hash's low
 	 * bits), so moving it under that stripe is invisible to readers. */
 	struct item **old_buckets;       /* changes only with every stripe held */
-	bool expanding;                  /* idem */
+	bool expanding;                  /* atomic; written with every stripe held */
 	uint64_t expand_bucket;          /* atomic; advanced under the bucket's stripe */
 	pthread_mutex_t expand_lock;     /* one mover at a time; taken before a stripe */
 
@@ -454,7 +454,7 @@ end_expansion(struct cache *c)
 	if (c->expanding && ATOMIC_LOAD(&c->expand_bucket) == UINT64_C(1) << (c->hashpower - 1)) {
 		free(c->old_buckets);
 		c->old_buckets = NULL;
-		c->expanding = false;
+		__atomic_store_n(&c->expanding, false, __ATOMIC_RELEASE);
 	}
 	unlock_all_stripes(c);
 }
@@ -530,7 +530,7 @@ do_finish_expansion(struct cache *c)
 		do_move_bucket(c, b);
 	free(c->old_buckets);
 	c->old_buckets = NULL;
-	c->expanding = false;
+	__atomic_store_n(&c->expanding, false, __ATOMIC_RELEASE);
 }
 
 /******** EVICTION ********/

@@ -141,12 +141,6 @@ class FullSyncTest(unittest.TestCase):
     """(b): the primary trimmed the records a new replica would need."""
 
     def setUp(self):
-        if cluster.harness.tsan_build():
-            # Not a race: with 64k segments the primary's WAL readers list
-            # the segment directory again per segment (storage/wal.c
-            # wal_list_segments), and under TSan the full resyncs here do
-            # not finish within the polls (docs/reliability.md).
-            self.skipTest("full resync over 64k segments is too slow under TSan")
         self.rng = random.Random(11)
         self.p = Node("primary", ["-t", "2", "-m", "256", "--wal-segment-size", "64k", "--wal-backlog", "0"])
         self.addCleanup(self.p.cleanup)
