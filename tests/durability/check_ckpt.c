@@ -480,18 +480,5 @@ ckpt_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	snprintf(basedir, sizeof(basedir), "/tmp/cairn-check-ckpt-XXXXXX");
-	if (mkdtemp(basedir) == NULL) {
-		perror("mkdtemp");
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(ckpt_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	rm_rf(basedir);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite_in_tmpdir(ckpt_suite(), "ckpt", basedir, sizeof(basedir));
 }

@@ -251,18 +251,5 @@ store_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	snprintf(basedir, sizeof(basedir), "/tmp/cairn-check-store-XXXXXX");
-	if (mkdtemp(basedir) == NULL) {
-		perror("mkdtemp");
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(store_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	rm_rf(basedir);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return run_suite_in_tmpdir(store_suite(), "store", basedir, sizeof(basedir));
 }

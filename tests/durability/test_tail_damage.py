@@ -95,27 +95,23 @@ class TailDamage(unittest.TestCase):
         self.assertEqual(wrong[:10], [], "keys served with a wrong value")
         return got
 
-    def test_torn_tail_then_new_writes_survive_kill9(self):
-        node = self.node(["--fsync", "always"]).start()
-        self.set_pipelined(node, b"old", 10000)
+    def kill9_and_tear_the_tail(self, node):
+        """kill -9, then cut the newest segment inside one of its last
+        records (not at a record boundary): a torn write."""
         self.assertEqual(node.kill9(), -9)
         seg = node.wal_segments()[-1]
         recs = wal_records(seg)
         self.assertGreater(len(recs), 10, "newest segment %s holds too few records" % seg)
-        # cut inside one of the last records (not at a record boundary)
         off, end, lsn = recs[-1 - self.rng.randrange(5)]
         cut = self.rng.randrange(off + 1, end)
         with open(seg, "r+b") as f:
             f.truncate(cut)
         print("cut %s at %d (record lsn %d spans %d..%d)" % (os.path.basename(seg), cut, lsn,
                                                             off, end), flush=True)
-        node.start()
-        got = self.present(node, b"old", 10000)
-        present = sorted(int(k[3:]) for k in got)
-        self.assertEqual(present, list(range(len(present))), "not a prefix of the writes")
-        self.assertGreater(len(present), 9000)
-        self.assertLess(len(present), 10000, "the torn record was replayed")
-        # 100 new writes, each acknowledged (so fsynced: --fsync always)
+
+    def new_writes_survive_kill9(self, node):
+        """100 new writes, each acknowledged (so fsynced: --fsync always),
+        kill -9, restart: every one is there."""
         with node.conn() as c:
             for i in range(100):
                 v = val(b"new", i)
@@ -128,6 +124,18 @@ class TailDamage(unittest.TestCase):
         self.assertEqual(missing, [], "%d of 100 acknowledged writes made after the torn tail "
                          "was cut are lost after kill -9 and restart (stats persistence %r)"
                          % (len(missing), node.pstats()))
+
+    def test_torn_tail_then_new_writes_survive_kill9(self):
+        node = self.node(["--fsync", "always"]).start()
+        self.set_pipelined(node, b"old", 10000)
+        self.kill9_and_tear_the_tail(node)
+        node.start()
+        got = self.present(node, b"old", 10000)
+        present = sorted(int(k[3:]) for k in got)
+        self.assertEqual(present, list(range(len(present))), "not a prefix of the writes")
+        self.assertGreater(len(present), 9000)
+        self.assertLess(len(present), 10000, "the torn record was replayed")
+        self.new_writes_survive_kill9(node)
         got_old = self.present(node, b"old", 10000)
         self.assertEqual(len(got_old), len(present), "the recovered prefix changed")
 
@@ -141,31 +149,11 @@ class TailDamage(unittest.TestCase):
         st = wait_until(lambda: (lambda s: s if s["checkpoint_lsn"] >= s["wal_lsn"] else None)(
             node.pstats()), timeout=30)
         self.assertTrue(st, "the checkpoint never caught up: %r" % (node.pstats(),))
-        self.assertEqual(node.kill9(), -9)
-        seg = node.wal_segments()[-1]
-        recs = wal_records(seg)
-        self.assertGreater(len(recs), 10, "newest segment %s holds too few records" % seg)
-        off, end, lsn = recs[-1 - self.rng.randrange(5)]
-        cut = self.rng.randrange(off + 1, end)
-        with open(seg, "r+b") as f:
-            f.truncate(cut)
-        print("cut %s at %d (record lsn %d; checkpoint at %d)" % (os.path.basename(seg), cut, lsn,
-                                                                st["checkpoint_lsn"]), flush=True)
+        self.kill9_and_tear_the_tail(node)
         node.start()
         self.assertEqual(len(self.present(node, b"old", 10000)), 10000,
                          "the checkpoint holds every old write")
-        with node.conn() as c:
-            for i in range(100):
-                v = val(b"new", i)
-                self.assertEqual(c.request(b"set new%d 0 0 %d\r\n%s\r\n" % (i, len(v), v)),
-                                 b"STORED\r\n", "new%d" % i)
-        self.assertEqual(node.kill9(), -9)
-        node.start()
-        got = self.present(node, b"new", 100)
-        missing = [i for i in range(100) if b"new%d" % i not in got]
-        self.assertEqual(missing, [], "%d of 100 acknowledged writes made after the torn tail "
-                         "was cut are lost after kill -9 and restart (stats persistence %r)"
-                         % (len(missing), node.pstats()))
+        self.new_writes_survive_kill9(node)
         self.assertEqual(len(self.present(node, b"old", 10000)), 10000)
 
     def test_bitflip_in_checkpointed_segment_loses_nothing(self):

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,4 +33,23 @@ rm_rf(const char *path)
 	} else {
 		unlink(path);
 	}
+}
+
+int
+run_suite_in_tmpdir(Suite *suite, const char *name, char *basedir, size_t basedir_len)
+{
+	SRunner *sr;
+	int failed;
+
+	snprintf(basedir, basedir_len, "/tmp/cairn-check-%s-XXXXXX", name);
+	if (mkdtemp(basedir) == NULL) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	rm_rf(basedir);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -2,7 +2,15 @@
 #ifndef CAIRN_TESTS_DURABILITY_TESTFS_H
 #define CAIRN_TESTS_DURABILITY_TESTFS_H
 
+#include <check.h>
+#include <stddef.h>
+
 /* Remove `path` and everything below it (like rm -rf); errors are ignored. */
 void rm_rf(const char *path);
+
+/* A unit test program's main(): make basedir (basedir_len bytes) a fresh
+ * /tmp/cairn-check-<name>-XXXXXX, run the suite in it, remove it.  Returns
+ * the exit status (EXIT_SUCCESS when every test passed). */
+int run_suite_in_tmpdir(Suite *suite, const char *name, char *basedir, size_t basedir_len);
 
 #endif

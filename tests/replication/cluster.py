@@ -53,6 +53,27 @@ def make_dir(prefix="cairn-repl-"):
     return tempfile.mkdtemp(prefix=prefix)
 
 
+class SecretNodes:
+    """For tests whose nodes share cluster secrets: secret files in a temp
+    dir (self.tmp, removed at the end) and nodes stopped at cleanup."""
+
+    def make_tmp(self, prefix):
+        self.tmp = make_dir(prefix)
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def secret_file(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def node(self, name, args):
+        n = Node(name, ["-t", "2"] + list(args))
+        self.addCleanup(n.cleanup)
+        n.start()
+        return n
+
+
 class Node:
     """One data directory and replication port, and the cairn process (if
     any) serving them."""

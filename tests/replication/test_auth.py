@@ -15,26 +15,13 @@ from cluster import (Node, assert_same, dump, load, replica_args, wait_caught_up
 POLL = cluster.POLL_TIMEOUT
 
 
-class AuthTest(unittest.TestCase):
+class AuthTest(cluster.SecretNodes, unittest.TestCase):
     def setUp(self):
-        self.tmp = cluster.make_dir("cairn-repl-secret-")
-        self.addCleanup(cluster.shutil.rmtree, self.tmp, True)
+        self.make_tmp("cairn-repl-secret-")
         self.secret = self.secret_file("good", b"correct horse battery staple\n")
         self.wrong = self.secret_file("wrong", b"correct horse battery stapler\n")
         self.nodes = []
         self.p = self.node("primary", ["--cluster-secret-file", self.secret])
-
-    def secret_file(self, name, data):
-        path = os.path.join(self.tmp, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
-
-    def node(self, name, args):
-        n = Node(name, ["-t", "2"] + list(args))
-        self.addCleanup(n.cleanup)
-        n.start()
-        return n
 
     def test_secret(self):
         p = self.p

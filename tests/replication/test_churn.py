@@ -74,27 +74,14 @@ def write(c, i):
         raise AssertionError("set: %r" % out)
 
 
-class ChurnTest(unittest.TestCase):
+class ChurnTest(cluster.SecretNodes, unittest.TestCase):
     def setUp(self):
-        self.tmp = cluster.make_dir("cairn-repl-churn-")
-        self.addCleanup(cluster.shutil.rmtree, self.tmp, True)
+        self.make_tmp("cairn-repl-churn-")
         good = self.secret_file("good", b"right secret\n")
         bad = self.secret_file("bad", b"wrong secret\n")
         self.p = self.node("primary", ["--cluster-secret-file", good])
         self.r = self.node("replica", replica_args(self.p, ["--cluster-secret-file", good]))
         self.x = self.node("intruder", replica_args(self.p, ["--cluster-secret-file", bad]))
-
-    def secret_file(self, name, data):
-        path = os.path.join(self.tmp, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
-
-    def node(self, name, args):
-        n = Node(name, ["-t", "2"] + list(args))
-        self.addCleanup(n.cleanup)
-        n.start()
-        return n
 
     def test_churn(self):
         p, r, x = self.p, self.r, self.x
