@@ -10,7 +10,7 @@
 #include <event2/listener.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,18 +55,6 @@ struct repl {
 	bool repoint;                  /* role or primary changed: thread acts */
 	bool stop;
 };
-
-static void
-random_id(char *out, size_t outlen)
-{
-	unsigned char raw[16];
-	size_t i;
-
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		memset(raw, 0, sizeof(raw));
-	for (i = 0; i < sizeof(raw) && 2 * i + 2 < outlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
 
 static void
 thread_wake(struct repl *r)
@@ -383,7 +371,11 @@ repl_promote(struct repl *r)
 	persist_get_identity(r->persist, &id);
 	snprintf(id.prev_history_id, sizeof(id.prev_history_id), "%s", id.history_id);
 	id.fork_lsn = persist_last_lsn(r->persist);
-	random_id(id.history_id, sizeof(id.history_id));
+	if ((rc = persist_new_history_id(id.history_id, sizeof(id.history_id))) != 0) {
+		store_set_follower(r->store, true);  /* still the replica we were */
+		pthread_mutex_unlock(&r->role_lock);
+		return rc;
+	}
 	id.epoch++;
 	id.replica_of[0] = '\0';
 	/* The new epoch is durable (and stamped on the log) before any write

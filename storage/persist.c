@@ -122,8 +122,8 @@ lock_data_dir(struct persist *p)
 /* 128 random bits as 32 hex digits.  getrandom(2) blocks only until the
  * kernel's pool is first seeded; there is no weaker fallback, so that two
  * nodes never share an id. */
-static int
-random_id(char *out, size_t outlen)
+int
+persist_new_history_id(char *out, size_t outlen)
 {
 	unsigned char raw[16];
 	size_t i;
@@ -166,7 +166,7 @@ load_identity(struct persist *p)
 
 	memset(id, 0, sizeof(*id));
 	if (ckpt_meta_get_str(p->ckpt, "history_id", id->history_id, sizeof(id->history_id)) != 0) {
-		int rc = random_id(id->history_id, sizeof(id->history_id));
+		int rc = persist_new_history_id(id->history_id, sizeof(id->history_id));
 
 		id->epoch = 1;
 		return rc != 0 ? rc : save_identity(p, id);

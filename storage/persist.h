@@ -86,6 +86,11 @@ struct persist_identity {
 
 void persist_get_identity(struct persist *p, struct persist_identity *out);
 
+/* A new random history id (128 bits from getrandom(2), as 32 hex digits)
+ * into out.  Returns 0, or -EIO when no randomness could be had (there is
+ * no weaker fallback: two nodes must never share a history). */
+int persist_new_history_id(char *out, size_t outlen);
+
 /* Store the identity (with the checkpoint).  Returns 0 or a negative errno. */
 int persist_set_identity(struct persist *p, const struct persist_identity *id);
 
