@@ -42,6 +42,7 @@
 #include "node/stats.h"
 #include "storage/cache.h"
 #include "storage/log.h"
+#include "storage/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -227,6 +228,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&env, 0, sizeof(env));
 	env.cache = cache_create(&cfg);
 	CHECK(env.cache != NULL);
+	env.store = store_create(env.cache);
+	CHECK(env.store != NULL);
 	env.persist = NULL;
 	env.repl = NULL;
 	env.settings = &settings;
@@ -269,6 +272,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	evbuffer_free(c.out);  /* drops item references held by the output */
 	free(c.rbuf);
 	reset_globals(&env);
+	store_destroy(env.store);
 	cache_destroy(env.cache);
 	return 0;
 }
