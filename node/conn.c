@@ -243,6 +243,8 @@ sync_mode(const struct conn *c)
 static bool
 must_wait(const struct conn *c)
 {
+	if (c->proto.role_ticket != 0)
+		return true;  /* a promote/replicaof owes its reply */
 	if (c->persist == NULL)
 		return false;
 	if (c->wait_lsn > persist_durable_lsn(c->persist))
@@ -526,7 +528,10 @@ conn_wake_parked(struct conn_list *list)
 		int err;
 
 		next = c->parked_next;
-		if (must_wait(c) && (err = persist_write_error(c->persist)) != 0) {
+		if (c->proto.role_ticket != 0)
+			proto_role_reply(&c->proto, c->out);  /* its reply, if it is done */
+		if (c->proto.role_ticket == 0 && must_wait(c) &&
+		    (err = persist_write_error(c->persist)) != 0) {
 			/* Its writes may never become durable: no STORED, but an
 			 * answer for each, and the connection goes on. */
 			if (!fail_held_writes(c, err)) {

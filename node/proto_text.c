@@ -840,15 +840,33 @@ no_replication(struct proto_state *ps, struct evbuffer *out)
 	return true;
 }
 
+/* promote and replicaof are carried out by the replication thread; the
+ * reply waits for it (the connection parks on ps->role_ticket). */
 static void
 process_promote(struct proto_state *ps, struct evbuffer *out)
 {
 	if (no_replication(ps, out))
 		return;
-	if (repl_promote(ps->env->repl) != 0)
-		reply(out, false, "SERVER_ERROR cannot store the new epoch");
-	else
+	if (repl_request_promote(ps->env->repl, &ps->role_ticket) != 0)
+		reply(out, false, "SERVER_ERROR too many role changes queued");
+}
+
+bool
+proto_role_reply(struct proto_state *ps, struct evbuffer *out)
+{
+	int rc = repl_request_result(ps->env->repl, ps->role_ticket);
+	char msg[128];
+
+	if (rc == 0)
+		return false;
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "SERVER_ERROR role change failed: %s", strerror(-rc));
+		reply(out, false, msg);
+	} else {
 		reply(out, false, "OK");
+	}
+	ps->role_ticket = 0;
+	return true;
 }
 
 /* replicaof HOST PORT (the primary's replication port); replicaof no one
@@ -873,10 +891,16 @@ process_replicaof(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	}
 	if (no_replication(ps, out))
 		return;
-	if (repl_replicaof(ps->env->repl, tokens[1].value, (int)port) != 0)
+	switch (repl_request_replicaof(ps->env->repl, tokens[1].value, (int)port, &ps->role_ticket)) {
+	case 0:
+		break;
+	case -EINVAL:
 		reply(out, false, "CLIENT_ERROR bad primary address");
-	else
-		reply(out, false, "OK");
+		break;
+	default:
+		reply(out, false, "SERVER_ERROR too many role changes queued");
+		break;
+	}
 }
 
 /******** DISPATCH ********/
@@ -1053,7 +1077,7 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 	*need = 0;
 	ps->paused = false;
 	while (pos < len && !ps->close && evbuffer_get_length(out) <= out_limit &&
-	       (ps->max_requests == 0 || done < ps->max_requests)) {
+	       ps->role_ticket == 0 && (ps->max_requests == 0 || done < ps->max_requests)) {
 		size_t rest = len - pos, linelen, data_used;
 		char *nl, *line;
 		enum line_result r;

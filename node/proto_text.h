@@ -47,6 +47,9 @@ struct proto_state {
 	bool paused;                 /* stopped at a write while writes are
 	                              * paused (pause_writes): call again later */
 	bool close;                  /* close once the replies are written */
+	uint64_t role_ticket;        /* a promote/replicaof being carried out:
+	                              * its reply is owed (proto_role_reply), and
+	                              * no request after it is read until then */
 };
 
 /* Longest request line memcached accepts before a newline, except for
@@ -60,6 +63,11 @@ bool proto_writes_paused(void);
 
 void proto_state_init(struct proto_state *ps, const struct proto_env *env,
                       struct thread_stats *stats);
+
+/* A promote/replicaof answered with ps->role_ticket set: once
+ * repl_request_result() says it is done, write its reply to `out` and clear
+ * the ticket.  Returns false (nothing written) while it is not done. */
+bool proto_role_reply(struct proto_state *ps, struct evbuffer *out);
 
 /* Consume complete requests from buf[0 .. len) and append their replies to
  * `out`.  Returns the number of bytes consumed; the caller keeps the rest and

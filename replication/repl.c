@@ -25,6 +25,16 @@
 #include "storage/store.h"
 #include "storage/wal.h"
 
+#define ROLE_QUEUE 16
+#define ROLE_RESULTS 64
+
+struct role_request {
+	uint64_t ticket;
+	bool promote;                  /* else replicaof host:port */
+	char host[256];
+	int port;
+};
+
 struct repl {
 	char *listen_addr;
 	char *node_id;
@@ -45,15 +55,25 @@ struct repl {
 	struct primary_side *primary;  /* serving our replicas */
 	struct replica_side *replica_side; /* following our primary */
 
-	/* The role: written under lock by promote/replicaof (any thread), acted
-	 * on by the replication thread (repoint). */
+	/* The role: changed by the replication thread (run_role_requests),
+	 * read by any thread (stats, repl_is_replica). */
 	pthread_mutex_t lock;
-	pthread_mutex_t role_lock;     /* promote/replicaof, one at a time */
 	bool replica;                  /* also read atomically without lock */
 	char primary_host[256];
 	int primary_port;
-	bool repoint;                  /* role or primary changed: thread acts */
 	bool stop;
+	/* promote/replicaof requests, carried out in order by the thread;
+	 * the results of the last ROLE_RESULTS are kept for their callers. */
+	struct role_request requests[ROLE_QUEUE];
+	int nrequests;
+	uint64_t next_ticket;
+	uint64_t done_ticket;          /* atomic */
+	struct {
+		uint64_t ticket;
+		int rc;
+	} results[ROLE_RESULTS];
+	repl_wake_fn *wake;            /* a role change is done */
+	void *wake_arg;
 };
 
 static void
@@ -67,7 +87,10 @@ thread_wake(struct repl *r)
 
 /******** THE REPLICATION THREAD ********/
 
-/* The role or the primary changed: set both sides to work accordingly. */
+static void run_role_requests(struct repl *r);
+
+/* The role or the primary changed (or the thread starts): set both sides
+ * to work accordingly (replication thread). */
 static void
 apply_repoint(struct repl *r)
 {
@@ -76,7 +99,6 @@ apply_repoint(struct repl *r)
 	int port;
 
 	pthread_mutex_lock(&r->lock);
-	r->repoint = false;
 	replica = r->replica;
 	snprintf(host, sizeof(host), "%s", r->primary_host);
 	port = r->primary_port;
@@ -93,21 +115,19 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct repl *r = arg;
 	uint64_t count;
-	bool repoint, stop;
+	bool stop;
 
 	(void)what;
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_msg(LOG_ALWAYS, "replication: notify read: %s", strerror(errno));
 	pthread_mutex_lock(&r->lock);
-	repoint = r->repoint;
 	stop = r->stop;
 	pthread_mutex_unlock(&r->lock);
 	if (stop) {
 		event_base_loopbreak(r->base);
 		return;
 	}
-	if (repoint)
-		apply_repoint(r);
+	run_role_requests(r);
 	primary_side_pump(r->primary);
 	replica_side_on_progress(r->replica_side);
 }
@@ -217,7 +237,6 @@ repl_free(struct repl *r)
 	if (r->base != NULL)
 		event_base_free(r->base);
 	pthread_mutex_destroy(&r->lock);
-	pthread_mutex_destroy(&r->role_lock);
 	free(r->node_id);
 	free(r->listen_addr);
 	free(r);
@@ -261,7 +280,6 @@ repl_start(const struct repl_config *cfg, struct store *store, struct persist *p
 	if (r == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_mutex_init(&r->role_lock, NULL);
 	r->notify_fd = -1;
 	r->node_id = strdup(cfg->node_id);
 	r->listen_addr = strdup(cfg->listen_addr);
@@ -270,6 +288,8 @@ repl_start(const struct repl_config *cfg, struct store *store, struct persist *p
 	r->sync_timeout_ms = cfg->sync_timeout_ms;
 	r->store = store;
 	r->persist = persist;
+	r->wake = wake;
+	r->wake_arg = wake_arg;
 
 	/* Whom to follow: the flag, else what we followed before a restart. */
 	persist_get_identity(persist, &id);
@@ -350,80 +370,147 @@ repl_quorum_lsn(struct repl *r)
 	return primary_side_quorum_lsn(r->primary);
 }
 
-/* Role changes (promote, replicaof) are serialized by role_lock, which
- * nothing else takes: the identity's LMDB commit happens under it, while
- * r->lock (read by `stats replication` and the replication thread) is held
- * only to flip the in-memory role. */
-int
-repl_promote(struct repl *r)
+/******** ROLE CHANGES ********/
+
+/* promote and replicaof are queued by the worker that reads the command and
+ * carried out here, on the replication thread, which also applies the
+ * stream: a promotion can never interleave with a half-applied batch, and
+ * the identity's LMDB commit never blocks a worker.  The worker parks the
+ * client's connection until repl_request_result() says the ticket is done,
+ * then answers.  Each returns 0 or a negative errno. */
+static int
+do_promote(struct repl *r)
 {
 	struct persist_identity id;
 	int rc;
 
-	pthread_mutex_lock(&r->role_lock);
-	if (!repl_is_replica(r)) {
-		pthread_mutex_unlock(&r->role_lock);
+	if (!repl_is_replica(r))
 		return 0;
-	}
 	/* From here on no record of the old primary reaches the log, so the
 	 * fork point is exact. */
 	store_set_follower(r->store, false);
 	persist_get_identity(r->persist, &id);
 	snprintf(id.prev_history_id, sizeof(id.prev_history_id), "%s", id.history_id);
 	id.fork_lsn = persist_last_lsn(r->persist);
-	if ((rc = persist_new_history_id(id.history_id, sizeof(id.history_id))) != 0) {
-		store_set_follower(r->store, true);  /* still the replica we were */
-		pthread_mutex_unlock(&r->role_lock);
-		return rc;
-	}
 	id.epoch++;
 	id.replica_of[0] = '\0';
 	/* The new epoch is durable (and stamped on the log) before any write
 	 * of the new term is accepted. */
-	rc = persist_set_identity(r->persist, &id);
+	if ((rc = persist_new_history_id(id.history_id, sizeof(id.history_id))) != 0 ||
+	    (rc = persist_set_identity(r->persist, &id)) != 0) {
+		store_set_follower(r->store, true);  /* still the replica we were */
+		return rc;
+	}
 	pthread_mutex_lock(&r->lock);
 	__atomic_store_n(&r->replica, false, __ATOMIC_RELEASE);
 	r->primary_host[0] = '\0';
-	r->repoint = true;
 	pthread_mutex_unlock(&r->lock);
-	pthread_mutex_unlock(&r->role_lock);
-	thread_wake(r);
+	apply_repoint(r);
 	log_msg(LOG_ALWAYS, "replication: promoted to primary: epoch %u, history %s (forked from %s at LSN %"
 	        PRIu64 ")", id.epoch, id.history_id, id.prev_history_id, id.fork_lsn);
-	return rc;
+	return 0;
 }
 
-int
-repl_replicaof(struct repl *r, const char *host, int port)
+static int
+do_replicaof(struct repl *r, const char *host, int port)
 {
 	struct persist_identity id;
+	bool same;
 	int rc;
 
-	if (host[0] == '\0' || strlen(host) >= sizeof(r->primary_host) || port < 1 || port > 65535)
-		return -EINVAL;
-	pthread_mutex_lock(&r->role_lock);
 	pthread_mutex_lock(&r->lock);
-	if (r->replica && r->primary_port == port && strcmp(r->primary_host, host) == 0) {
-		pthread_mutex_unlock(&r->lock);
-		pthread_mutex_unlock(&r->role_lock);
-		return 0;
-	}
+	same = r->replica && r->primary_port == port && strcmp(r->primary_host, host) == 0;
 	pthread_mutex_unlock(&r->lock);
+	if (same)
+		return 0;
 	persist_get_identity(r->persist, &id);
 	snprintf(id.replica_of, sizeof(id.replica_of), "%s:%d", host, port);
-	rc = persist_set_identity(r->persist, &id);
+	if ((rc = persist_set_identity(r->persist, &id)) != 0)
+		return rc;
 	/* Writes are refused from here on (repl_is_replica), then the store
 	 * takes only the new primary's records. */
 	pthread_mutex_lock(&r->lock);
 	snprintf(r->primary_host, sizeof(r->primary_host), "%s", host);
 	r->primary_port = port;
 	__atomic_store_n(&r->replica, true, __ATOMIC_RELEASE);
-	r->repoint = true;
 	pthread_mutex_unlock(&r->lock);
 	store_set_follower(r->store, true);
-	pthread_mutex_unlock(&r->role_lock);
-	thread_wake(r);
+	apply_repoint(r);
 	log_msg(LOG_ALWAYS, "replication: now a replica of %s:%d", host, port);
+	return 0;
+}
+
+/* Carry out the queued role changes, in order (replication thread). */
+static void
+run_role_requests(struct repl *r)
+{
+	for (;;) {
+		struct role_request req;
+		int rc;
+
+		pthread_mutex_lock(&r->lock);
+		if (r->nrequests == 0) {
+			pthread_mutex_unlock(&r->lock);
+			return;
+		}
+		req = r->requests[0];
+		memmove(r->requests, r->requests + 1, --r->nrequests * sizeof(r->requests[0]));
+		pthread_mutex_unlock(&r->lock);
+		rc = req.promote ? do_promote(r) : do_replicaof(r, req.host, req.port);
+		pthread_mutex_lock(&r->lock);
+		r->results[req.ticket % ROLE_RESULTS].ticket = req.ticket;
+		r->results[req.ticket % ROLE_RESULTS].rc = rc;
+		__atomic_store_n(&r->done_ticket, req.ticket, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&r->lock);
+		r->wake(r->wake_arg);
+	}
+}
+
+static int
+queue_role_request(struct repl *r, bool promote, const char *host, int port, uint64_t *ticket)
+{
+	struct role_request *req;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->nrequests == ROLE_QUEUE) {
+		pthread_mutex_unlock(&r->lock);
+		return -EBUSY;
+	}
+	req = &r->requests[r->nrequests++];
+	req->ticket = *ticket = ++r->next_ticket;
+	req->promote = promote;
+	snprintf(req->host, sizeof(req->host), "%s", host);
+	req->port = port;
+	pthread_mutex_unlock(&r->lock);
+	thread_wake(r);
+	return 0;
+}
+
+int
+repl_request_promote(struct repl *r, uint64_t *ticket)
+{
+	return queue_role_request(r, true, "", 0, ticket);
+}
+
+int
+repl_request_replicaof(struct repl *r, const char *host, int port, uint64_t *ticket)
+{
+	if (host[0] == '\0' || strlen(host) >= sizeof(r->primary_host) || port < 1 || port > 65535)
+		return -EINVAL;
+	return queue_role_request(r, false, host, port, ticket);
+}
+
+int
+repl_request_result(struct repl *r, uint64_t ticket)
+{
+	int rc = 1;
+
+	if (__atomic_load_n(&r->done_ticket, __ATOMIC_ACQUIRE) < ticket)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	if (r->results[ticket % ROLE_RESULTS].ticket == ticket && r->results[ticket % ROLE_RESULTS].rc != 0)
+		rc = r->results[ticket % ROLE_RESULTS].rc;
+	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
 

@@ -39,7 +39,8 @@ struct repl_config {
 };
 
 /* Called (from the replication thread) when the LSN acknowledged by enough
- * replicas advances, so that parked client connections can be answered. */
+ * replicas advances, or a role change is done, so that parked client
+ * connections can be answered. */
 typedef void repl_wake_fn(void *arg);
 
 struct repl;
@@ -67,14 +68,20 @@ int repl_sync_timeout_ms(const struct repl *r);
 /* The highest LSN that at least N replicas hold in their WALs. */
 uint64_t repl_quorum_lsn(struct repl *r);
 
-/* Become a primary: epoch + 1 and a new history that remembers the old one
- * and where it forked.  A no-op on a primary.  Returns 0 or a negative errno. */
-int repl_promote(struct repl *r);
-
-/* Follow the primary whose replication port is HOST:PORT.  A no-op when
- * already following it.  Returns 0, -EINVAL for a bad address, or a negative
- * errno. */
-int repl_replicaof(struct repl *r, const char *host, int port);
+/* Role changes, carried out in order by the replication thread (the
+ * identity's LMDB commit never blocks the caller):
+ *   promote:   become a primary: epoch + 1 and a new history that
+ *              remembers the old one and where it forked (a no-op on a
+ *              primary);
+ *   replicaof: follow the primary whose replication port is HOST:PORT (a
+ *              no-op when already following it).
+ * Each returns 0 and a ticket, -EINVAL for a bad address, or -EBUSY when
+ * too many are queued.  repl_request_result(): 0 while the ticket is not
+ * done, 1 when it succeeded, a negative errno when it failed (the role is
+ * then unchanged).  `wake` (repl_start) is called as each one finishes. */
+int repl_request_promote(struct repl *r, uint64_t *ticket);
+int repl_request_replicaof(struct repl *r, const char *host, int port, uint64_t *ticket);
+int repl_request_result(struct repl *r, uint64_t ticket);
 
 /* `stats replication`: one line per field, written through `emit`. */
 typedef void repl_stat_fn(void *arg, const char *name, const char *value);

@@ -11,9 +11,9 @@
  *                   its mtime, size or inode changed), so a test switches
  *                   faults on and off while the process runs.  Missing or
  *                   empty file: nothing fails.
- *   CAIRN_FAIL_LOG  optional: one line appended per injected failure
- *                   ("<op> <errno name> <path>"), so a test can prove the
- *                   fault fired.
+ *   CAIRN_FAIL_LOG  optional: one line appended per injected failure or
+ *                   delay ("<op> <errno name>|delay <path>"), so a test can
+ *                   prove the fault fired.
  *
  * CONTROL FILE: one rule per line (or separated by ';' or spaces):
  *     TARGET:ERRNO[:OPS[:COUNT]]
@@ -440,7 +440,7 @@ log_injection(const char *op, int err, const char *path)
 		                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (log_fd < 0)
 		return;
-	n = snprintf(line, sizeof(line), "%s %s %s\n", op, errno_name(err), path);
+	n = snprintf(line, sizeof(line), "%s %s %s\n", op, err != 0 ? errno_name(err) : "delay", path);
 	if (n > 0)
 		syscall(SYS_write, log_fd, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
 }
@@ -499,7 +499,7 @@ should_fail_fd(int fd, unsigned op, const char *opname)
 		int cls = classify_fd_locked(fd, &path);
 
 		err = match_locked(cls, op);
-		if (err != 0)
+		if (err != 0 || pending_delay_ms > 0)
 			log_injection(opname, err, path);
 	}
 	pthread_mutex_unlock(&lock);
@@ -520,7 +520,7 @@ should_fail_open(int dirfd, const char *path, int flags, const char *opname)
 	refresh_locked();
 	if (nrules > 0) {
 		err = match_locked(classify_open_locked(dirfd, path), OP_OPEN);
-		if (err != 0)
+		if (err != 0 || pending_delay_ms > 0)
 			log_injection(opname, err, path);
 	}
 	pthread_mutex_unlock(&lock);
