@@ -726,6 +726,7 @@ stats_persistence(struct proto_state *ps, struct evbuffer *out)
 	stat_u64(out, "last_recovery_ms", st.last_recovery_ms);
 	stat_u64(out, "recovered_items", st.recovered_items);
 	stat_u64(out, "wal_dropped_bytes", st.wal_dropped_bytes);
+	stat_u64(out, "wal_appends_waiting", st.wal_appends_waiting);
 	stat_str(out, "wal_error", st.wal_error ? strerror(st.wal_error) : "none");
 	stat_str(out, "checkpoint_error", st.checkpoint_error ? strerror(st.checkpoint_error) : "none");
 }

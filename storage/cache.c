@@ -927,6 +927,14 @@ cache_clear(struct cache *c)
 }
 
 bool
+cache_flush_due(struct cache *c)
+{
+	uint32_t flush_time = ATOMIC_LOAD(&c->flush_time);
+
+	return flush_time != 0 && flush_time <= cache_now();
+}
+
+bool
 cache_run_due_flush(struct cache *c, struct cache_effect *eff)
 {
 	uint32_t flush_time = ATOMIC_LOAD(&c->flush_time);

@@ -230,6 +230,9 @@ void cache_clear(struct cache *c);
  * did. */
 bool cache_run_due_flush(struct cache *c, struct cache_effect *eff);
 
+/* True if a delayed flush_all has come due (no lock taken). */
+bool cache_flush_due(struct cache *c);
+
 /* Visit `budget` hash buckets, continuing from where the last call stopped,
  * and remove the dead (expired or flushed) items in them.  Returns how many
  * were removed.  Called by a background thread so that memory is reclaimed

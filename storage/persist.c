@@ -515,6 +515,7 @@ persist_get_stats(struct persist *p, struct persist_stats *out)
 	out->last_recovery_ms = p->last_recovery_ms;
 	out->recovered_items = p->recovered_items;
 	out->wal_dropped_bytes = p->wal_dropped_bytes;
+	out->wal_appends_waiting = wal_appenders_waiting(p->wal);
 	out->wal_error = wal_error(p->wal);
 	out->checkpoint_error = __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED);
 }
@@ -538,11 +539,14 @@ persist_set_identity(struct persist *p, const struct persist_identity *id)
 	 * (stats, handshakes) take only id_lock, never held across it. */
 	pthread_mutex_lock(&p->id_write_lock);
 	rc = save_identity(p, id);
-	pthread_mutex_lock(&p->id_lock);
-	p->id = *id;
-	pthread_mutex_unlock(&p->id_lock);
+	if (rc == 0) {
+		/* Only what is on disk is ours: a failed commit changes nothing. */
+		pthread_mutex_lock(&p->id_lock);
+		p->id = *id;
+		pthread_mutex_unlock(&p->id_lock);
+		wal_set_epoch(p->wal, id->epoch);
+	}
 	pthread_mutex_unlock(&p->id_write_lock);
-	wal_set_epoch(p->wal, id->epoch);
 	return rc;
 }
 

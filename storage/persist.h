@@ -42,6 +42,7 @@ struct persist_stats {
 	uint64_t last_recovery_ms;
 	uint64_t recovered_items;    /* items in memory after recovery */
 	uint64_t wal_dropped_bytes;  /* damaged WAL bytes cut off at startup */
+	uint32_t wal_appends_waiting; /* writes waiting now for WAL buffer space */
 	int wal_error;               /* errno of a failed WAL write, or 0 */
 	int checkpoint_error;        /* errno of the last failed checkpoint, or 0 */
 };
@@ -91,7 +92,8 @@ void persist_get_identity(struct persist *p, struct persist_identity *out);
  * no weaker fallback: two nodes must never share a history). */
 int persist_new_history_id(char *out, size_t outlen);
 
-/* Store the identity (with the checkpoint).  Returns 0 or a negative errno. */
+/* Store the identity (with the checkpoint, in one transaction) and adopt
+ * it.  Returns 0, or a negative errno (then nothing changed). */
 int persist_set_identity(struct persist *p, const struct persist_identity *id);
 
 /* LSNs of the log: last appended, last written to the segment file, and the

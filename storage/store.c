@@ -241,6 +241,11 @@ store_run_due_flush(struct store *s)
 {
 	struct cache_effect eff;
 
+	/* Called every second by the main thread (which also accepts
+	 * connections): take the writer locks only when there is work, never
+	 * to find out, since one may be held by a writer waiting for the disk. */
+	if (!cache_flush_due(s->cache))
+		return;
 	lock_all_writers(s);
 	if (cache_run_due_flush(s->cache, &eff))
 		log_effect(s, &eff);

@@ -199,6 +199,10 @@ void wal_set_epoch(struct wal *w, uint32_t epoch);
 /* 0, or the errno of the write or fsync that failed, until it is repaired. */
 int wal_error(struct wal *w);
 
+/* Appends waiting right now for buffer space: the disk is slower than the
+ * writes (backpressure). */
+uint32_t wal_appenders_waiting(struct wal *w);
+
 /******** RETENTION: SLOTS AND TRIMMING ********/
 
 /* A slot is a named position: the first LSN its owner still needs (the

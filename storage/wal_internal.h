@@ -123,6 +123,7 @@ struct wal {
 	pthread_cond_t space;       /* appenders wait for buffer space */
 	char *buf;                  /* records not yet handed to the writer */
 	size_t len, cap;
+	uint32_t appenders_waiting; /* atomic: appends waiting for buffer space */
 	uint64_t buf_first_lsn;     /* LSN of the first record in buf */
 	uint64_t next_lsn;          /* under lock */
 	uint64_t last_lsn;          /* last handed out; atomic reads */

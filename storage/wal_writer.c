@@ -233,8 +233,11 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 	size_t size = wal_record_size(ch);
 
 	while (w->len > 0 && w->len + size > WAL_BUFFER_MAX &&
-	       __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0)
+	       __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0) {
+		__atomic_add_fetch(&w->appenders_waiting, 1, __ATOMIC_RELAXED);
 		pthread_cond_wait(&w->space, &w->lock);
+		__atomic_sub_fetch(&w->appenders_waiting, 1, __ATOMIC_RELAXED);
+	}
 	if (want_lsn != 0 && want_lsn != w->next_lsn) {
 		log_msg(LOG_ALWAYS, "wal: record with LSN %" PRIu64 " refused: the log's next LSN is %"
 		        PRIu64, want_lsn, w->next_lsn);
@@ -884,6 +887,12 @@ uint64_t
 wal_active_segment_lsn(struct wal *w)
 {
 	return __atomic_load_n(&w->segment_first_lsn, __ATOMIC_RELAXED);
+}
+
+uint32_t
+wal_appenders_waiting(struct wal *w)
+{
+	return __atomic_load_n(&w->appenders_waiting, __ATOMIC_RELAXED);
 }
 
 int

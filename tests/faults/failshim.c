@@ -26,7 +26,9 @@
  *           any    any file under $CAIRN_FAIL_DIR
  *   ERRNO   ENOSPC, EIO, EDQUOT, EROFS, EFBIG, or a number; or delayMS:
  *           the call is not failed but slowed by MS milliseconds (a slow
- *           disk), e.g. "wal:delay500:write"
+ *           disk), e.g. "wal:delay500:write"; or hold: the call waits
+ *           until the rule is taken out of the control file (a stalled
+ *           disk the test releases; at most 120 s), e.g. "wal:hold:write"
  *   OPS     comma-separated: write (write, pwrite, writev, pwritev,
  *           ftruncate, fallocate), fsync (fsync, fdatasync, msync,
  *           sync_file_range), open (open/openat/creat with O_CREAT), all.
@@ -57,6 +59,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +90,9 @@
 
 struct rule {
 	int target;          /* CLASS_WAL, CLASS_LMDB, or 0 for any */
-	int err;             /* 0 with delay_ms: slow, not failing */
+	int err;             /* 0 with delay_ms or hold: slow, not failing */
 	int delay_ms;
+	bool hold;           /* wait while this rule is in the control file */
 	unsigned ops;
 	long count;          /* < 0: forever */
 };
@@ -224,7 +228,7 @@ static void
 parse_rule(char *s)
 {
 	char *field[4] = {NULL, NULL, NULL, NULL};
-	struct rule r = {0, 0, 0, OP_ALL, -1};
+	struct rule r = {.ops = OP_ALL, .count = -1};
 	int n = 0;
 	char *save = NULL, *p;
 
@@ -246,9 +250,11 @@ parse_rule(char *s)
 		return;
 	if (strncmp(field[1], "delay", 5) == 0)
 		r.delay_ms = atoi(field[1] + 5);
+	else if (strcmp(field[1], "hold") == 0)
+		r.hold = true;
 	else if ((r.err = errno_by_name(field[1])) == 0)
 		return;
-	if (r.err == 0 && r.delay_ms <= 0)
+	if (r.err == 0 && r.delay_ms <= 0 && !r.hold)
 		return;
 	if (n >= 3 && *field[2] != '\0') {
 		char *save2 = NULL, *op;
@@ -446,6 +452,8 @@ log_injection(const char *op, int err, const char *path)
 }
 
 static __thread int pending_delay_ms;   /* sleep before the real call */
+static __thread int pending_hold_cls;   /* wait while a hold rule matches */
+static __thread unsigned pending_hold_op;
 
 /* Returns the errno to fail with, or 0 to let the call through (after
  * pending_delay_ms, for a delay rule). */
@@ -466,6 +474,11 @@ match_locked(int cls, unsigned op)
 			continue;
 		if (r->count > 0)
 			r->count--;
+		if (r->hold) {
+			pending_hold_cls = cls;
+			pending_hold_op = op;
+			continue;   /* a hold; a later rule may still fail the call */
+		}
 		if (r->err == 0) {
 			pending_delay_ms = r->delay_ms;
 			continue;   /* a delay; a later rule may still fail the call */
@@ -475,9 +488,42 @@ match_locked(int cls, unsigned op)
 	return 0;
 }
 
+/* Is a hold rule for this class and operation still in the control file?
+ * (caller holds lock) */
+static bool
+still_held_locked(int cls, unsigned op)
+{
+	for (int i = 0; i < nrules; i++) {
+		const struct rule *r = &rules[i];
+
+		if (r->hold && (r->ops & op) &&
+		    (r->target == TARGET_LMDB_ANY ? (cls == CLASS_LMDB || cls == CLASS_LMDB_META)
+		                                  : (r->target == 0 || r->target == cls)))
+			return true;
+	}
+	return false;
+}
+
+#define HOLD_MAX_MS 120000   /* a forgotten hold rule still ends */
+
 static void
 take_delay(void)
 {
+	if (pending_hold_op != 0) {
+		const struct timespec tick = {0, 10 * 1000000L};
+		int waited = 0;
+		bool held = true;
+
+		while (held && waited < HOLD_MAX_MS) {
+			nanosleep(&tick, NULL);
+			waited += 10;
+			pthread_mutex_lock(&lock);
+			refresh_locked();
+			held = still_held_locked(pending_hold_cls, pending_hold_op);
+			pthread_mutex_unlock(&lock);
+		}
+		pending_hold_op = 0;
+	}
 	if (pending_delay_ms > 0) {
 		struct timespec ts = {pending_delay_ms / 1000, (long)(pending_delay_ms % 1000) * 1000000L};
 
@@ -499,7 +545,7 @@ should_fail_fd(int fd, unsigned op, const char *opname)
 		int cls = classify_fd_locked(fd, &path);
 
 		err = match_locked(cls, op);
-		if (err != 0 || pending_delay_ms > 0)
+		if (err != 0 || pending_delay_ms > 0 || pending_hold_op != 0)
 			log_injection(opname, err, path);
 	}
 	pthread_mutex_unlock(&lock);
@@ -520,7 +566,7 @@ should_fail_open(int dirfd, const char *path, int flags, const char *opname)
 	refresh_locked();
 	if (nrules > 0) {
 		err = match_locked(classify_open_locked(dirfd, path), OP_OPEN);
-		if (err != 0 || pending_delay_ms > 0)
+		if (err != 0 || pending_delay_ms > 0 || pending_hold_op != 0)
 			log_injection(opname, err, path);
 	}
 	pthread_mutex_unlock(&lock);
