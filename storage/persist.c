@@ -498,19 +498,12 @@ persist_write_error(struct persist *p)
 void
 persist_get_stats(struct persist *p, struct persist_stats *out)
 {
-	struct wal_segment *segs;
-	size_t n, i;
-
 	memset(out, 0, sizeof(*out));
 	out->fsync = p->cfg.fsync;
 	out->wal_lsn = wal_last_lsn(p->wal);
 	out->wal_synced_lsn = wal_synced_lsn(p->wal);
 	out->checkpoint_lsn = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
-	if (wal_list_segments(p->data_dir, &segs, &n) == 0) {
-		for (i = 0; i < n; i++)
-			out->wal_bytes += segs[i].size;
-		free(segs);
-	}
+	out->wal_bytes = wal_disk_bytes(p->wal);
 	out->checkpoint_bytes = ckpt_file_bytes(p->ckpt);
 	out->last_recovery_ms = p->last_recovery_ms;
 	out->recovered_items = p->recovered_items;

@@ -179,6 +179,9 @@ uint64_t wal_active_segment_lsn(struct wal *w);
 /* First LSN of the oldest segment in the index (the start of the backlog). */
 uint64_t wal_oldest_lsn(struct wal *w);
 
+/* Bytes of the segments in the index (from memory: no directory scan). */
+uint64_t wal_disk_bytes(struct wal *w);
+
 /* Start over at next_lsn: every segment is deleted and a new one begins;
  * replica slots are dropped, other slots move to next_lsn.  For a
  * replica's full resync; nothing may be appended meanwhile and no reader

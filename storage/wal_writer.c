@@ -884,6 +884,18 @@ wal_oldest_lsn(struct wal *w)
 }
 
 uint64_t
+wal_disk_bytes(struct wal *w)
+{
+	uint64_t bytes = 0;
+
+	pthread_mutex_lock(&w->lock);
+	for (size_t i = 0; i < w->nsegs; i++)
+		bytes += w->segs[i].size;
+	pthread_mutex_unlock(&w->lock);
+	return bytes;
+}
+
+uint64_t
 wal_active_segment_lsn(struct wal *w)
 {
 	return __atomic_load_n(&w->segment_first_lsn, __ATOMIC_RELAXED);
