@@ -80,14 +80,20 @@ class Node:
 
     def cleanup(self):
         """kill -9 the process, remove the data dir; raises if the process
-        logged a sanitizer report (harness.Server.stop)."""
+        logged a sanitizer report or a failed assertion (harness.Server.stop),
+        or had died on its own with a non-zero status."""
         try:
             if self.server is not None:
                 s, self.server = self.server, None
-                if s.proc is not None and s.proc.poll() is None:
+                died = s.proc.poll() if s.proc is not None else None
+                if s.proc is not None and died is None:
                     s.proc.kill()
                     s.proc.wait(harness.STOP_TIMEOUT)
+                log = s.stderr_text()
                 s.stop()
+                if died is not None and died != 0:
+                    raise AssertionError("the server died on its own (status %r); its log:\n%s"
+                                         % (died, log[-4000:]))
         finally:
             if self.own_dir:
                 remove_dir(self.data_dir)

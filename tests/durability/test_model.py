@@ -360,8 +360,13 @@ class Model(unittest.TestCase):
             allowed = [self.model]
             for op in inflight:
                 allowed.append(apply(allowed[-1], op)[0])
-            with self.node.conn() as c:
-                got = self.gets_all(c)
+            try:
+                with self.node.conn() as c:
+                    got = self.gets_all(c)
+            except (OSError, harness.ConnClosed) as e:
+                self.fail("round %d (seed %d): after kill -9, damage [%s] and restart the node "
+                          "did not answer (%s); its log:\n%s"
+                          % (rnd, SEED, desc, e, self.node.server.stderr_text()[-4000:]))
             match = [i for i, st in enumerate(allowed) if st == got]
             if not match:
                 diff = {k: (self.model.get(k), got.get(k)) for k in KEYS

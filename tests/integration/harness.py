@@ -33,12 +33,13 @@ DEFAULT_TIMEOUT = 5.0 * SLOWDOWN    # seconds for a single socket read / connect
 START_TIMEOUT = 10.0 * SLOWDOWN     # seconds for a server to start accepting
 STOP_TIMEOUT = 5.0 * SLOWDOWN       # seconds between SIGTERM and SIGKILL
 
-# A line of stderr that means a sanitizer found a bug.  The TSan build runs
+# A line of stderr that means a sanitizer found a bug, or an invariant
+# failed (assert() in Debug and sanitizer builds).  The TSan build runs
 # with halt_on_error=1 exitcode=66 (scripts/test.sh --tsan), so a server
 # that reported a race also exits with status 66.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "WARNING: ThreadSanitizer", "ThreadSanitizer: CHECK failed",
-                     "ERROR: ThreadSanitizer")
+                     "ERROR: ThreadSanitizer", "Assertion `")
 TSAN_EXITCODE = 66
 
 _BIN = os.environ.get("CAIRN_BIN", "")
