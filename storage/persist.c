@@ -604,19 +604,14 @@ persist_snapshot_open(struct persist *p, struct ckpt_snapshot **out, uint64_t *l
                       struct wal_reader **reader)
 {
 	struct wal_reader *pin = NULL;
-	int rc, tries;
+	int rc;
 
 	/* Pin the whole log first (a reader at its oldest LSN is a registered
 	 * position), so that the checkpointer cannot trim LSN + 1 between the
 	 * moment we learn the snapshot's LSN and the moment our reader is
 	 * registered there.  The checkpoint's own slot keeps the oldest
 	 * segment at or below checkpoint + 1, so LSN + 1 is still there. */
-	for (tries = 0; tries < 3; tries++) {
-		rc = wal_reader_open(p->wal, wal_oldest_lsn(p->wal), &pin);
-		if (rc != -ENOENT)
-			break;  /* -ENOENT: trimmed between the two calls, try again */
-	}
-	if (rc != 0)
+	if ((rc = wal_reader_open(p->wal, 0, &pin)) != 0)
 		return rc;
 	rc = ckpt_snapshot_open(p->ckpt, out, lsn);
 	if (rc == 0 && (rc = wal_reader_open(p->wal, *lsn + 1, reader)) != 0) {

@@ -269,10 +269,8 @@ store_apply_record(struct store *s, const struct wal_record *rec)
 	 * (promoted meanwhile) takes no record of another primary. */
 	if (!s->follower)
 		rc = -EPERM;
-	else if (s->log != NULL && rec->lsn != wal_next_lsn(s->log))
-		rc = -EILSEQ;  /* a gap or a repeat: the log never takes it */
 	else if (s->log != NULL)
-		rc = wal_append_record(s->log, rec);
+		rc = wal_append_record(s->log, rec);  /* -EILSEQ: a gap or a repeat */
 	if (rc == 0) {
 		note_lsn(rec->lsn);
 		cache_apply(s->cache, ch);

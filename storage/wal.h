@@ -155,13 +155,10 @@ void wal_close(struct wal *w);
 uint64_t wal_append(struct wal *w, const struct cache_change *ch);
 
 /* Append a record received from a primary, keeping its LSN and epoch.
- * Returns 0; -EILSEQ when rec->lsn is not exactly wal_next_lsn() (asserted
- * in debug builds: the caller must not skip or repeat LSNs); -ENOMEM as
- * for wal_append. */
+ * Returns 0; -EILSEQ (logged, nothing appended) when rec->lsn is not
+ * exactly the log's next LSN: the log never skips or repeats an LSN; -ENOMEM
+ * as for wal_append. */
 int wal_append_record(struct wal *w, const struct wal_record *rec);
-
-/* The LSN the next appended record gets (taken under the wal's lock). */
-uint64_t wal_next_lsn(struct wal *w);
 
 /* Durable under the fsync policy: every record up to this LSN is on disk. */
 uint64_t wal_synced_lsn(struct wal *w);
@@ -172,9 +169,6 @@ uint64_t wal_written_lsn(struct wal *w);
 
 /* The last LSN handed out. */
 uint64_t wal_last_lsn(struct wal *w);
-
-/* First LSN of the segment being written; segments below it are closed. */
-uint64_t wal_active_segment_lsn(struct wal *w);
 
 /* First LSN of the oldest segment in the index (the start of the backlog). */
 uint64_t wal_oldest_lsn(struct wal *w);
@@ -257,8 +251,10 @@ int wal_trim(struct wal *w, uint64_t checkpoint_lsn, uint64_t backlog);
  * One thread at a time per reader. */
 struct wal_reader;
 
-/* Position a reader at from_lsn and register that position with the log
- * (nothing it will read is trimmed until wal_reader_close).  Returns 0 and
+/* Position a reader at from_lsn (0: the oldest LSN the log still holds,
+ * taken under the log's lock, so no trim can come between) and register
+ * that position with the log (nothing it will read is trimmed until
+ * wal_reader_close).  Returns 0 and
  * *out; -ENOENT when from_lsn left the backlog (below the oldest segment:
  * resync in full); -ENOMEM.  `w` must outlive the reader. */
 int wal_reader_open(struct wal *w, uint64_t from_lsn, struct wal_reader **out);

@@ -54,12 +54,12 @@ wal_reader_open(struct wal *w, uint64_t from_lsn, struct wal_reader **out)
 
 	if (r == NULL)
 		return -ENOMEM;
-	if (from_lsn == 0)
-		from_lsn = 1;
 	r->w = w;
 	r->fd = -1;
-	r->next_lsn = from_lsn;
 	pthread_mutex_lock(&w->lock);
+	if (from_lsn == 0)  /* the oldest retained LSN, read under the lock */
+		from_lsn = w->nsegs > 0 ? w->segs[0].first_lsn : w->next_lsn;
+	r->next_lsn = from_lsn;
 	if (do_index_find(w, from_lsn) == SIZE_MAX) {
 		/* Below the oldest segment: left the backlog. */
 		pthread_mutex_unlock(&w->lock);

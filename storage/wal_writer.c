@@ -241,7 +241,6 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 	if (want_lsn != 0 && want_lsn != w->next_lsn) {
 		log_msg(LOG_ALWAYS, "wal: record with LSN %" PRIu64 " refused: the log's next LSN is %"
 		        PRIu64, want_lsn, w->next_lsn);
-		assert(want_lsn == w->next_lsn);
 		return -EILSEQ;
 	}
 	if (w->len + size > w->cap) {
@@ -292,17 +291,6 @@ wal_append_record(struct wal *w, const struct wal_record *rec)
 	rc = do_queue(w, &rec->change, rec->lsn, rec->epoch, &lsn);
 	pthread_mutex_unlock(&w->lock);
 	return rc;
-}
-
-uint64_t
-wal_next_lsn(struct wal *w)
-{
-	uint64_t lsn;
-
-	pthread_mutex_lock(&w->lock);
-	lsn = w->next_lsn;
-	pthread_mutex_unlock(&w->lock);
-	return lsn;
 }
 
 /* Start segment <first_lsn>.log; the previous one must be synced and closed. */
@@ -893,12 +881,6 @@ wal_disk_bytes(struct wal *w)
 		bytes += w->segs[i].size;
 	pthread_mutex_unlock(&w->lock);
 	return bytes;
-}
-
-uint64_t
-wal_active_segment_lsn(struct wal *w)
-{
-	return __atomic_load_n(&w->segment_first_lsn, __ATOMIC_RELAXED);
 }
 
 uint32_t

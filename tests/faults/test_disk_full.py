@@ -36,21 +36,6 @@ RUN_LIMIT = 20.0          # seconds a client keeps writing at most
 MAX_ROUNDS = 100000       # requests/batches a client sends at most
 
 
-def read_get(conn):
-    """One get's reply: the value bytes or None."""
-    line = conn.readline()
-    if line == b"END\r\n":
-        return None
-    f = line.split()
-    if f[0] != b"VALUE":
-        raise AssertionError("unexpected reply to get: %r" % line)
-    data = conn.read_exact(int(f[3]) + 2)[:-2]
-    end = conn.readline()
-    if end != b"END\r\n":
-        raise AssertionError("no END after VALUE: %r" % end)
-    return data
-
-
 class Client(threading.Thread):
     def __init__(self, node, name, pipelined, anchor, seed, fault_on, stop):
         super().__init__(daemon=True)
@@ -111,7 +96,7 @@ class Client(threading.Thread):
                         if op == "set":
                             self._set_reply(c.readline())
                         else:
-                            got = read_get(c)
+                            got = c.read_get_reply()
                             if got != aval:
                                 raise AssertionError("get %r in a batch answered %r" % (akey, got))
                 except harness.ConnClosed as e:

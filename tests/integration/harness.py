@@ -454,6 +454,10 @@ class Conn:
         if isinstance(key, str):
             key = key.encode()
         self.send(b"get " + key + b"\r\n")
+        return self.read_get_reply()
+
+    def read_get_reply(self):
+        """Read one get's reply (for pipelined gets): the value or None."""
         line = self.readline()
         if line == b"END\r\n":
             return None
