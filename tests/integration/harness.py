@@ -265,6 +265,13 @@ class Server:
                     a in ("--ephemeral", "--data-dir") or a.startswith("--data-dir=")
                     for a in self.args):
                 args.append("--ephemeral")
+            # A persistent node also listens on its replication port, by
+            # default port + 10000, which nobody checked was free: another
+            # process on it made the node exit after recovery, once its
+            # client port had already accepted the test's connection.
+            if (not is_memcached(self.bin) and "--ephemeral" not in args and
+                    not any(a.startswith("--repl-port") for a in args)):
+                args += ["--repl-port", str(free_port())]
             fd, self.stderr_path = tempfile.mkstemp(prefix="cairn-it-", suffix=".err")
             errf = os.fdopen(fd, "wb")
             p = subprocess.Popen([self.bin] + args, stdin=subprocess.DEVNULL,
