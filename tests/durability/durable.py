@@ -13,6 +13,7 @@
 import glob
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,37 @@ class Node:
     @property
     def port(self):
         return self.server.port
+
+
+WAL_SEGMENT_HDR = 16
+
+
+def wal_records_in(data):
+    """[(offset, end, lsn)] of the complete records in a segment's bytes
+    (format in docs/formats.md: a 16-byte header, then records of 8 + length
+    bytes).  Stops at the first incomplete one, or at the zero bytes a
+    segment may hold after its last record (blocks allocated ahead)."""
+    out, off = [], WAL_SEGMENT_HDR
+    while off + 8 <= len(data):
+        (length,) = struct.unpack_from("<I", data, off)
+        end = off + 8 + length
+        if length < 13 or end > len(data):
+            break
+        (lsn,) = struct.unpack_from("<Q", data, off + 8)
+        out.append((off, end, lsn))
+        off = end
+    return out
+
+
+def wal_records(path):
+    with open(path, "rb") as f:
+        return wal_records_in(f.read())
+
+
+def wal_records_end(path):
+    """Offset just after the last complete record of a segment file."""
+    recs = wal_records(path)
+    return recs[-1][1] if recs else WAL_SEGMENT_HDR
 
 
 def run_to_exit(args, timeout=15.0):

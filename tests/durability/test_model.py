@@ -48,7 +48,6 @@ Run: /usr/bin/python3 tests/durability/test_model.py --bin build/cairn [--seed N
 import os
 import random
 import re
-import struct
 import sys
 import time
 import unittest
@@ -136,19 +135,6 @@ def encode(op):
     if kind == "touch":
         return b"touch %s 86400\r\n" % k
     raise ValueError(kind)
-
-
-def wal_records_end(data):
-    """Offsets (start, end) of complete-looking records after the header."""
-    out, off = [], HDR
-    while off + 8 <= len(data):
-        (length,) = struct.unpack_from("<I", data, off)
-        end = off + 8 + length
-        if length < 13 or end > len(data):
-            break
-        out.append((off, end))
-        off = end
-    return out
 
 
 class Model(unittest.TestCase):
@@ -296,9 +282,9 @@ class Model(unittest.TestCase):
                 return "flip a bit at %d of %s (floor %d, size %d)" % (pos, os.path.basename(target),
                                                                        floor, size)
         if choice == "torn":
-            recs = wal_records_end(data)
+            recs = durable.wal_records_in(data)
             if recs:
-                s, e = rng.choice(recs)
+                s, e, _ = rng.choice(recs)
                 tail = data[s:s + rng.randrange(1, e - s)]
             else:
                 tail = b"\x40\x00\x00\x00"

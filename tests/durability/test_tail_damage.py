@@ -31,7 +31,6 @@ Run: /usr/bin/python3 tests/durability/test_tail_damage.py --bin build/cairn
 
 import os
 import random
-import struct
 import time
 import unittest
 
@@ -45,23 +44,6 @@ print("test_tail_damage seed %d (set CAIRN_TEST_SEED to repeat)" % SEED, flush=T
 def val(prefix, i, size=60):
     tag = b"%s-%d-" % (prefix, i)
     return (tag * (size // len(tag) + 1))[:size]
-
-
-def wal_records(path):
-    """[(offset, end, lsn)] of the complete records of a segment (format in
-    docs/formats.md: 16-byte header, records of 8 + length bytes)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    out, off = [], 16
-    while off + 8 <= len(data):
-        (length,) = struct.unpack_from("<I", data, off)
-        end = off + 8 + length
-        if length < 13 or end > len(data):
-            break
-        (lsn,) = struct.unpack_from("<Q", data, off + 8)
-        out.append((off, end, lsn))
-        off = end
-    return out
 
 
 class TailDamage(unittest.TestCase):
@@ -100,7 +82,7 @@ class TailDamage(unittest.TestCase):
         records (not at a record boundary): a torn write."""
         self.assertEqual(node.kill9(), -9)
         seg = node.wal_segments()[-1]
-        recs = wal_records(seg)
+        recs = durable.wal_records(seg)
         self.assertGreater(len(recs), 10, "newest segment %s holds too few records" % seg)
         off, end, lsn = recs[-1 - self.rng.randrange(5)]
         cut = self.rng.randrange(off + 1, end)
@@ -170,7 +152,7 @@ class TailDamage(unittest.TestCase):
         segs = node.wal_segments()
         self.assertGreaterEqual(len(segs), 5, "too few segments after %d sets" % n)
         oldest = segs[0]
-        last_lsn_oldest = wal_records(oldest)[-1][2]
+        last_lsn_oldest = durable.wal_records(oldest)[-1][2]
         st = wait_until(lambda: (lambda s: s if s["checkpoint_lsn"] > last_lsn_oldest else None)(
             node.pstats()), 60, 0.1)
         self.assertTrue(st, "checkpoint_lsn never passed %d: %r" % (last_lsn_oldest, node.pstats()))
