@@ -149,7 +149,10 @@ worker_start(struct worker *w, const struct proto_env *env)
 	                         worker_notify_cb, w);
 	if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) != 0)
 		return -1;
-	return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		return -1;
+	pthread_setname_np(w->thread, "cairn-worker");  /* for top -H, perf */
+	return 0;
 }
 
 static void

@@ -329,6 +329,7 @@ repl_start(const struct repl_config *cfg, struct store *store, struct persist *p
 		rc = -EAGAIN;
 		goto fail;
 	}
+	pthread_setname_np(r->thread, "cairn-repl");
 	log_msg(LOG_ALWAYS, "replication: listening on %s:%d%s%s", r->listen_addr, r->repl_port,
 	        r->replica ? ", replica of " : " as primary", r->replica ? id.replica_of : "");
 	*out = r;

@@ -29,10 +29,12 @@ void ckpt_close(struct ckpt *ck);
 /* The LSN of the last WAL record folded into the checkpoint (0 if none). */
 uint64_t ckpt_applied_lsn(struct ckpt *ck);
 
-/* Apply records (in LSN order, all above the applied LSN) in one write
+/* Apply records (consecutive LSNs, all above the applied LSN) in one write
  * transaction that also stores the last one's LSN as the applied LSN, so the
- * checkpoint is always exactly "the log up to applied LSN".  The map grows as
- * needed.  Returns 0 or a negative errno (nothing applied). */
+ * checkpoint is always exactly "the log up to applied LSN".  Only the last
+ * version of each key is written (records a later one in the batch undoes
+ * are skipped: see FOLDING ONLY THE LAST VERSION in ckpt.c).  The map grows
+ * as needed.  Returns 0 or a negative errno (nothing applied). */
 int ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n);
 
 /* Call fn for every item in the checkpoint, as a SET change (lsn 0), from

@@ -20,8 +20,12 @@
 #include "storage/log.h"
 #include "storage/store.h"
 
-#define CKPT_BATCH 4096             /* records per LMDB write transaction (its dirty pages are in memory) */
-#define CKPT_BATCH_BYTES (4u << 20) /* ... or this many bytes of records */
+/* Records per LMDB write transaction: large, so that a key written many
+ * times is folded once and a leaf page is copied and written once for many
+ * keys, and few enough that the transaction's dirty pages (held in memory
+ * until the commit) stay well below LMDB's limit of 131,072. */
+#define CKPT_BATCH 32768
+#define CKPT_BATCH_BYTES (64u << 20) /* ... or this many bytes of records */
 #define CKPT_MIN_RECORDS 65536       /* fold once this many records wait... */
 #define CKPT_MAX_DELAY 5             /* ... or they have waited this many seconds */
 #define CKPT_PURGE_INTERVAL 60     /* seconds between purges of expired items */
@@ -440,6 +444,7 @@ persist_open(const struct persist_config *cfg, struct store *store,
 		wal_close(p->wal);
 		goto fail;
 	}
+	pthread_setname_np(p->checkpointer, "cairn-ckpt");
 	*out = p;
 	return 0;
 fail:

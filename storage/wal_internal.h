@@ -158,6 +158,7 @@ struct wal {
 	char *map;                  /* under lock, changed only inside begin_io/end_io */
 	size_t map_len;
 	uint64_t map_ready;         /* under lock */
+	uint64_t writeback_offset;  /* under lock: writeback started below this (sync_file_range) */
 
 	/* Writer thread, or an appender under w->lock while !writing (read
 	 * atomically by others where noted). */

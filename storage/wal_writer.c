@@ -72,8 +72,9 @@
 #include "storage/wal_internal.h"
 
 #define WAL_BUFFER_MAX (8u << 20) /* appenders wait beyond this much unwritten */
-#define WAL_UNSYNCED_MAX (8u << 20) /* fsync at least this often, whatever the policy */
-#define WAL_MAP_AHEAD (4u << 20)    /* bytes of the mapped tail kept allocated and populated */
+#define WAL_UNSYNCED_MAX (64u << 20) /* our copy for wal_repair: fsync at half of it, whatever the policy */
+#define WAL_MAP_AHEAD (2u << 20)    /* bytes of the mapped tail kept allocated and populated */
+#define WAL_WRITEBACK_STEP (1u << 20) /* start writing back every this many bytes written */
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23      /* Linux 5.14; older kernels refuse it (then faults populate) */
@@ -331,12 +332,21 @@ do_sync_due(const struct wal *w)
 	return w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync);
 }
 
+/* Should the writer start the writeback of what was written since the
+ * last time (so that an fsync finds little left to write, and never holds
+ * the writer thread for long)?  Caller holds w->lock. */
+static bool
+do_writeback_due(const struct wal *w)
+{
+	return w->fd >= 0 && w->segment_bytes >= w->writeback_offset + WAL_WRITEBACK_STEP;
+}
+
 /* Does the writer thread have something to do after an append to the
  * mapped tail?  Caller holds w->lock. */
 static bool
 do_writer_wanted(const struct wal *w)
 {
-	return w->watchers > 0 || do_map_low(w) || do_sync_due(w);
+	return w->watchers > 0 || do_map_low(w) || do_sync_due(w) || do_writeback_due(w);
 }
 
 /* Append one record to the mapped tail (do_map_fits said it fits): our
@@ -477,6 +487,7 @@ segment_create(struct wal *w, uint64_t first_lsn)
 	 * writer is inside begin_io/end_io (or a caller holds w->lock). */
 	w->map = map == MAP_FAILED ? NULL : map;
 	w->map_ready = w->segment_bytes;  /* nothing prepared beyond the written end yet */
+	w->writeback_offset = w->segment_bytes;
 	__atomic_store_n(&w->segment_first_lsn, first_lsn, __ATOMIC_RELAXED);
 	return wal_fsync_dir(w->data_dir);
 }
@@ -769,7 +780,30 @@ prepare_tail(struct wal *w)
 	return 0;
 }
 
-/* Run fn (do_sync or prepare_tail) without w->lock, flagged as background
+/* Start writing back the whole pages written since the last call, without
+ * waiting for the disk (PostgreSQL's wal_writer_flush_after, RocksDB's
+ * bytes_per_sync): the periodic fsync then has little left to do.  Writer
+ * thread, w->background set, w->lock not held.  Errors are left to the
+ * fsync that follows. */
+static int
+start_writeback(struct wal *w)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), from, to;
+
+	pthread_mutex_lock(&w->lock);
+	from = w->writeback_offset / page * page;
+	to = w->segment_bytes / page * page;  /* the page being filled stays writable */
+	pthread_mutex_unlock(&w->lock);
+	if (to > from)
+		(void)sync_file_range(w->fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
+	pthread_mutex_lock(&w->lock);
+	if (to > w->writeback_offset)
+		w->writeback_offset = to;
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+/* Run fn (do_sync, prepare_tail, start_writeback) without w->lock, flagged as background
  * work so that wal_reset/wal_truncate_after wait for it.  Caller holds
  * w->lock. */
 static int
@@ -821,6 +855,7 @@ writer_main(void *arg)
 		/* Appends to the mapped tail need nothing from this thread but the
 		 * fsync, room ahead, and a report when someone watches. */
 		while (w->len == 0 && !w->stop && !do_sync_due(w) && !do_map_low(w) &&
+		       !do_writeback_due(w) &&
 		       (w->watchers == 0 ||
 		        __atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) == w->reported_lsn)) {
 			struct timespec deadline;
@@ -841,6 +876,8 @@ writer_main(void *arg)
 			rc = run_background(w, do_sync);
 		if (rc == 0 && do_map_low(w))
 			rc = run_background(w, prepare_tail);
+		if (rc == 0 && do_writeback_due(w))
+			rc = run_background(w, start_writeback);
 		if (rc != 0)
 			writer_fail(w, rc);
 		/* Report what was written and what is synced. */
@@ -920,6 +957,7 @@ wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
 		rc = -EAGAIN;
 		goto out_destroy;
 	}
+	pthread_setname_np(w->thread, "cairn-wal");
 	*out = w;
 	return 0;
 out_destroy:

@@ -118,13 +118,19 @@ scan_fn(void *arg, const struct cache_change *set)
 }
 
 static struct scanned *
-scan(uint64_t *applied)
+scan_of(struct ckpt *c, uint64_t *applied)
 {
 	struct scanned *s = calloc(1, sizeof(*s));
 
 	ck_assert_ptr_nonnull(s);
-	ck_assert_int_eq(ckpt_scan(ck, scan_fn, s, applied), 0);
+	ck_assert_int_eq(ckpt_scan(c, scan_fn, s, applied), 0);
 	return s;
+}
+
+static struct scanned *
+scan(uint64_t *applied)
+{
+	return scan_of(ck, applied);
 }
 
 static int
@@ -253,6 +259,65 @@ START_TEST(test_every_record_type)
 	ck_assert_uint_eq(s->n, 1);
 	ck_assert_str_eq(s->key[0], "e");
 	free(s);
+}
+END_TEST
+
+/* Folding only the last version of each key (ckpt.c) gives exactly the
+ * state of applying every record: a random mix of sets, deletes, evictions,
+ * touches and flushes over a few keys, applied as one batch to one
+ * checkpoint and one record per transaction to another, scans the same. */
+START_TEST(test_batch_folds_like_one_by_one)
+{
+	static const char *keys[] = {"k0", "k1", "k2", "k3", "k4"};
+	static const char *values[] = {"v0", "v1", "v2", "v3"};
+	struct wal_record recs[400];
+	struct ckpt *one_by_one = NULL;
+	struct scanned *batched, *single;
+	char dir[300];
+	unsigned seed = 12345;
+	size_t n = sizeof(recs) / sizeof(recs[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *key = keys[rand_r(&seed) % 5];
+		unsigned kind = rand_r(&seed) % 100;
+		uint64_t lsn = i + 1;
+
+		if (kind < 50)
+			recs[i] = rec_set(lsn, key, values[rand_r(&seed) % 4], kind, 0, lsn);
+		else if (kind < 65)
+			recs[i] = rec_keyed(lsn, CACHE_CHANGE_DELETE, key, 0);
+		else if (kind < 75)
+			recs[i] = rec_keyed(lsn, CACHE_CHANGE_EVICT, key, 0);
+		else if (kind < 97)
+			recs[i] = rec_keyed(lsn, CACHE_CHANGE_TOUCH, key, 1000000000u + (uint32_t)lsn);
+		else
+			recs[i] = rec_keyed(lsn, CACHE_CHANGE_FLUSH, NULL, kind == 99 ? 2000000000u : 0);
+	}
+	open_ckpt();
+	snprintf(dir, sizeof(dir), "%s/single", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(ckpt_open(dir, &one_by_one), 0);
+	/* In batches of 100 (each ends in another state) and record by record. */
+	for (size_t i = 0; i < n; i += 100)
+		ck_assert_int_eq(ckpt_apply(ck, recs + i, 100), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(ckpt_apply(one_by_one, recs + i, 1), 0);
+	batched = scan(NULL);
+	single = scan_of(one_by_one, NULL);
+	ck_assert_uint_eq(ckpt_pending_flush(ck), ckpt_pending_flush(one_by_one));
+	ckpt_close(one_by_one);
+	ck_assert_uint_eq(batched->n, single->n);
+	for (size_t i = 0; i < single->n; i++) {
+		int j = find(batched, single->key[i]);
+
+		ck_assert_int_ge(j, 0);
+		ck_assert_str_eq(batched->value[j], single->value[i]);
+		ck_assert_uint_eq(batched->flags[j], single->flags[i]);
+		ck_assert_uint_eq(batched->exptime[j], single->exptime[i]);
+		ck_assert_uint_eq(batched->cas[j], single->cas[i]);
+	}
+	free(batched);
+	free(single);
 }
 END_TEST
 
@@ -466,6 +531,7 @@ ckpt_suite(void)
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_apply_and_scan);
 	tcase_add_test(tc, test_every_record_type);
+	tcase_add_test(tc, test_batch_folds_like_one_by_one);
 	tcase_add_test(tc, test_failed_batch_applies_nothing);
 	tcase_add_test(tc, test_scan_callback_error);
 	tcase_add_test(tc, test_map_growth);

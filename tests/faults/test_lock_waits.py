@@ -46,7 +46,7 @@ import faultlib  # noqa: E402
 from faultlib import harness  # noqa: E402
 
 
-# x 512 KiB: more than the WAL's mapped tail prepared ahead (4 MiB, taken
+# x 512 KiB: more than the WAL's mapped tail prepared ahead (2 MiB, taken
 # without the writer thread) and its 8 MiB append buffer together
 WRITERS = 32
 
