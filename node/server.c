@@ -41,6 +41,7 @@ struct worker {
 	pthread_t thread;
 	struct event_base *base;
 	int notify_fd;                  /* eventfd: new sockets or stop */
+	bool wake_pending;              /* atomic: notify_fd written, not yet read */
 	struct event *notify_ev;
 	pthread_mutex_t lock;           /* guards pending and stop */
 	int *pending;                   /* accepted sockets to adopt */
@@ -79,6 +80,10 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_msg(LOG_ALWAYS, "worker notify read: %s", strerror(errno));
+	/* Cleared after the read (a wake whose write that read consumed must
+	 * not leave the flag set with nothing to read) and before the work (a
+	 * wake after this point writes again). */
+	__atomic_store_n(&w->wake_pending, false, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&w->lock);
 	fds = w->pending;
 	n = w->npending;
@@ -94,11 +99,15 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(w->base);
 }
 
+/* Wake the worker's loop; wakes that come before it has run coalesce into
+ * one write(2) (WAL progress can be reported after every append). */
 static void
 worker_wake(struct worker *w)
 {
 	uint64_t one = 1;
 
+	if (__atomic_exchange_n(&w->wake_pending, true, __ATOMIC_SEQ_CST))
+		return;
 	if (write(w->notify_fd, &one, sizeof(one)) < 0)
 		log_msg(LOG_ALWAYS, "worker notify write: %s", strerror(errno));
 }

@@ -48,6 +48,7 @@ struct repl {
 	struct event_base *base;
 	pthread_t thread;
 	int notify_fd;                 /* eventfd: work for the thread */
+	bool wake_pending;             /* atomic: notify_fd written, not yet read */
 	struct event *notify_ev;
 	struct event *tick_ev;         /* once a second */
 	struct evconnlistener *listener;
@@ -76,11 +77,15 @@ struct repl {
 	void *wake_arg;
 };
 
+/* Wakes that come before the thread has run coalesce into one write(2)
+ * (the WAL reports every append while a replica streams). */
 static void
 thread_wake(struct repl *r)
 {
 	uint64_t one = 1;
 
+	if (__atomic_exchange_n(&r->wake_pending, true, __ATOMIC_SEQ_CST))
+		return;
 	if (write(r->notify_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_msg(LOG_ALWAYS, "replication: notify: %s", strerror(errno));
 }
@@ -120,6 +125,8 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_msg(LOG_ALWAYS, "replication: notify read: %s", strerror(errno));
+	/* After the read, before the work: see worker_notify_cb (node/server.c). */
+	__atomic_store_n(&r->wake_pending, false, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&r->lock);
 	stop = r->stop;
 	pthread_mutex_unlock(&r->lock);

@@ -25,7 +25,7 @@
  * keys, and few enough that the transaction's dirty pages (held in memory
  * until the commit) stay well below LMDB's limit of 131,072. */
 #define CKPT_BATCH 32768
-#define CKPT_BATCH_BYTES (64u << 20) /* ... or this many bytes of records */
+#define CKPT_BATCH_BYTES (16u << 20) /* ... or this many bytes of records (and as many of dirty pages) */
 #define CKPT_MIN_RECORDS 65536       /* fold once this many records wait... */
 #define CKPT_MAX_DELAY 5             /* ... or they have waited this many seconds */
 #define CKPT_PURGE_INTERVAL 60     /* seconds between purges of expired items */

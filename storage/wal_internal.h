@@ -135,7 +135,7 @@ struct wal {
 	bool writing;               /* someone appends to or reshapes the files (begin_io/end_io) */
 	bool background;            /* the writer thread fsyncs or prepares (no reset meanwhile) */
 	bool report_due;            /* an append asked the writer for a progress report */
-	uint32_t watchers;          /* want a progress report for every append (wal_watch_writes) */
+	uint32_t watchers;          /* atomic: readers that want a report of every append (wal_reader_watch) */
 	char *spare;                /* the other buffer of the double buffer */
 	size_t spare_cap;
 	uint64_t reported_lsn;      /* written LSN last reported (writer thread) */

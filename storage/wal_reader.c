@@ -265,7 +265,7 @@ wal_reader_watch(struct wal_reader *r)
 {
 	pthread_mutex_lock(&r->w->lock);
 	if (!r->watching)
-		r->w->watchers++;
+		__atomic_add_fetch(&r->w->watchers, 1, __ATOMIC_RELAXED);
 	r->watching = true;
 	pthread_mutex_unlock(&r->w->lock);
 }
@@ -278,7 +278,7 @@ wal_reader_close(struct wal_reader *r)
 	pthread_mutex_lock(&r->w->lock);
 	do_hold_remove(r->w, &r->hold);
 	if (r->watching)
-		r->w->watchers--;
+		__atomic_sub_fetch(&r->w->watchers, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&r->w->lock);
 	if (r->fd >= 0)
 		close(r->fd);

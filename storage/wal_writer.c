@@ -72,7 +72,7 @@
 #include "storage/wal_internal.h"
 
 #define WAL_BUFFER_MAX (8u << 20) /* appenders wait beyond this much unwritten */
-#define WAL_UNSYNCED_MAX (64u << 20) /* our copy for wal_repair: fsync at half of it, whatever the policy */
+#define WAL_UNSYNCED_MAX (16u << 20) /* our copy for wal_repair: fsync at half of it, whatever the policy */
 #define WAL_MAP_AHEAD (2u << 20)    /* bytes of the mapped tail kept allocated and populated */
 #define WAL_WRITEBACK_STEP (1u << 20) /* start writing back every this many bytes written */
 
@@ -346,7 +346,7 @@ do_writeback_due(const struct wal *w)
 static bool
 do_writer_wanted(const struct wal *w)
 {
-	return w->watchers > 0 || do_map_low(w) || do_sync_due(w) || do_writeback_due(w);
+	return do_map_low(w) || do_sync_due(w) || do_writeback_due(w);
 }
 
 /* Append one record to the mapped tail (do_map_fits said it fits): our
@@ -427,6 +427,18 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 	return 0;
 }
 
+/* After an append, with no lock held: a replication stream watches the log
+ * (wal_reader_watch), so the appending thread reports the new record
+ * itself, without waking the writer thread.  (The report coalesces: the
+ * progress function only flags and wakes threads that have not run yet.) */
+static void
+notify_watchers(struct wal *w, bool appended)
+{
+	if (appended && __atomic_load_n(&w->watchers, __ATOMIC_RELAXED) > 0 &&
+	    w->progress_fn != NULL)
+		w->progress_fn(w->progress_arg);
+}
+
 uint64_t
 wal_append(struct wal *w, const struct cache_change *ch)
 {
@@ -436,6 +448,7 @@ wal_append(struct wal *w, const struct cache_change *ch)
 	pthread_mutex_lock(&w->lock);
 	rc = do_queue(w, ch, 0, w->epoch, &lsn);
 	pthread_mutex_unlock(&w->lock);
+	notify_watchers(w, rc == 0);
 	return rc == 0 ? lsn : 0;
 }
 
@@ -448,6 +461,7 @@ wal_append_record(struct wal *w, const struct wal_record *rec)
 	pthread_mutex_lock(&w->lock);
 	rc = do_queue(w, &rec->change, rec->lsn, rec->epoch, &lsn);
 	pthread_mutex_unlock(&w->lock);
+	notify_watchers(w, rc == 0);
 	return rc;
 }
 
@@ -513,15 +527,33 @@ segment_close(struct wal *w, bool trim_tail)
 	w->fd = -1;
 }
 
+/* The whole pages of the mapped tail in [from, to), now on disk, leave this
+ * process's page tables (MADV_DONTNEED on a shared mapping keeps them in
+ * the page cache): they do not count in the node's RSS, and appenders never
+ * touch them again (they write at or after `to`).  Writer thread, which
+ * alone changes the mapping; w->lock not held. */
+static void
+release_synced_pages(struct wal *w, uint64_t from, uint64_t to)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	from = from / page * page;
+	to = to / page * page;
+	if (w->map != NULL && to > from && to <= w->map_len)
+		(void)madvise(w->map + from, to - from, MADV_DONTNEED);
+}
+
 /* fsync what is written now; appends to the mapped tail go on meanwhile
- * (they are covered by the next fsync).  Writer thread, w->lock not held. */
+ * (they are covered by the next fsync).  Writer thread (or wal_close once
+ * it has stopped), w->lock not held. */
 static int
 do_sync(struct wal *w)
 {
-	uint64_t offset, lsn;
+	uint64_t offset, lsn, synced_before;
 	size_t covered;
 
 	pthread_mutex_lock(&w->lock);
+	synced_before = w->synced_offset;
 	offset = w->segment_bytes;
 	lsn = __atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED);
 	covered = w->unsynced_len;  /* our copy holds exactly the records up to lsn */
@@ -538,6 +570,7 @@ do_sync(struct wal *w)
 	w->unsynced_first_lsn = lsn + 1;
 	__atomic_store_n(&w->synced_lsn, lsn, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&w->lock);
+	release_synced_pages(w, synced_before, offset);
 	return 0;
 }
 
@@ -853,11 +886,10 @@ writer_main(void *arg)
 			continue;
 		}
 		/* Appends to the mapped tail need nothing from this thread but the
-		 * fsync, room ahead, and a report when someone watches. */
+		 * fsync, room and writeback ahead (they report themselves to
+		 * watchers: see notify_watchers). */
 		while (w->len == 0 && !w->stop && !do_sync_due(w) && !do_map_low(w) &&
-		       !do_writeback_due(w) &&
-		       (w->watchers == 0 ||
-		        __atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) == w->reported_lsn)) {
+		       !do_writeback_due(w)) {
 			struct timespec deadline;
 
 			/* Wake at least once a second for everysec. */
