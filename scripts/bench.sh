@@ -719,6 +719,9 @@ memcached_section() {
         say "   pinning:   none"
     fi
     say "   outputs:   $OUT${BENCH_OUT:+ (kept)}"
+    local load_start
+    load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+    say "   load average before the section: $load_start (anything well above 0 means other work shares the CPUs)"
     local t_start=$SECONDS
 
     local server wl round res ops p50 p99 rot
@@ -859,7 +862,8 @@ memcached_section() {
     say "== results: medians of $BENCH_ROUNDS rounds, ${BENCH_SECONDS}s each, server -t $BENCH_THREADS," \
         "$BENCH_CONNS connections (workload d: $BENCH_FSYNC_WRITERS); section took" \
         "$(((t_end - t_start) / 60)) min $(((t_end - t_start) % 60)) s" \
-        "(throughput $(((t_load - t_start) / 60)) min $(((t_load - t_start) % 60)) s)"
+        "(throughput $(((t_load - t_start) / 60)) min $(((t_load - t_start) % 60)) s);" \
+        "load average before/after: $load_start / $(cut -d' ' -f1-3 /proc/loadavg)"
     say ""
     say "Throughput (op/s) and ratios. Servers: memcached, mc-b = a second memcached (A/A);" \
         "eph / everysec / always = cairn --ephemeral / --fsync everysec / --fsync always;" \
@@ -888,6 +892,18 @@ memcached_section() {
         done
         md_row 38 11 "${row[@]}"
     done
+    local aa noisy=""
+    for wl in "${WL_IDS[@]}"; do
+        aa=$(ratio "${MED[$wl.memcached-b]}" "${MED[$wl.memcached]}")
+        if [[ $aa != n/a ]] && awk -v r="$aa" 'BEGIN {exit !(r < 0.9 || r > 1.1)}'; then
+            noisy+=" ${WL_TITLE[$wl]%%.*}/${WL_TOOL[$wl]} ($aa)"
+        fi
+    done
+    if [[ -n $noisy ]]; then
+        say ""
+        say "warning: the A/A ratio (memcached against itself) is outside 0.90-1.10 on rows:$noisy;" \
+            "differences of that size between servers are noise in this run"
+    fi
 
     say ""
     say "Latency per request, cairn-load (send to reply), p50 / p99 in us:"
