@@ -53,6 +53,10 @@
 #                          missing; also cairnctl from the same directory)
 #   CAIRN_ARGS="..."       extra arguments for every cairn instance of the
 #                          memcached section (after the mode's own flags)
+#   REDIS_ARGS="..."       extra arguments for both redis-server instances
+#                          (e.g. "--auto-aof-rewrite-min-size 4gb" to keep AOF
+#                          rewrites, which fork and copy the data set, out of
+#                          the measurements; by default Redis rewrites)
 #   MEMCACHED_BIN=PATH     default /usr/bin/memcached
 #   MEMCASLAP_BIN=PATH     default memcaslap
 #   REDIS_BIN=PATH         default redis-server (from PATH)
@@ -108,6 +112,7 @@ BENCH_PIN=${BENCH_PIN:-1}
 BENCH_OUT=${BENCH_OUT:-}
 CAIRN_BIN=${CAIRN_BIN:-}
 CAIRN_ARGS=${CAIRN_ARGS:-}
+REDIS_ARGS=${REDIS_ARGS:-}
 MEMCACHED_BIN=${MEMCACHED_BIN:-/usr/bin/memcached}
 MEMCASLAP_BIN=${MEMCASLAP_BIN:-memcaslap}
 REDIS_BIN=${REDIS_BIN:-redis-server}
@@ -141,6 +146,7 @@ for m in $BENCH_CAIRN_MODES; do
 done
 [[ $BENCH_REDIS == [01] ]] || { echo "bench.sh: BENCH_REDIS must be 0 or 1 (got '$BENCH_REDIS')" >&2; exit 2; }
 read -r -a CAIRN_EXTRA <<<"$CAIRN_ARGS"
+read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
 [[ $BENCH_SECTIONS == all ]] && BENCH_SECTIONS="memcached persistence replication failover"
 RUN_MEMCACHED=0
 CLUSTER_SECTIONS=()
@@ -373,7 +379,7 @@ start_server() {
             ;;
         redis)
             cmd+=("$REDIS_BIN" --port "$port" --bind 127.0.0.1 --save '' --appendonly yes
-                --appendfsync "${name#redis-}" --dir "$dir")
+                --appendfsync "${name#redis-}" --dir "$dir" "${REDIS_EXTRA[@]}")
             ;;
         esac
         show_cmd cd "$dir"
@@ -708,7 +714,7 @@ memcached_section() {
     say "   memcached: $MEMCACHED_BIN ($("$MEMCACHED_BIN" -V 2>/dev/null || echo '?'))"
     say "   cairn:     $CAIRN_BIN${CAIRN_ARGS:+ (extra args: $CAIRN_ARGS)}"
     if ((BENCH_REDIS)); then
-        say "   redis:     $(command -v "$REDIS_BIN") ($("$REDIS_BIN" --version 2>/dev/null | awk '{print $3}' || echo '?'))"
+        say "   redis:     $(command -v "$REDIS_BIN") ($("$REDIS_BIN" --version 2>/dev/null | awk '{print $3}' || echo '?'))${REDIS_ARGS:+ (extra args: $REDIS_ARGS)}"
     else
         say "   redis:     not run"
     fi
