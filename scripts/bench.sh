@@ -1,26 +1,49 @@
 #!/usr/bin/env bash
-# bench.sh: benchmark cairn against memcached, side by side, in one run, and
-# (sections persistence, replication, failover; run by scripts/bench_cluster.sh)
-# cairn's persistence, replication and failover.
+# bench.sh: benchmark cairn against memcached and Redis, side by side, in one
+# run, and (sections persistence, replication, failover; run by
+# scripts/bench_cluster.sh) cairn's persistence, replication and failover.
 #
 # Sections: BENCH_SECTIONS="memcached persistence replication failover" (the
-# default, about 9 minutes; "all" is the same). The memcached section is:
+# default; "all" is the same). The memcached section (about 11.5 min at the
+# defaults; the estimate is printed first) is:
 #
-# Both servers get the same flags (-t THREADS -m 1024 -c 1024 -U 0 -l 127.0.0.1),
-# the same CPU set (taskset), and free ports on 127.0.0.1. The load tools run on
-# the other CPU set. For each round, every workload is run on memcached and then
-# on cairn; the table reports the median over the rounds and cairn/memcached.
-# A per-item memory measurement (RSS growth for 1,000,000 100-byte items) is
-# taken once per server on fresh instances. See docs/benchmarks.md.
+# Servers, each started once, on free ports on 127.0.0.1, all pinned to the
+# same CPU set (taskset), each in its own fresh working directory:
+#   memcached         the reference (-t THREADS -m 1024 -c 1024 -U 0)
+#   memcached-b       a second, identical memcached: the A/A column (noise floor)
+#   cairn-ephemeral   cairn --ephemeral       (plus memcached's flags)
+#   cairn-everysec    cairn --fsync everysec  (persistent, the default mode)
+#   cairn-always      cairn --fsync always
+#   redis-everysec    redis-server --save '' --appendonly yes --appendfsync everysec
+#   redis-always      redis-server ... --appendfsync always
+# The load tools run on the other CPU set. For each round, every workload is
+# run on every server in turn (interleaved; the order rotates by one server
+# each round). Redis gets the same cairn-load workloads over RESP (--protocol
+# redis); memcaslap runs on BENCH_MEMCASLAP_SERVERS only. Once per round, the
+# disk's single-writer fsync rate is probed (cairn-load --fsync-probe, on the
+# file system of cairn's data dirs). The report has the medians over the
+# rounds with every ratio, p50/p99 latencies, the targets, and the fsync rate
+# next to the 50-writer --fsync always figures. A per-item memory
+# measurement (VmRSS and RssAnon growth for BENCH_ITEMS 100-byte items) is
+# taken on fresh memcached and cairn-everysec instances, with cairn's disk
+# footprint (lmdb/data.mdb + wal/*.log) once its checkpoint has caught up.
+# See docs/benchmarks.md.
 #
 # Environment (all optional):
 #   BENCH_SECTIONS="memcached persistence replication failover"  what to run
 #   BENCH_SECONDS=5        seconds per measurement
 #   BENCH_ROUNDS=3         rounds (medians are over rounds)
-#   BENCH_THREADS=2        server worker threads (-t), same for both servers
+#   BENCH_THREADS=2        server worker threads (-t; memcached and cairn)
 #   BENCH_CONNS=32         client connections per measurement
+#   BENCH_FSYNC_WRITERS=50 connections (1 set in flight each) of workload d
 #   BENCH_KEYS=100000      key space of the throughput workloads
 #   BENCH_ITEMS=1000000    items loaded by the memory workload (0 = skip it)
+#   BENCH_CAIRN_MODES="ephemeral everysec always"  cairn instances to run
+#   BENCH_REDIS=1          0 = no Redis (also skipped, with a warning, when
+#                          redis-server is missing and cannot be installed)
+#   BENCH_MEMCASLAP_SERVERS="memcached cairn-ephemeral cairn-everysec"  the
+#                          servers of the memcaslap rows (add memcached-b for
+#                          their A/A; each memcaslap run adds ~1.4 s)
 #   BENCH_SERVER_CPUS=0    taskset CPU list for the servers
 #   BENCH_CLIENT_CPUS=1    taskset CPU list for the load tools
 #   BENCH_PIN=1            0 = no CPU pinning
@@ -28,10 +51,15 @@
 #   BENCH_BIG_ITEMS=1000000  items of the restart, full-sync and failover tests
 #   CAIRN_BIN=PATH         cairn binary (default build-release/cairn, built if
 #                          missing; also cairnctl from the same directory)
-#   CAIRN_ARGS="..."       extra arguments for cairn only, memcached section (e.g.
-#                          --ephemeral; without it cairn persists, fsync everysec)
+#   CAIRN_ARGS="..."       extra arguments for every cairn instance of the
+#                          memcached section (after the mode's own flags)
+#   REDIS_ARGS="..."       extra arguments for both redis-server instances
+#                          (e.g. "--auto-aof-rewrite-min-size 4gb" to keep AOF
+#                          rewrites, which fork and copy the data set, out of
+#                          the measurements; by default Redis rewrites)
 #   MEMCACHED_BIN=PATH     default /usr/bin/memcached
 #   MEMCASLAP_BIN=PATH     default memcaslap
+#   REDIS_BIN=PATH         default redis-server (from PATH)
 #   LOAD_BIN=PATH          cairn-load binary (default build-release/cairn-load, or
 #                          compiled from tests/load/cairn-load.c if missing/stale)
 # Options: --cairn-args "ARGS" (same as CAIRN_ARGS), -h/--help.
@@ -73,33 +101,52 @@ BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_CONNS=${BENCH_CONNS:-32}
+BENCH_FSYNC_WRITERS=${BENCH_FSYNC_WRITERS:-50}
 BENCH_KEYS=${BENCH_KEYS:-100000}
 BENCH_ITEMS=${BENCH_ITEMS:-1000000}
+BENCH_CAIRN_MODES=${BENCH_CAIRN_MODES:-ephemeral everysec always}
+BENCH_REDIS=${BENCH_REDIS:-1}
 BENCH_SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
 BENCH_CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}
 BENCH_PIN=${BENCH_PIN:-1}
 BENCH_OUT=${BENCH_OUT:-}
 CAIRN_BIN=${CAIRN_BIN:-}
 CAIRN_ARGS=${CAIRN_ARGS:-}
+REDIS_ARGS=${REDIS_ARGS:-}
 MEMCACHED_BIN=${MEMCACHED_BIN:-/usr/bin/memcached}
 MEMCASLAP_BIN=${MEMCASLAP_BIN:-memcaslap}
+REDIS_BIN=${REDIS_BIN:-redis-server}
 LOAD_BIN=${LOAD_BIN:-}
+BENCH_MEMCASLAP_SERVERS=${BENCH_MEMCASLAP_SERVERS:-memcached cairn-ephemeral cairn-everysec}
 SERVER_MEM_MB=1024
 SERVER_MAXCONNS=1024
+KEY_BYTES=12     # "key:%08u", cairn-load's keys
+PROBE_SECONDS=2  # length of each fsync probe
 
-for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_KEYS BENCH_ITEMS; do
+for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_FSYNC_WRITERS BENCH_KEYS BENCH_ITEMS; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]]; then
         echo "bench.sh: $v must be a non-negative integer (got '${!v}')" >&2
         exit 2
     fi
 done
-for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_KEYS; do
+for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_FSYNC_WRITERS BENCH_KEYS; do
     if ((${!v} < 1)); then
         echo "bench.sh: $v must be >= 1" >&2
         exit 2
     fi
 done
+for m in $BENCH_CAIRN_MODES; do
+    case $m in
+    ephemeral | everysec | always) ;;
+    *)
+        echo "bench.sh: unknown cairn mode '$m' in BENCH_CAIRN_MODES (ephemeral everysec always)" >&2
+        exit 2
+        ;;
+    esac
+done
+[[ $BENCH_REDIS == [01] ]] || { echo "bench.sh: BENCH_REDIS must be 0 or 1 (got '$BENCH_REDIS')" >&2; exit 2; }
 read -r -a CAIRN_EXTRA <<<"$CAIRN_ARGS"
+read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
 [[ $BENCH_SECTIONS == all ]] && BENCH_SECTIONS="memcached persistence replication failover"
 RUN_MEMCACHED=0
 CLUSTER_SECTIONS=()
@@ -124,7 +171,9 @@ if [[ -n $BENCH_OUT ]]; then
 else
     OUT=$WORK
 fi
-declare -A SERVER_PID=() SERVER_PORT=()
+declare -A SERVER_PID=() SERVER_PORT=() SERVER_DIR=()
+USED_PORTS=" "
+PORT_PICKED=
 FAILURES=0
 STARTS=0
 
@@ -135,7 +184,7 @@ stop_server() {
     if kill -0 "$pid" 2>/dev/null; then
         kill "$pid" 2>/dev/null || true
         local i
-        for ((i = 0; i < 50; i++)); do
+        for ((i = 0; i < 100; i++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
@@ -192,6 +241,7 @@ build_cairn() {
 if [[ -z $CAIRN_BIN ]]; then
     CAIRN_BIN=$ROOT/build-release/cairn
     if [[ ! -x $CAIRN_BIN ]]; then
+        # shellcheck disable=SC2119 # this script's build_cairn, not deps.sh's
         build_cairn
     fi
     cache=$ROOT/build-release/CMakeCache.txt
@@ -206,10 +256,32 @@ if [[ -z $CAIRN_BIN ]]; then
     fi
 fi
 [[ -x $CAIRN_BIN ]] || { echo "bench.sh: cairn binary '$CAIRN_BIN' not found" >&2; exit 1; }
+# a memcached binary as CAIRN_BIN (an A/A run of the old layout) gets no
+# cairn-only flags
+CAIRN_IS_MEMCACHED=0
+[[ $(basename "$CAIRN_BIN") == memcached* ]] && CAIRN_IS_MEMCACHED=1
+
 if ((RUN_MEMCACHED)); then
     [[ -x $MEMCACHED_BIN ]] || { echo "bench.sh: memcached binary '$MEMCACHED_BIN' not found" >&2; exit 1; }
     command -v "$MEMCASLAP_BIN" >/dev/null 2>&1 ||
         { echo "bench.sh: memcaslap ('$MEMCASLAP_BIN') not found (apt-get install libmemcached-tools)" >&2; exit 1; }
+    if ((BENCH_REDIS)) && ! command -v "$REDIS_BIN" >/dev/null 2>&1; then
+        if [[ $REDIS_BIN == redis-server && $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            say "== redis-server is missing; installing it (scripts/deps.sh: install_deps bench)"
+            # shellcheck source=scripts/deps.sh
+            (. "$ROOT/scripts/deps.sh" && install_deps bench) ||
+                say "warning: installing redis-server failed"
+        fi
+        if ! command -v "$REDIS_BIN" >/dev/null 2>&1; then
+            say "warning: redis-server ('$REDIS_BIN') not found; running without Redis" \
+                "(apt-get install redis-server, or BENCH_REDIS=0 to silence this)"
+            BENCH_REDIS=0
+        fi
+    fi
+    if [[ -n $CAIRN_ARGS && $CAIRN_ARGS =~ (^|[[:space:]])--(ephemeral|fsync|data-dir|repl-port|port)([=[:space:]]|$) ]]; then
+        say "warning: CAIRN_ARGS ('$CAIRN_ARGS') sets a flag that every cairn instance gets after its" \
+            "own mode flags; the column names may no longer describe the modes (see BENCH_CAIRN_MODES)"
+    fi
 fi
 
 if [[ -z $LOAD_BIN ]]; then
@@ -227,17 +299,18 @@ fi
 # --------------------------------------------------------------------------
 # servers
 
-
+# pick_port: sets PORT_PICKED to a free port on 127.0.0.1 that no server of
+# this run was given
 pick_port() {
-    local p i used
-    for ((i = 0; i < 100; i++)); do
-        # 10000-21999: cairn's default replication port (port + 10000) then
-        # stays below the ephemeral range (32768-60999) of outgoing connections
-        p=$((10000 + RANDOM % 12000))
-        used=0
-        for q in "${SERVER_PORT[@]}"; do [[ $q == "$p" ]] && used=1; done
-        if ((!used)) && ! port_open "$p"; then
-            echo "$p"
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        # below the usual ephemeral range (32768-60999) of outgoing
+        # connections, which could take the port between the check and the bind
+        p=$((10000 + RANDOM % 22000))
+        [[ $USED_PORTS == *" $p "* ]] && continue
+        if ! port_open "$p"; then
+            USED_PORTS+="$p "
+            PORT_PICKED=$p
             return 0
         fi
     done
@@ -255,36 +328,67 @@ wait_port() {
     return 1
 }
 
-# start_server NAME: starts memcached or cairn with the common flags
+# server_kind NAME: memcached | cairn | redis
+server_kind() {
+    case $1 in
+    memcached*) echo memcached ;;
+    cairn-*) echo cairn ;;
+    redis-*) echo redis ;;
+    *) echo "bench.sh: unknown server '$1'" >&2; return 1 ;;
+    esac
+}
+
+# start_server NAME: starts server NAME (see the list at the top) on a free
+# port, in a fresh working directory SERVER_DIR[NAME]
 start_server() {
-    local name=$1 bin attempt port pid
-    local -a extra=()
-    if [[ $name == memcached ]]; then
-        bin=$MEMCACHED_BIN
-    else
-        bin=$CAIRN_BIN
-        extra=("${CAIRN_EXTRA[@]}")
-    fi
-    # memcached refuses to run as root without -u
-    if [[ $(basename "$bin") == memcached && $(id -u) == 0 ]]; then
-        extra+=(-u root)
-    fi
+    local name=$1 kind attempt port rport pid
+    kind=$(server_kind "$name")
     for ((attempt = 0; attempt < 5; attempt++)); do
-        port=$(pick_port) || { echo "bench.sh: no free port" >&2; return 1; }
+        pick_port || { echo "bench.sh: no free port" >&2; return 1; }
+        port=$PORT_PICKED
         # every start gets a fresh, empty working directory, so a server that
         # persists to a relative path (cairn: ./cairn-data) starts empty and
         # nothing is written where the script was run from
         STARTS=$((STARTS + 1))
         local dir=$WORK/$name-$STARTS
         mkdir -p "$dir"
-        local -a cmd=("${PIN_SERVER[@]}" "$bin" -p "$port" -l 127.0.0.1 -U 0
-            -t "$BENCH_THREADS" -m "$SERVER_MEM_MB" -c "$SERVER_MAXCONNS" "${extra[@]}")
+        local -a cmd=("${PIN_SERVER[@]}")
+        local -a common=(-p "$port" -l 127.0.0.1 -U 0 -t "$BENCH_THREADS" -m "$SERVER_MEM_MB"
+            -c "$SERVER_MAXCONNS")
+        # memcached refuses to run as root without -u
+        local -a asroot=()
+        [[ $(id -u) == 0 ]] && asroot=(-u root)
+        case $kind in
+        memcached)
+            cmd+=("$MEMCACHED_BIN" "${common[@]}" "${asroot[@]}")
+            ;;
+        cairn)
+            if ((CAIRN_IS_MEMCACHED)); then
+                cmd+=("$CAIRN_BIN" "${common[@]}" "${asroot[@]}" "${CAIRN_EXTRA[@]}")
+            else
+                pick_port || { echo "bench.sh: no free port" >&2; return 1; }
+                rport=$PORT_PICKED
+                local -a mode=()
+                case $name in
+                cairn-ephemeral) mode=(--ephemeral) ;;
+                cairn-everysec) mode=(--fsync everysec) ;;
+                cairn-always) mode=(--fsync always) ;;
+                esac
+                cmd+=("$CAIRN_BIN" "${common[@]}" --repl-port "$rport" "${mode[@]}" "${CAIRN_EXTRA[@]}")
+            fi
+            ;;
+        redis)
+            cmd+=("$REDIS_BIN" --port "$port" --bind 127.0.0.1 --save '' --appendonly yes
+                --appendfsync "${name#redis-}" --dir "$dir" "${REDIS_EXTRA[@]}")
+            ;;
+        esac
         show_cmd cd "$dir"
         show_cmd "${cmd[@]}"
         (cd "$dir" && exec "${cmd[@]}") >>"$OUT/$name.server.log" 2>&1 &
         pid=$!
         SERVER_PID[$name]=$pid
         SERVER_PORT[$name]=$port
+        SERVER_DIR[$name]=$dir
         # cairn opens its client port before its replication port: make sure
         # it is still alive a moment after the client port answered
         if wait_port "$pid" "$port" && sleep 0.3 && kill -0 "$pid" 2>/dev/null; then
@@ -298,8 +402,36 @@ start_server() {
     return 1
 }
 
+# rss_kb PID [FIELD]: VmRSS (or FIELD, e.g. RssAnon) of PID in kB
 rss_kb() {
-    awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+    awk -v f="${2:-VmRSS}:" '$1 == f {print $2}' "/proc/$1/status"
+}
+
+# stats_group PORT GROUP: the "name value" lines of a memcache "stats GROUP"
+# (every read is bounded; status 1 if the reply did not end with END)
+stats_group() {
+    local fd line
+    exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'stats %s\r\n' "$2" >&"$fd"
+    while IFS= read -r -t 3 line <&"$fd"; do
+        line=${line%$'\r'}
+        if [[ $line == END ]]; then
+            exec {fd}>&-
+            return 0
+        fi
+        [[ $line == "STAT "* ]] && printf '%s\n' "${line#STAT }"
+    done
+    exec {fd}>&-
+    return 1
+}
+
+# file_bytes FILE...: total apparent size of the files that exist
+file_bytes() {
+    local f total=0
+    for f in "$@"; do
+        [[ -f $f ]] && total=$((total + $(stat -c %s "$f")))
+    done
+    echo "$total"
 }
 
 # --------------------------------------------------------------------------
@@ -353,11 +485,14 @@ run_memcaslap() {
     echo "$tps - -"
 }
 
+# run_load SERVER cairn-load args...: over RESP for a Redis server
 run_load() {
     local server=$1 port=${SERVER_PORT[$1]} log line
     shift
     log=$OUT/$RUN_TAG-$server-cairn-load.log
-    local -a cmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:$port" "$@")
+    local -a proto=()
+    [[ $(server_kind "$server") == redis ]] && proto=(--protocol redis)
+    local -a cmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:$port" "${proto[@]}" "$@")
     show_cmd "${cmd[@]}" >&2
     if timeout $((BENCH_SECONDS + 120)) "${cmd[@]}" >"$log" 2>&1 &&
         line=$(grep '^ops_per_sec=' "$log" | tail -n 1) && [[ -n $line ]]; then
@@ -370,10 +505,52 @@ run_load() {
     fi
 }
 
-# --------------------------------------------------------------------------
-# workloads: id | title | tool | arguments
+# run_fsync_probe DIR: single-writer append + fdatasync rate of DIR's file
+# system; prints "fsyncs/s p50 p99" (or ERR)
+run_fsync_probe() {
+    local log=$OUT/$RUN_TAG-fsync-probe.log line
+    local -a cmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" --fsync-probe "$1" -T "$PROBE_SECONDS" -q)
+    show_cmd "${cmd[@]}" >&2
+    if timeout $((PROBE_SECONDS + 60)) "${cmd[@]}" >"$log" 2>&1 &&
+        line=$(grep '^fsyncs_per_sec=' "$log" | tail -n 1) && [[ -n $line ]]; then
+        echo "$(metric fsyncs_per_sec "$line") $(metric p50_us "$line") $(metric p99_us "$line")"
+    else
+        say "error: the fsync probe in $1 failed; see below" >&2
+        tail -n 5 "$log" >&2 || true
+        echo ERR
+    fi
+}
 
-WL_IDS=(get_slap get_load set_slap set_load pget_load pset_load)
+# --------------------------------------------------------------------------
+# servers and workloads
+
+# every server the section knows, in table order
+ALL_SERVERS=(memcached memcached-b cairn-ephemeral cairn-everysec cairn-always redis-everysec redis-always)
+declare -A SHORT=(
+    [memcached]=memcached [memcached-b]=mc-b [cairn-ephemeral]=eph [cairn-everysec]=everysec
+    [cairn-always]=always [redis-everysec]=redis-es [redis-always]=redis-al
+)
+# ratio columns: "header numerator denominator"
+RATIOS=(
+    "A/A mc-b/mc|memcached-b|memcached"
+    "eph/mc|cairn-ephemeral|memcached"
+    "es/mc|cairn-everysec|memcached"
+    "es/eph|cairn-everysec|cairn-ephemeral"
+    "al/mc|cairn-always|memcached"
+    "r-es/mc|redis-everysec|memcached"
+    "r-al/mc|redis-always|memcached"
+    "es/r-es|cairn-everysec|redis-everysec"
+    "al/r-al|cairn-always|redis-always"
+)
+
+# the servers this run starts
+SERVERS=(memcached memcached-b)
+for m in ephemeral everysec always; do
+    [[ " $BENCH_CAIRN_MODES " == *" $m "* ]] && SERVERS+=("cairn-$m")
+done
+((BENCH_REDIS)) && SERVERS+=(redis-everysec redis-always)
+
+WL_IDS=(get_slap get_load set_slap set_load pget_load pset_load always_50w)
 declare -A WL_TITLE=(
     [get_slap]="a. get 9:1, 100 B, 1 in flight"
     [get_load]="a. get 9:1, 100 B, 1 in flight"
@@ -381,18 +558,35 @@ declare -A WL_TITLE=(
     [set_load]="b. set only, 1 KB, 1 in flight"
     [pget_load]="c. get 9:1, 100 B, 16 in flight"
     [pset_load]="c. set only, 1 KB, 16 in flight"
+    [always_50w]="d. set 1 KB, $BENCH_FSYNC_WRITERS writers x 1 in flight"
 )
 declare -A WL_TOOL=(
     [get_slap]=memcaslap [set_slap]=memcaslap
     [get_load]=cairn-load [set_load]=cairn-load [pget_load]=cairn-load [pset_load]=cairn-load
+    [always_50w]=cairn-load
 )
-LOAD_COMMON=(-t 1 -c "$BENCH_CONNS" -T "$BENCH_SECONDS" -k "$BENCH_KEYS" -q)
+LOAD_COMMON=(-t 1 -T "$BENCH_SECONDS" -k "$BENCH_KEYS" -q)
 declare -A WL_ARGS=(
-    [get_load]="-P 1 --ratio 9:1 -d 100 --preload"
-    [set_load]="-P 1 --ratio 0:1 -d 1024"
-    [pget_load]="-P 16 --ratio 9:1 -d 100 --preload"
-    [pset_load]="-P 16 --ratio 0:1 -d 1024"
+    [get_load]="-c $BENCH_CONNS -P 1 --ratio 9:1 -d 100 --preload"
+    [set_load]="-c $BENCH_CONNS -P 1 --ratio 0:1 -d 1024"
+    [pget_load]="-c $BENCH_CONNS -P 16 --ratio 9:1 -d 100 --preload"
+    [pset_load]="-c $BENCH_CONNS -P 16 --ratio 0:1 -d 1024"
+    [always_50w]="-c $BENCH_FSYNC_WRITERS -P 1 --ratio 0:1 -d 1024"
 )
+
+# wl_servers WL: the running servers workload WL is measured on: memcaslap
+# only on BENCH_MEMCASLAP_SERVERS (memcache servers; each run costs ~1.4 s on
+# top of its -t, so the default leaves out the A/A and cairn-always, which
+# the cairn-load rows cover), cairn-load on all
+wl_servers() {
+    local s
+    for s in "${SERVERS[@]}"; do
+        if [[ ${WL_TOOL[$1]} == memcaslap ]]; then
+            [[ $(server_kind "$s") != redis && " $BENCH_MEMCASLAP_SERVERS " == *" $s "* ]] || continue
+        fi
+        echo "$s"
+    done
+}
 
 run_workload() {
     local wl=$1 server=$2
@@ -407,141 +601,408 @@ run_workload() {
     esac
 }
 
-memcached_section() {
-declare -A R_OPS=() R_P50=() R_P99=()
+# the file system the fsync probe measures: where cairn keeps its data
+probe_dir() {
+    local s
+    for s in cairn-always cairn-everysec; do
+        [[ -n ${SERVER_DIR[$s]:-} ]] && { echo "${SERVER_DIR[$s]}"; return; }
+    done
+    echo "$WORK"
+}
 
-say "== cairn vs memcached: $BENCH_ROUNDS rounds x ${BENCH_SECONDS}s per measurement"
-say "   memcached: $MEMCACHED_BIN ($("$MEMCACHED_BIN" -V 2>/dev/null || echo '?'))"
-say "   cairn:     $CAIRN_BIN${CAIRN_ARGS:+ (extra args: $CAIRN_ARGS)}"
-say "   load:      $LOAD_BIN, $("$MEMCASLAP_BIN" -V 2>/dev/null | head -n 1 || echo memcaslap)"
-if ((${#PIN_SERVER[@]})); then
-    say "   pinning:   servers on CPU(s) $BENCH_SERVER_CPUS, load tools on CPU(s) $BENCH_CLIENT_CPUS"
-else
-    say "   pinning:   none"
-fi
-say "   outputs:   $OUT${BENCH_OUT:+ (kept)}"
+# --------------------------------------------------------------------------
+# report helpers
 
-start_server memcached
-start_server cairn
+# med ARRAY_NAME KEY: the median of the space-separated list ARRAY[KEY]
+med() {
+    local -n arr=$1
+    local -a v
+    read -r -a v <<<"${arr[$2]:-}"
+    median "${v[@]}"
+}
 
-for ((round = 1; round <= BENCH_ROUNDS; round++)); do
-    say "== round $round/$BENCH_ROUNDS"
+# fmt_int N: a number rounded to an integer, with thousands separators; a
+# non-number unchanged
+fmt_int() {
+    if [[ $1 =~ ^[0-9]+(\.[0-9]*)?$ ]]; then
+        printf '%.0f\n' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'
+    else
+        printf '%s' "$1"
+    fi
+}
+
+# md_row WIDTH1 WIDTH CELL...: a markdown row, first cell left-aligned in
+# WIDTH1 columns, the others right-aligned in WIDTH columns
+md_row() {
+    local w1=$1 w=$2 out c
+    shift 2
+    out="| $(printf "%-${w1}s" "$1") |"
+    shift
+    for c in "$@"; do out+=" $(printf "%${w}s" "$c") |"; done
+    say "$out"
+}
+
+# md_sep NCELLS: the separator row (first column left, the others right)
+md_sep() {
+    local out="|---|" i
+    for ((i = 1; i < $1; i++)); do out+="---:|"; done
+    say "$out"
+}
+
+# estimate_seconds: prints "MEASUREMENTS_PER_ROUND SECONDS", the section's
+# expected run time: per measurement the load time plus what the tools add
+# (memcaslap ~1.4 s, cairn-load ~0.15 s, ~0.4 s with --preload), per round the
+# fsync probe, ~1 s per server start, and for the memory workload ~5 s plus
+# ~15 s per million items (load, check, checkpoint settling)
+estimate_seconds() {
+    local n=0 ms=0 wl k
     for wl in "${WL_IDS[@]}"; do
-        for server in memcached cairn; do
-            if ! kill -0 "${SERVER_PID[$server]}" 2>/dev/null; then
-                say "error: $server is no longer running"
-                exit 1
+        k=$(wl_servers "$wl" | wc -l)
+        n=$((n + k))
+        case $wl in
+        *_slap) ms=$((ms + k * 1400)) ;;
+        *get_load) ms=$((ms + k * 400)) ;;
+        *) ms=$((ms + k * 150)) ;;
+        esac
+    done
+    local per_round=$((n * BENCH_SECONDS + ms / 1000 + PROBE_SECONDS))
+    local mem=0
+    ((BENCH_ITEMS > 0)) && mem=$((5 + BENCH_ITEMS * 15 / 1000000))
+    echo "$n $((BENCH_ROUNDS * per_round + mem + ${#SERVERS[@]}))"
+}
+
+# settle_checkpoint NAME: poll "stats persistence" of cairn server NAME (every
+# 0.5 s, at most 120 s) until the checkpoint has caught up with the WAL
+# (checkpoint_lsn == wal_lsn) and the WAL's size has stopped changing, or
+# nothing has moved for 8 s. Prints "seconds state wal_lsn checkpoint_lsn
+# wal_bytes checkpoint_bytes data_dir" (state: caught-up, stalled, timeout).
+settle_checkpoint() {
+    local port=${SERVER_PORT[$1]} i st prev="" same=0 state=timeout
+    local wal="?" ck="?" wb="?" cb="?" dd="?"
+    local t0=$SECONDS
+    for ((i = 0; i < 240; i++)); do
+        st=$(stats_group "$port" persistence) || { sleep 0.5; continue; }
+        wal=$(awk '$1 == "wal_lsn" {print $2}' <<<"$st")
+        ck=$(awk '$1 == "checkpoint_lsn" {print $2}' <<<"$st")
+        wb=$(awk '$1 == "wal_bytes" {print $2}' <<<"$st")
+        cb=$(awk '$1 == "checkpoint_bytes" {print $2}' <<<"$st")
+        dd=$(awk '$1 == "data_dir" {print $2}' <<<"$st")
+        if [[ "$wal $ck $wb $cb" == "$prev" ]]; then same=$((same + 1)); else same=0; fi
+        prev="$wal $ck $wb $cb"
+        if [[ -n $wal && $wal == "$ck" ]] && ((same >= 2)); then
+            state=caught-up
+            break
+        fi
+        if ((same >= 16)); then
+            state=stalled
+            break
+        fi
+        sleep 0.5
+    done
+    echo "$((SECONDS - t0)) $state ${wal:-?} ${ck:-?} ${wb:-?} ${cb:-?} ${dd:-?}"
+}
+
+memcached_section() {
+    declare -A R_OPS=() R_P50=() R_P99=() PROBE=()
+    local n_meas est
+    read -r n_meas est <<<"$(estimate_seconds)"
+
+    say "== cairn vs memcached and Redis: $BENCH_ROUNDS rounds x ${BENCH_SECONDS}s per measurement," \
+        "$n_meas measurements per round"
+    say "   estimated time: about $(awk -v s="$est" 'BEGIN {printf "%.1f", s / 60}') min"
+    say "   servers:   ${SERVERS[*]}"
+    say "   memcached: $MEMCACHED_BIN ($("$MEMCACHED_BIN" -V 2>/dev/null || echo '?'))"
+    say "   cairn:     $CAIRN_BIN${CAIRN_ARGS:+ (extra args: $CAIRN_ARGS)}"
+    if ((BENCH_REDIS)); then
+        say "   redis:     $(command -v "$REDIS_BIN") ($("$REDIS_BIN" --version 2>/dev/null | awk '{print $3}' || echo '?'))${REDIS_ARGS:+ (extra args: $REDIS_ARGS)}"
+    else
+        say "   redis:     not run"
+    fi
+    say "   load:      $LOAD_BIN, $("$MEMCASLAP_BIN" -V 2>/dev/null | head -n 1 || echo memcaslap)"
+    if ((${#PIN_SERVER[@]})); then
+        say "   pinning:   servers on CPU(s) $BENCH_SERVER_CPUS, load tools on CPU(s) $BENCH_CLIENT_CPUS"
+    else
+        say "   pinning:   none"
+    fi
+    say "   outputs:   $OUT${BENCH_OUT:+ (kept)}"
+    local load_start
+    load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+    say "   load average before the section: $load_start (anything well above 0 means other work shares the CPUs)"
+    local t_start=$SECONDS
+
+    local server wl round res ops p50 p99 rot
+    local -a wl_on=()
+    for server in "${SERVERS[@]}"; do
+        start_server "$server"
+    done
+
+    for ((round = 1; round <= BENCH_ROUNDS; round++)); do
+        say "== round $round/$BENCH_ROUNDS"
+        for wl in "${WL_IDS[@]}"; do
+            if [[ $wl == always_50w ]]; then
+                RUN_TAG=round$round
+                res=$(run_fsync_probe "$(probe_dir)")
+                if [[ $res == ERR ]]; then
+                    FAILURES=$((FAILURES + 1))
+                    say "   fsync probe: ERROR"
+                else
+                    read -r ops p50 p99 <<<"$res"
+                    PROBE[ops]+="$ops "
+                    say "   fsync probe: $ops fdatasync/s (1 KB appends, 1 writer)  p50 ${p50} us  p99 ${p99} us"
+                fi
             fi
-            RUN_TAG=round$round-$wl
-            res=$(run_workload "$wl" "$server")
-            if [[ $res == ERR ]]; then
-                FAILURES=$((FAILURES + 1))
-                say "   $wl $server: ERROR"
-                continue
-            fi
-            read -r ops p50 p99 <<<"$res"
-            R_OPS[$wl.$server]+="$ops "
-            R_P50[$wl.$server]+="$p50 "
-            R_P99[$wl.$server]+="$p99 "
-            if [[ $p50 == - ]]; then
-                say "   $wl $server: $ops ops/s"
-            else
-                say "   $wl $server: $ops ops/s  p50 ${p50} us  p99 ${p99} us"
-            fi
+            # the servers in turn, starting one further each round, so no
+            # server is always the first (or last) after a workload change
+            mapfile -t wl_on < <(wl_servers "$wl")
+            rot=$(((round - 1) % ${#wl_on[@]}))
+            wl_on=("${wl_on[@]:rot}" "${wl_on[@]:0:rot}")
+            for server in "${wl_on[@]}"; do
+                if ! kill -0 "${SERVER_PID[$server]}" 2>/dev/null; then
+                    say "error: $server is no longer running; its log:"
+                    tail -n 10 "$OUT/$server.server.log" || true
+                    exit 1
+                fi
+                RUN_TAG=round$round-$wl
+                res=$(run_workload "$wl" "$server")
+                if [[ $res == ERR ]]; then
+                    FAILURES=$((FAILURES + 1))
+                    say "   $wl $server: ERROR"
+                    continue
+                fi
+                read -r ops p50 p99 <<<"$res"
+                R_OPS[$wl.$server]+="$ops "
+                R_P50[$wl.$server]+="$p50 "
+                R_P99[$wl.$server]+="$p99 "
+                if [[ $p50 == - ]]; then
+                    say "   $wl $server: $ops ops/s"
+                else
+                    say "   $wl $server: $ops ops/s  p50 ${p50} us  p99 ${p99} us"
+                fi
+            done
         done
     done
-done
 
-stop_server memcached
-stop_server cairn
-
-# --------------------------------------------------------------------------
-# per-item memory
-
-declare -A M_BEFORE=() M_AFTER=() M_BPI=()
-if ((BENCH_ITEMS > 0)); then
-    say "== memory: $BENCH_ITEMS items x 100 B on fresh servers (-m $SERVER_MEM_MB)"
-    for server in memcached cairn; do
-        start_server "$server"
-        pid=${SERVER_PID[$server]}
-        sleep 0.5
-        before=$(rss_kb "$pid")
-        RUN_TAG=memory-load
-        res=$(run_load "$server" -t 1 -c 4 -P 32 -d 100 -k "$BENCH_ITEMS" --preload -n 0 -q)
-        after=$(rss_kb "$pid")
-        # every item must still be there (no eviction): gets only, misses counted
-        check_log=$OUT/memcheck-$server.log
-        check_cmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:${SERVER_PORT[$server]}" -t 1 -c 4 -P 16
-            -d 100 -k "$BENCH_ITEMS" --ratio 1:0 -n 200000 -q)
-        show_cmd "${check_cmd[@]}"
-        misses=ERR
-        if timeout 120 "${check_cmd[@]}" >"$check_log" 2>&1; then
-            misses=$(metric misses "$(grep '^ops_per_sec=' "$check_log" | tail -n 1)")
-        fi
+    for server in "${SERVERS[@]}"; do
         stop_server "$server"
-        if [[ $res == ERR || $misses != 0 ]]; then
-            say "   $server: load or check failed (misses=$misses); see $check_log"
-            FAILURES=$((FAILURES + 1))
-            continue
-        fi
-        M_BEFORE[$server]=$before
-        M_AFTER[$server]=$after
-        M_BPI[$server]=$(awk -v a="$after" -v b="$before" -v n="$BENCH_ITEMS" \
-            'BEGIN {printf "%.1f", (a - b) * 1024 / n}')
-        say "   $server: VmRSS ${before} kB -> ${after} kB, ${M_BPI[$server]} bytes/item"
     done
-fi
+    local t_load=$SECONDS
 
-# --------------------------------------------------------------------------
-# report
+    # ----------------------------------------------------------------------
+    # per-item memory, and cairn's disk footprint
 
-
-
-say ""
-say "== results: medians of $BENCH_ROUNDS rounds, ${BENCH_SECONDS}s each, server -t $BENCH_THREADS," \
-    "$BENCH_CONNS connections"
-say ""
-printf '| %-32s | %-10s | %14s | %14s | %11s | %17s | %17s |\n' \
-    workload tool "memcached op/s" "cairn op/s" "cairn/mc" "p50 us mc/cairn" "p99 us mc/cairn"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..34})" "$(printf -- '-%.0s' {1..12})" \
-    "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..13})" \
-    "$(printf -- '-%.0s' {1..19})" "$(printf -- '-%.0s' {1..19})"
-for wl in "${WL_IDS[@]}"; do
-    read -r -a v <<<"${R_OPS[$wl.memcached]:-}"
-    mo=$(median "${v[@]}")
-    read -r -a v <<<"${R_OPS[$wl.cairn]:-}"
-    co=$(median "${v[@]}")
-    lat50=- lat99=-
-    if [[ ${WL_TOOL[$wl]} == cairn-load ]]; then
-        read -r -a v <<<"${R_P50[$wl.memcached]:-}"
-        m50=$(median "${v[@]}")
-        read -r -a v <<<"${R_P50[$wl.cairn]:-}"
-        c50=$(median "${v[@]}")
-        read -r -a v <<<"${R_P99[$wl.memcached]:-}"
-        m99=$(median "${v[@]}")
-        read -r -a v <<<"${R_P99[$wl.cairn]:-}"
-        c99=$(median "${v[@]}")
-        lat50="$m50 / $c50"
-        lat99="$m99 / $c99"
+    declare -A M_BEFORE=() M_AFTER=() M_BPI=() M_SETTLED=() M_ANON0=() M_ANON=() M_BPI_ANON=()
+    local disk_state="" disk_lmdb="" disk_wal="" disk_nwal="" live_bytes=""
+    if ((BENCH_ITEMS > 0)); then
+        say "== memory: $BENCH_ITEMS items x 100 B on fresh servers (-m $SERVER_MEM_MB)"
+        local pid before after misses check_log
+        for server in memcached cairn-everysec; do
+            start_server "$server"
+            pid=${SERVER_PID[$server]}
+            sleep 0.5
+            before=$(rss_kb "$pid")
+            M_ANON0[$server]=$(rss_kb "$pid" RssAnon)
+            RUN_TAG=memory-load
+            res=$(run_load "$server" -t 1 -c 4 -P 32 -d 100 -k "$BENCH_ITEMS" --preload -n 0 -q)
+            after=$(rss_kb "$pid")
+            M_ANON[$server]=$(rss_kb "$pid" RssAnon)
+            # every item must still be there (no eviction): gets only, misses counted
+            check_log=$OUT/memcheck-$server.log
+            local -a check_cmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:${SERVER_PORT[$server]}" -t 1
+                -c 4 -P 16 -d 100 -k "$BENCH_ITEMS" --ratio 1:0 -n 200000 -q)
+            show_cmd "${check_cmd[@]}"
+            misses=ERR
+            if timeout 120 "${check_cmd[@]}" >"$check_log" 2>&1; then
+                misses=$(metric misses "$(grep '^ops_per_sec=' "$check_log" | tail -n 1)")
+            fi
+            if [[ $res == ERR || $misses != 0 ]]; then
+                say "   $server: load or check failed (misses=$misses); see $check_log"
+                FAILURES=$((FAILURES + 1))
+                stop_server "$server"
+                continue
+            fi
+            M_BEFORE[$server]=$before
+            M_AFTER[$server]=$after
+            M_BPI[$server]=$(awk -v a="$after" -v b="$before" -v n="$BENCH_ITEMS" \
+                'BEGIN {printf "%.1f", (a - b) * 1024 / n}')
+            M_BPI_ANON[$server]=$(awk -v a="${M_ANON[$server]}" -v b="${M_ANON0[$server]}" -v n="$BENCH_ITEMS" \
+                'BEGIN {printf "%.1f", (a - b) * 1024 / n}')
+            say "   $server: VmRSS ${before} kB -> ${after} kB, ${M_BPI[$server]} bytes/item;" \
+                "RssAnon ${M_ANON0[$server]} kB -> ${M_ANON[$server]} kB, ${M_BPI_ANON[$server]} bytes/item"
+            if [[ $server == cairn-everysec ]] && ((!CAIRN_IS_MEMCACHED)); then
+                local secs state wal ck wb cb dd ddir
+                read -r secs state wal ck wb cb dd <<<"$(settle_checkpoint "$server")"
+                M_SETTLED[$server]=$(rss_kb "$pid")
+                say "   $server: checkpoint $state after ${secs}s: wal_lsn $wal, checkpoint_lsn $ck," \
+                    "wal_bytes $wb, checkpoint_bytes $cb (stats persistence); VmRSS ${M_SETTLED[$server]} kB"
+                if [[ $dd == "?" ]]; then
+                    say "   $server: no stats persistence; disk footprint not measured"
+                    FAILURES=$((FAILURES + 1))
+                else
+                    [[ $dd == /* ]] && ddir=$dd || ddir=${SERVER_DIR[$server]}/$dd
+                    local -a wal_files=()
+                    shopt -s nullglob
+                    wal_files=("$ddir"/wal/*.log)
+                    shopt -u nullglob
+                    disk_state="$state after ${secs}s (wal_lsn $wal, checkpoint_lsn $ck)"
+                    disk_lmdb=$(file_bytes "$ddir/lmdb/data.mdb")
+                    disk_wal=$(file_bytes "${wal_files[@]}")
+                    disk_nwal=${#wal_files[@]}
+                    live_bytes=$((BENCH_ITEMS * (KEY_BYTES + 100)))
+                    say "   $server: $ddir: lmdb/data.mdb $disk_lmdb bytes, wal/*.log $disk_wal bytes" \
+                        "($disk_nwal files); live items $live_bytes bytes"
+                    [[ $state == caught-up ]] ||
+                        say "   warning: the checkpoint did not catch up with the WAL ($state)"
+                fi
+            fi
+            stop_server "$server"
+        done
     fi
-    printf '| %-32s | %-10s | %14s | %14s | %11s | %17s | %17s |\n' \
-        "${WL_TITLE[$wl]}" "${WL_TOOL[$wl]}" "$mo" "$co" "$(ratio "$co" "$mo")" "$lat50" "$lat99"
-done
-if ((BENCH_ITEMS > 0)); then
+    local t_end=$SECONDS
+
+    # ----------------------------------------------------------------------
+    # report
+
+    local -a row hdr
+    local rspec num den
     say ""
-    printf '| %-32s | %14s | %14s | %11s |\n' "memory ($BENCH_ITEMS x 100 B)" memcached cairn cairn/mc
-    printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..34})" "$(printf -- '-%.0s' {1..16})" \
-        "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..13})"
-    printf '| %-32s | %14s | %14s | %11s |\n' "VmRSS before (kB)" \
-        "${M_BEFORE[memcached]:-n/a}" "${M_BEFORE[cairn]:-n/a}" "-"
-    printf '| %-32s | %14s | %14s | %11s |\n' "VmRSS after (kB)" \
-        "${M_AFTER[memcached]:-n/a}" "${M_AFTER[cairn]:-n/a}" "-"
-    printf '| %-32s | %14s | %14s | %11s |\n' "bytes per item" \
-        "${M_BPI[memcached]:-n/a}" "${M_BPI[cairn]:-n/a}" \
-        "$(ratio "${M_BPI[cairn]:-x}" "${M_BPI[memcached]:-x}")"
-fi
-say ""
-say "op/s ratio > 1 means cairn is faster; latency is per request (send to reply), cairn-load only."
+    say "== results: medians of $BENCH_ROUNDS rounds, ${BENCH_SECONDS}s each, server -t $BENCH_THREADS," \
+        "$BENCH_CONNS connections (workload d: $BENCH_FSYNC_WRITERS); section took" \
+        "$(((t_end - t_start) / 60)) min $(((t_end - t_start) % 60)) s" \
+        "(throughput $(((t_load - t_start) / 60)) min $(((t_load - t_start) % 60)) s);" \
+        "load average before/after: $load_start / $(cut -d' ' -f1-3 /proc/loadavg)"
+    say ""
+    say "Throughput (op/s) and ratios. Servers: memcached, mc-b = a second memcached (A/A);" \
+        "eph / everysec / always = cairn --ephemeral / --fsync everysec / --fsync always;" \
+        "redis-es / redis-al = redis-server AOF appendfsync everysec / always." \
+        "Ratios: es = cairn everysec, al = cairn always, r-es / r-al = Redis."
+    say ""
+    hdr=(workload tool)
+    for server in "${ALL_SERVERS[@]}"; do hdr+=("${SHORT[$server]}"); done
+    for rspec in "${RATIOS[@]}"; do hdr+=("${rspec%%|*}"); done
+    md_row 38 11 "${hdr[@]}"
+    md_sep "${#hdr[@]}"
+    declare -A MED=()
+    for wl in "${WL_IDS[@]}"; do
+        row=("${WL_TITLE[$wl]}" "${WL_TOOL[$wl]}")
+        for server in "${ALL_SERVERS[@]}"; do
+            MED[$wl.$server]=$(med R_OPS "$wl.$server")
+            if [[ -z ${R_OPS[$wl.$server]:-} ]] && ! wl_servers "$wl" | grep -qx "$server"; then
+                row+=("-")
+            else
+                row+=("$(fmt_int "${MED[$wl.$server]}")")
+            fi
+        done
+        for rspec in "${RATIOS[@]}"; do
+            IFS="|" read -r _ num den <<<"$rspec"
+            row+=("$(ratio "${MED[$wl.$num]}" "${MED[$wl.$den]}")")
+        done
+        md_row 38 11 "${row[@]}"
+    done
+    local aa noisy=""
+    for wl in "${WL_IDS[@]}"; do
+        aa=$(ratio "${MED[$wl.memcached-b]}" "${MED[$wl.memcached]}")
+        if [[ $aa != n/a ]] && awk -v r="$aa" 'BEGIN {exit !(r < 0.9 || r > 1.1)}'; then
+            noisy+=" ${WL_TITLE[$wl]%%.*}/${WL_TOOL[$wl]} ($aa)"
+        fi
+    done
+    if [[ -n $noisy ]]; then
+        say ""
+        say "warning: the A/A ratio (memcached against itself) is outside 0.90-1.10 on rows:$noisy;" \
+            "differences of that size between servers are noise in this run"
+    fi
+
+    say ""
+    say "Latency per request, cairn-load (send to reply), p50 / p99 in us:"
+    say ""
+    hdr=(workload)
+    for server in "${ALL_SERVERS[@]}"; do hdr+=("${SHORT[$server]}"); done
+    md_row 38 17 "${hdr[@]}"
+    md_sep "${#hdr[@]}"
+    for wl in "${WL_IDS[@]}"; do
+        [[ ${WL_TOOL[$wl]} == cairn-load ]] || continue
+        row=("${WL_TITLE[$wl]}")
+        for server in "${ALL_SERVERS[@]}"; do
+            if [[ -z ${R_P50[$wl.$server]:-} ]]; then
+                row+=("-")
+            else
+                row+=("$(med R_P50 "$wl.$server") / $(med R_P99 "$wl.$server")")
+            fi
+        done
+        md_row 38 17 "${row[@]}"
+    done
+
+    # targets
+    local probe_med al_nw ral_nw
+    probe_med=$(med PROBE ops)
+    al_nw=${MED[always_50w.cairn-always]}
+    ral_nw=${MED[always_50w.redis-always]}
+    say ""
+    say "Targets (cairn-load rows):"
+    say ""
+    md_row 70 40 target measured "met?"
+    md_sep 3
+    local label
+    for wl in set_load pset_load get_load pget_load; do
+        label="${WL_TITLE[$wl]#?. }"
+        num=${MED[$wl.cairn-everysec]}
+        den=${MED[$wl.cairn-ephemeral]}
+        md_row 70 40 "cairn everysec / ephemeral >= 0.9: $label" \
+            "$(fmt_int "$num") / $(fmt_int "$den") = $(ratio "$num" "$den")" \
+            "$(verdict "$(ratio "$num" "$den")" ">=" 0.9)"
+    done
+    for wl in set_load pset_load get_load pget_load; do
+        label="${WL_TITLE[$wl]#?. }"
+        num=${MED[$wl.cairn-everysec]}
+        den=${MED[$wl.memcached]}
+        md_row 70 40 "cairn everysec / memcached: $label" \
+            "$(fmt_int "$num") / $(fmt_int "$den") = $(ratio "$num" "$den")" "-"
+    done
+    md_row 70 40 "cairn always, $BENCH_FSYNC_WRITERS writers / single-writer fsync rate >= 20" \
+        "$(fmt_int "$al_nw") / $(fmt_int "$probe_med") = $(ratio "$al_nw" "$probe_med")" \
+        "$(verdict "$(ratio "$al_nw" "$probe_med")" ">=" 20)"
+    num=${MED[pset_load.cairn-always]}
+    den=${MED[pset_load.redis-always]}
+    md_row 70 40 "cairn always / Redis appendfsync always: set 1 KB, 16 in flight" \
+        "$(fmt_int "$num") / $(fmt_int "$den") = $(ratio "$num" "$den")" "-"
+    say ""
+    say "fsync probe: $(fmt_int "$probe_med") fsync/s single writer (pwrite 1 KB appended + fdatasync," \
+        "${PROBE_SECONDS}s, median of $BENCH_ROUNDS rounds, on $(df -PT "$WORK" | awk 'NR == 2 {print $2 " " $1}'));" \
+        "cairn always $BENCH_FSYNC_WRITERS writers: $(fmt_int "$al_nw") op/s = $(ratio "$al_nw" "$probe_med")x the fsync rate"
+    say "fsync probe: $(fmt_int "$probe_med") fsync/s single writer;" \
+        "redis-always $BENCH_FSYNC_WRITERS writers: $(fmt_int "$ral_nw") op/s = $(ratio "$ral_nw" "$probe_med")x the fsync rate"
+
+    if ((BENCH_ITEMS > 0)); then
+        say ""
+        md_row 34 16 "memory ($BENCH_ITEMS x 100 B)" memcached "cairn everysec" "cairn/mc"
+        md_sep 4
+        md_row 34 16 "VmRSS before (kB)" "${M_BEFORE[memcached]:-n/a}" "${M_BEFORE[cairn-everysec]:-n/a}" "-"
+        md_row 34 16 "VmRSS after the load (kB)" "${M_AFTER[memcached]:-n/a}" "${M_AFTER[cairn-everysec]:-n/a}" "-"
+        md_row 34 16 "bytes per item" "${M_BPI[memcached]:-n/a}" "${M_BPI[cairn-everysec]:-n/a}" \
+            "$(ratio "${M_BPI[cairn-everysec]:-x}" "${M_BPI[memcached]:-x}")"
+        md_row 34 16 "bytes per item, RssAnon only" "${M_BPI_ANON[memcached]:-n/a}" \
+            "${M_BPI_ANON[cairn-everysec]:-n/a}" \
+            "$(ratio "${M_BPI_ANON[cairn-everysec]:-x}" "${M_BPI_ANON[memcached]:-x}")"
+        md_row 34 16 "VmRSS, checkpoint settled (kB)" "-" "${M_SETTLED[cairn-everysec]:-n/a}" "-"
+        say ""
+        if [[ -n $live_bytes ]]; then
+            say "Disk, cairn everysec after the load; checkpoint $disk_state:"
+            say ""
+            md_row 48 16 "disk ($BENCH_ITEMS x 100 B)" bytes "/ live bytes"
+            md_sep 3
+            md_row 48 16 "live items: $BENCH_ITEMS x ($KEY_BYTES B key + 100 B value)" \
+                "$(fmt_int "$live_bytes")" "1.00"
+            md_row 48 16 "LMDB checkpoint (lmdb/data.mdb)" "$(fmt_int "$disk_lmdb")" \
+                "$(ratio "$disk_lmdb" "$live_bytes")"
+            md_row 48 16 "WAL (wal/*.log; segment files: $disk_nwal)" "$(fmt_int "$disk_wal")" \
+                "$(ratio "$disk_wal" "$live_bytes")"
+            md_row 48 16 "total (LMDB + WAL)" "$(fmt_int "$((disk_lmdb + disk_wal))")" \
+                "$(ratio "$((disk_lmdb + disk_wal))" "$live_bytes")"
+        else
+            say "Disk: not measured (see above)."
+        fi
+    fi
+    say ""
+    say "op/s ratio > 1 means the numerator is faster; latency is per request (send to reply), cairn-load only."
 }
 
 if ((RUN_MEMCACHED)); then
@@ -560,6 +1021,7 @@ if ((${#CLUSTER_SECTIONS[@]})); then
     if ! env "${copt[@]}" CAIRN_BIN="$CAIRN_BIN" CAIRNCTL_BIN="$ctl" LOAD_BIN="$LOAD_BIN" \
         BENCH_SECONDS="$BENCH_SECONDS" BENCH_ROUNDS="$BENCH_ROUNDS" BENCH_THREADS="$BENCH_THREADS" \
         BENCH_CONNS="$BENCH_CONNS" BENCH_KEYS="$BENCH_KEYS" BENCH_PIN="$BENCH_PIN" \
+        BENCH_FSYNC_WRITERS="$BENCH_FSYNC_WRITERS" \
         BENCH_SERVER_CPUS="$BENCH_SERVER_CPUS" BENCH_CLIENT_CPUS="$BENCH_CLIENT_CPUS" \
         "$ROOT/scripts/bench_cluster.sh" "${CLUSTER_SECTIONS[@]}"; then
         FAILURES=$((FAILURES + 1))

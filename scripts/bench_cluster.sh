@@ -390,13 +390,6 @@ load() {
 }
 
 
-verdict() { # verdict VALUE OP TARGET -> met / MISSED / n/a
-    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-        if (v !~ /^[0-9.]+$/) {print "n/a"; exit}
-        ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0)
-        print ok ? "met" : "MISSED"}'
-}
-
 # load_big NAME: preload BENCH_BIG_ITEMS x 100 B; prints items/s of the load
 load_big() {
     local res

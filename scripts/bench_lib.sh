@@ -17,7 +17,7 @@ metric() {
 
 # median NUM...: the median of its numeric arguments, or "n/a"
 median() {
-    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+    printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g |
         awk '{a[NR] = $1} END {if (NR == 0) print "n/a";
              else if (NR % 2) print a[(NR + 1) / 2];
              else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
@@ -28,4 +28,12 @@ ratio() {
     awk -v c="$1" -v m="$2" 'BEGIN {
         if (c !~ /^[0-9.]+$/ || m !~ /^[0-9.]+$/ || m == 0) print "n/a";
         else printf "%.2f", c / m}'
+}
+
+# verdict VALUE OP TARGET: met / MISSED / n/a (OP is >= or <=)
+verdict() {
+    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+        if (v !~ /^[0-9.]+$/) {print "n/a"; exit}
+        ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0)
+        print ok ? "met" : "MISSED"}'
 }

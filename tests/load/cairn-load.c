@@ -1,16 +1,23 @@
 /*
  * cairn-load: a small pipelining load generator for the memcache ASCII
- * protocol (modelled on redis-benchmark).
+ * protocol, and for Redis (RESP) with --protocol redis (modelled on
+ * redis-benchmark).
  *
  * Every request targets a key "key:%08u" drawn from a fixed key space, and the
- * value and flags stored under a key are a pure function of the key number
- * (and --vseed), so every reply can be validated:
- *   - a set must answer exactly "STORED";
- *   - a get hit must return exactly the expected key, flags and bytes;
- *   - a get miss is counted, and is an error when --preload was given.
- * Anything else (protocol error, unexpected or garbage reply, connection
- * closed while requests are in flight, timeout) counts as an error, and the
- * exit status is 1 when errors > 0.
+ * value (and, for memcache, the flags) stored under a key are a pure function
+ * of the key number (and --vseed), so every reply can be validated:
+ *   - a set must answer exactly "STORED" (memcache) or "+OK" (redis);
+ *   - a get hit must return exactly the expected key, flags and bytes
+ *     (redis: "$<len>" and the expected bytes);
+ *   - a get miss ("END" / "$-1") is counted, and is an error when --preload
+ *     was given.
+ * Anything else (protocol error, error reply, unexpected or garbage reply,
+ * connection closed while requests are in flight, timeout) counts as an
+ * error, and the exit status is 1 when errors > 0.
+ *
+ * The two protocols differ only in how a request is encoded and how the
+ * header line of a reply is read (struct protocol); pipelining, validation
+ * of the value bytes and the statistics are shared.
  *
  * Pipelining: each connection keeps up to -P requests in flight. The first
  * P requests go out in one write(); replies are parsed as they arrive (a
@@ -19,6 +26,11 @@
  *
  * Latency is measured per request, from the write() that carried it to the
  * read() that completed its reply, in a log-linear histogram (~1.5% error).
+ *
+ * --fsync-probe DIR measures the disk instead: one thread appends a record
+ * (-d bytes, default 1 KB) to a temporary file in DIR and fdatasync()s it, in
+ * a loop, and prints fsyncs_per_sec= (the single-writer fsync rate that group
+ * commit is compared with).
  *
  * Plain C11 + POSIX (epoll, pthreads); no other libraries.
  */
@@ -53,11 +65,19 @@
 #define MAX_ERR_MSGS 10
 #define PRELOAD_MIN_DEPTH 32u
 #define DRAIN_NS (5ull * 1000000000ull)
+#define REQ_OVERHEAD 96u       /* request bytes besides the value, either protocol */
+#define PROBE_RECORD 1024u     /* --fsync-probe record size without -d */
+#define PROBE_SECONDS 2.0      /* --fsync-probe duration without -T or -n */
 
 /* ------------------------------------------------------------------------ */
 /* configuration                                                            */
 
+struct protocol;
+
 struct config {
+    const struct protocol *proto; /* --protocol */
+    const char *fsync_probe_dir;  /* --fsync-probe DIR: measure the disk, no server */
+    int have_d, have_n;           /* -d / -n given explicitly */
     char host[256];
     char port[16];
     unsigned threads;
@@ -182,6 +202,190 @@ static size_t format_key(uint32_t k, char *dst)
     }
     return (size_t)sprintf(dst, "key:%08" PRIu32, k);
 }
+
+/* printable excerpt of a reply line for error messages */
+static const char *excerpt(const char *p, size_t n, char *buf, size_t bufsz)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 5 < bufsz; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 32 && ch < 127) {
+            buf[j++] = (char)ch;
+        } else {
+            j += (size_t)snprintf(buf + j, bufsz - j, "\\x%02x", ch);
+        }
+    }
+    buf[j] = 0;
+    return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* protocols: request encoding and reply header lines                       */
+
+enum reply_kind { RK_STORED, RK_MISS, RK_HIT };
+
+/* What the header line of a reply says. A set's reply is only ever
+ * RK_STORED; a get's is RK_MISS or RK_HIT (value_len value bytes follow the
+ * header line's CRLF, then the protocol's hit_trailer). */
+struct reply_head {
+    enum reply_kind kind;
+    unsigned long long value_len;
+};
+
+struct protocol {
+    const char *name;
+    /* Write the request (get or set of key k) at dst; returns its length,
+     * at most REQ_OVERHEAD + cfg.value_size. */
+    size_t (*encode)(char *dst, uint32_t k, int is_get);
+    /* Read the header line (ll bytes, CRLF excluded, ll < MAX_LINE) of the
+     * reply to a get or set of key k. Returns 0, or -1 with a message for the
+     * error report in err (the reply is invalid). */
+    int (*parse_head)(uint32_t k, int is_get, const char *line, size_t ll, struct reply_head *h,
+                      char *err, size_t errsz);
+    const char *hit_trailer; /* bytes after a get hit's value */
+    size_t hit_trailer_len;
+    const char *hit_trailer_name; /* printable, for error messages */
+};
+
+/* memcache ASCII: "get <key>", "set <key> <flags> 0 <bytes>"; replies
+ * "STORED", "END" (miss), "VALUE <key> <flags> <bytes>[ <cas>]" + data + "END" */
+static size_t mc_encode(char *dst, uint32_t k, int is_get)
+{
+    char *p = dst;
+    uint32_t d = cfg.value_size;
+    memcpy(p, is_get ? "get " : "set ", 4);
+    p += 4;
+    p += format_key(k, p);
+    if (!is_get) {
+        p += sprintf(p, " %" PRIu32 " 0 %" PRIu32 "\r\n", expected_flags(k), d);
+        write_value(k, p);
+        p += d;
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    return (size_t)(p - dst);
+}
+
+static int mc_parse_head(uint32_t k, int is_get, const char *p, size_t ll, struct reply_head *h,
+                         char *err, size_t errsz)
+{
+    char ex[160];
+    if (!is_get) {
+        if (ll == 6 && memcmp(p, "STORED", 6) == 0) {
+            h->kind = RK_STORED;
+            return 0;
+        }
+        snprintf(err, errsz, "set key:%08" PRIu32 ": expected STORED, got '%s'", k,
+                 excerpt(p, ll, ex, sizeof ex));
+        return -1;
+    }
+    if (ll == 3 && memcmp(p, "END", 3) == 0) {
+        h->kind = RK_MISS;
+        return 0;
+    }
+    if (ll < 6 || memcmp(p, "VALUE ", 6) != 0) {
+        snprintf(err, errsz, "get key:%08" PRIu32 ": unexpected reply '%s'", k,
+                 excerpt(p, ll, ex, sizeof ex));
+        return -1;
+    }
+    /* VALUE <key> <flags> <bytes>[ <cas>] */
+    char line[MAX_LINE + 1];
+    memcpy(line, p, ll);
+    line[ll] = 0;
+    char keybuf[32];
+    size_t kl = format_key(k, keybuf);
+    const char *q = line + 6;
+    const char *sp = strchr(q, ' ');
+    if (!sp || (size_t)(sp - q) != kl || memcmp(q, keybuf, kl) != 0) {
+        snprintf(err, errsz, "get %.*s: wrong key in '%s'", (int)kl, keybuf, line);
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long flags = strtoull(sp + 1, &end, 10);
+    if (end == sp + 1 || *end != ' ' || errno) {
+        snprintf(err, errsz, "get %.*s: bad flags in '%s'", (int)kl, keybuf, line);
+        return -1;
+    }
+    const char *bstart = end + 1;
+    unsigned long long bytes = strtoull(bstart, &end, 10);
+    if (end == bstart || (*end != 0 && *end != ' ') || errno) {
+        snprintf(err, errsz, "get %.*s: bad length in '%s'", (int)kl, keybuf, line);
+        return -1;
+    }
+    if (flags != expected_flags(k)) {
+        snprintf(err, errsz, "get %.*s: flags %llu, expected %" PRIu32, (int)kl, keybuf, flags,
+                 expected_flags(k));
+        return -1;
+    }
+    h->kind = RK_HIT;
+    h->value_len = bytes;
+    return 0;
+}
+
+/* Redis (RESP2): requests are arrays of bulk strings, "SET <key> <value>" and
+ * "GET <key>"; replies "+OK", "$-1" (miss), "$<len>" + data + CRLF, or an
+ * error "-ERR ..." */
+static size_t resp_encode(char *dst, uint32_t k, int is_get)
+{
+    char key[32];
+    size_t kl = format_key(k, key);
+    char *p = dst;
+    p += sprintf(p, "*%d\r\n$3\r\n%s\r\n$%zu\r\n", is_get ? 2 : 3, is_get ? "GET" : "SET", kl);
+    memcpy(p, key, kl);
+    p += kl;
+    if (!is_get) {
+        p += sprintf(p, "\r\n$%" PRIu32 "\r\n", cfg.value_size);
+        write_value(k, p);
+        p += cfg.value_size;
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    return (size_t)(p - dst);
+}
+
+static int resp_parse_head(uint32_t k, int is_get, const char *p, size_t ll, struct reply_head *h,
+                           char *err, size_t errsz)
+{
+    char ex[160];
+    const char *op = is_get ? "get" : "set";
+    if (ll >= 1 && p[0] == '-') {
+        snprintf(err, errsz, "%s key:%08" PRIu32 ": error reply '%s'", op, k,
+                 excerpt(p, ll, ex, sizeof ex));
+        return -1;
+    }
+    if (!is_get) {
+        if (ll == 3 && memcmp(p, "+OK", 3) == 0) {
+            h->kind = RK_STORED;
+            return 0;
+        }
+        snprintf(err, errsz, "set key:%08" PRIu32 ": expected +OK, got '%s'", k,
+                 excerpt(p, ll, ex, sizeof ex));
+        return -1;
+    }
+    if (ll == 3 && memcmp(p, "$-1", 3) == 0) {
+        h->kind = RK_MISS;
+        return 0;
+    }
+    /* $<len>: digits only */
+    unsigned long long len = 0;
+    size_t i = 1;
+    for (; i < ll && i < 20 && p[i] >= '0' && p[i] <= '9'; i++)
+        len = len * 10 + (unsigned long long)(p[i] - '0');
+    if (ll < 2 || p[0] != '$' || i != ll) {
+        snprintf(err, errsz, "get key:%08" PRIu32 ": unexpected reply '%s'", k,
+                 excerpt(p, ll, ex, sizeof ex));
+        return -1;
+    }
+    h->kind = RK_HIT;
+    h->value_len = len;
+    return 0;
+}
+
+static const struct protocol protocols[] = {
+    {"memcache", mc_encode, mc_parse_head, "\r\nEND\r\n", 7, "\\r\\nEND\\r\\n"},
+    {"redis", resp_encode, resp_parse_head, "\r\n", 2, "\\r\\n"},
+};
 
 /* ------------------------------------------------------------------------ */
 /* latency histogram (ns, log-linear, 64 sub-buckets per power of two)      */
@@ -422,7 +626,6 @@ static void conn_issue(struct thread_ctx *t, struct conn *c)
         c->wpos = 0;
     }
     unsigned added = 0;
-    uint32_t d = cfg.value_size;
     while (can_issue(t, c, now)) {
         uint32_t k;
         int is_get;
@@ -437,24 +640,7 @@ static void conn_issue(struct thread_ctx *t, struct conn *c)
                 t->budget--;
             t->issued++;
         }
-        char *p = c->wbuf + c->wlen;
-        if (is_get) {
-            memcpy(p, "get ", 4);
-            p += 4;
-            p += format_key(k, p);
-            *p++ = '\r';
-            *p++ = '\n';
-        } else {
-            memcpy(p, "set ", 4);
-            p += 4;
-            p += format_key(k, p);
-            p += sprintf(p, " %" PRIu32 " 0 %" PRIu32 "\r\n", expected_flags(k), d);
-            write_value(k, p);
-            p += d;
-            *p++ = '\r';
-            *p++ = '\n';
-        }
-        c->wlen = (size_t)(p - c->wbuf);
+        c->wlen += cfg.proto->encode(c->wbuf + c->wlen, k, is_get);
         struct req *r = &c->ring[(c->head + c->count) % c->ring_cap];
         r->key = k;
         r->is_get = (uint8_t)is_get;
@@ -490,31 +676,17 @@ static const char *find_crlf(const char *p, size_t n)
     return q - 1;
 }
 
-/* printable excerpt of a reply line for error messages */
-static const char *excerpt(const char *p, size_t n, char *buf, size_t bufsz)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n && j + 5 < bufsz; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch >= 32 && ch < 127) {
-            buf[j++] = (char)ch;
-        } else {
-            j += (size_t)snprintf(buf + j, bufsz - j, "\\x%02x", ch);
-        }
-    }
-    buf[j] = 0;
-    return buf;
-}
-
 enum parse_res { P_NEED_MORE, P_DONE, P_FAILED };
 
-/* Parse the reply of the oldest in-flight request. */
+/* Parse the reply of the oldest in-flight request: the protocol reads the
+ * header line; the value bytes and what a miss means are checked here. */
 static enum parse_res parse_one(struct thread_ctx *t, struct conn *c, uint64_t now)
 {
     const char *p = c->rbuf + c->rpos;
     size_t avail = c->rlen - c->rpos;
     struct req *r = &c->ring[c->head];
     struct stats *s = cur_stats(t);
+    const struct protocol *pr = cfg.proto;
     char ex[160];
     const char *eol = find_crlf(p, avail < MAX_LINE ? avail : MAX_LINE);
     if (eol == (const char *)-1) {
@@ -530,72 +702,41 @@ static enum parse_res parse_one(struct thread_ctx *t, struct conn *c, uint64_t n
         return P_NEED_MORE;
     }
     size_t ll = (size_t)(eol - p);
-
-    if (!r->is_get) {
-        if (ll == 6 && memcmp(p, "STORED", 6) == 0) {
-            c->rpos += 8;
-            s->sets++;
-            complete(t, c, now);
-            return P_DONE;
-        }
-        conn_fail(t, c, "set key:%08" PRIu32 ": expected STORED, got '%s'", r->key,
-                  excerpt(p, ll, ex, sizeof ex));
+    struct reply_head h;
+    char err[400];
+    if (pr->parse_head(r->key, r->is_get, p, ll, &h, err, sizeof err) != 0) {
+        conn_fail(t, c, "%s", err);
         return P_FAILED;
     }
 
-    if (ll == 3 && memcmp(p, "END", 3) == 0) {
+    switch (h.kind) {
+    case RK_STORED:
+        c->rpos += ll + 2;
+        s->sets++;
+        complete(t, c, now);
+        return P_DONE;
+    case RK_MISS:
         if (cfg.preload) {
             conn_fail(t, c, "get key:%08" PRIu32 ": miss, but the key space was preloaded",
                       r->key);
             return P_FAILED;
         }
-        c->rpos += 5;
+        c->rpos += ll + 2;
         s->gets++;
         s->misses++;
         complete(t, c, now);
         return P_DONE;
+    case RK_HIT:
+        break;
     }
-    if (ll < 6 || memcmp(p, "VALUE ", 6) != 0) {
-        conn_fail(t, c, "get key:%08" PRIu32 ": unexpected reply '%s'", r->key,
-                  excerpt(p, ll, ex, sizeof ex));
-        return P_FAILED;
-    }
-    /* VALUE <key> <flags> <bytes>[ <cas>] */
-    char line[MAX_LINE + 1];
-    memcpy(line, p, ll);
-    line[ll] = 0;
     char keybuf[32];
     size_t kl = format_key(r->key, keybuf);
-    const char *q = line + 6;
-    const char *sp = strchr(q, ' ');
-    if (!sp || (size_t)(sp - q) != kl || memcmp(q, keybuf, kl) != 0) {
-        conn_fail(t, c, "get %.*s: wrong key in '%s'", (int)kl, keybuf, line);
-        return P_FAILED;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long flags = strtoull(sp + 1, &end, 10);
-    if (end == sp + 1 || *end != ' ' || errno) {
-        conn_fail(t, c, "get %.*s: bad flags in '%s'", (int)kl, keybuf, line);
-        return P_FAILED;
-    }
-    const char *bstart = end + 1;
-    unsigned long long bytes = strtoull(bstart, &end, 10);
-    if (end == bstart || (*end != 0 && *end != ' ') || errno) {
-        conn_fail(t, c, "get %.*s: bad length in '%s'", (int)kl, keybuf, line);
-        return P_FAILED;
-    }
-    if (flags != expected_flags(r->key)) {
-        conn_fail(t, c, "get %.*s: flags %llu, expected %" PRIu32, (int)kl, keybuf, flags,
-                  expected_flags(r->key));
-        return P_FAILED;
-    }
-    if (bytes != cfg.value_size) {
-        conn_fail(t, c, "get %.*s: %llu bytes, expected %" PRIu32, (int)kl, keybuf, bytes,
+    if (h.value_len != cfg.value_size) {
+        conn_fail(t, c, "get %.*s: %llu bytes, expected %" PRIu32, (int)kl, keybuf, h.value_len,
                   cfg.value_size);
         return P_FAILED;
     }
-    size_t need = ll + 2 + (size_t)bytes + 2 + 5;
+    size_t need = ll + 2 + (size_t)h.value_len + pr->hit_trailer_len;
     if (avail < need)
         return P_NEED_MORE;
     const char *data = p + ll + 2;
@@ -604,9 +745,9 @@ static enum parse_res parse_one(struct thread_ctx *t, struct conn *c, uint64_t n
                   keybuf);
         return P_FAILED;
     }
-    if (memcmp(data + bytes, "\r\nEND\r\n", 7) != 0) {
-        conn_fail(t, c, "get %.*s: value not followed by \\r\\nEND\\r\\n: '%s'", (int)kl,
-                  keybuf, excerpt(data + bytes, 7, ex, sizeof ex));
+    if (memcmp(data + h.value_len, pr->hit_trailer, pr->hit_trailer_len) != 0) {
+        conn_fail(t, c, "get %.*s: value not followed by %s: '%s'", (int)kl, keybuf,
+                  pr->hit_trailer_name, excerpt(data + h.value_len, pr->hit_trailer_len, ex, sizeof ex));
         return P_FAILED;
     }
     c->rpos += need;
@@ -778,7 +919,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: " PROG " [options]\n"
+            "       " PROG " --fsync-probe DIR [-T SECONDS | -n COUNT] [-d BYTES] [-q]\n"
             "  -s, --server HOST:PORT   server address (default 127.0.0.1:11211)\n"
+            "      --protocol NAME      memcache (ASCII: get/set, the default) or redis\n"
+            "                           (RESP: GET/SET; same keys, values, pipelining and\n"
+            "                           validation, without flags)\n"
             "  -t, --threads N          client threads (default 1)\n"
             "  -c, --connections N      connections in total, split over threads (default 16)\n"
             "  -P, --pipeline N         requests in flight per connection; 1 = request/response\n"
@@ -798,6 +943,11 @@ static void usage(FILE *f)
             "      --timeout SECONDS    hard cap on the whole run (default: -T + 30, or 300)\n"
             "      --rate N             issue at most N requests/s in total (steady load;\n"
             "                           default: as fast as replies allow)\n"
+            "      --fsync-probe DIR    no server: append -d bytes (default 1024) to a temp\n"
+            "                           file in DIR and fdatasync() it, in a loop, one thread,\n"
+            "                           for -T seconds (default 2) or -n times; prints\n"
+            "                           fsyncs_per_sec=.. p50_us=.. p99_us=.. fsyncs=.. seconds=..\n"
+            "                           and removes the file\n"
             "  -h, --help               this text\n"
             "Exit status: 0 = no errors, 1 = errors (invalid replies, misses after --preload,\n"
             "connection failures, timeouts), 2 = bad usage.\n");
@@ -828,7 +978,7 @@ static double parse_seconds(const char *opt, const char *s)
 
 static void parse_args(int argc, char **argv)
 {
-    enum { O_PRELOAD = 1000, O_SEED, O_VSEED, O_TIMEOUT, O_RATE };
+    enum { O_PRELOAD = 1000, O_SEED, O_VSEED, O_TIMEOUT, O_RATE, O_PROTOCOL, O_FSYNC_PROBE };
     static const struct option longopts[] = {
         {"server", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 't'},
@@ -845,10 +995,11 @@ static void parse_args(int argc, char **argv)
         {"vseed", required_argument, NULL, O_VSEED},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"rate", required_argument, NULL, O_RATE},
+        {"protocol", required_argument, NULL, O_PROTOCOL},
+        {"fsync-probe", required_argument, NULL, O_FSYNC_PROBE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int have_n = 0;
     snprintf(cfg.host, sizeof cfg.host, "127.0.0.1");
     snprintf(cfg.port, sizeof cfg.port, "11211");
     cfg.threads = 1;
@@ -860,6 +1011,7 @@ static void parse_args(int argc, char **argv)
     cfg.keyspace = 10000;
     cfg.requests = 100000;
     cfg.seed = 1;
+    cfg.proto = &protocols[0];
 
     opterr = 0;
     int ch;
@@ -903,13 +1055,14 @@ static void parse_args(int argc, char **argv)
         }
         case 'd':
             cfg.value_size = (uint32_t)parse_u64("-d", optarg, 1, MAX_VALUE);
+            cfg.have_d = 1;
             break;
         case 'k':
             cfg.keyspace = (uint32_t)parse_u64("-k", optarg, 1, UINT32_MAX);
             break;
         case 'n':
             cfg.requests = parse_u64("-n", optarg, 0, UINT64_MAX / 2);
-            have_n = 1;
+            cfg.have_n = 1;
             break;
         case 'T':
             cfg.seconds = parse_seconds("-T", optarg);
@@ -935,6 +1088,21 @@ static void parse_args(int argc, char **argv)
         case O_RATE:
             cfg.rate = (double)parse_u64("--rate", optarg, 1, 100000000);
             break;
+        case O_PROTOCOL: {
+            const struct protocol *found = NULL;
+            for (size_t i = 0; i < sizeof protocols / sizeof protocols[0]; i++)
+                if (strcmp(optarg, protocols[i].name) == 0)
+                    found = &protocols[i];
+            if (!found)
+                die_usage("unknown --protocol '%s' (memcache or redis)", optarg);
+            cfg.proto = found;
+            break;
+        }
+        case O_FSYNC_PROBE:
+            if (!*optarg)
+                die_usage("--fsync-probe needs a directory");
+            cfg.fsync_probe_dir = optarg;
+            break;
         case ':':
             if (optopt)
                 die_usage("option -%c needs an argument", optopt);
@@ -948,8 +1116,17 @@ static void parse_args(int argc, char **argv)
     }
     if (optind < argc)
         die_usage("unexpected argument '%s'", argv[optind]);
-    if (have_n && cfg.seconds > 0)
+    if (cfg.have_n && cfg.seconds > 0)
         die_usage("-n and -T are mutually exclusive");
+    if (cfg.fsync_probe_dir) {
+        if (!cfg.have_d)
+            cfg.value_size = PROBE_RECORD;
+        if (!cfg.have_n && cfg.seconds == 0)
+            cfg.seconds = PROBE_SECONDS;
+        if (cfg.have_n && cfg.requests == 0)
+            die_usage("--fsync-probe with -n needs a count >= 1");
+        return;
+    }
     if (cfg.seconds == 0 && cfg.requests == 0 && !cfg.preload)
         die_usage("-n 0 only makes sense with --preload");
     if (cfg.threads > cfg.conns)
@@ -1024,6 +1201,81 @@ static void cleanup(struct thread_ctx *th, unsigned nthreads)
     tmpl = NULL;
 }
 
+/* --fsync-probe: the single-writer fsync rate of the file system under dir
+ * (what a write-ahead log that syncs every record alone would reach). */
+static int fsync_probe(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/cairn-fsync-probe.XXXXXX", dir) >= (int)sizeof path) {
+        fprintf(stderr, PROG ": --fsync-probe: directory name too long\n");
+        return 1;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        fprintf(stderr, PROG ": --fsync-probe: cannot create a file in %s: %s\n", dir,
+                strerror(errno));
+        return 1;
+    }
+    struct stats st;
+    memset(&st, 0, sizeof st);
+    st.hist = calloc(HIST_BUCKETS, sizeof(uint64_t));
+    if (!st.hist) {
+        close(fd);
+        unlink(path);
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    uint32_t d = cfg.value_size;
+    char *rec = xmalloc(d);
+    memset(rec, 'r', d);
+    rec[d - 1] = '\n';
+    int failed = 0;
+    uint64_t t0 = now_ns(), t = t0;
+    uint64_t stop = cfg.seconds > 0 ? t0 + (uint64_t)(cfg.seconds * 1e9) : 0;
+    off_t off = 0;
+    while (!interrupted && (stop ? t < stop : st.ops < cfg.requests)) {
+        ssize_t n = pwrite(fd, rec, d, off);
+        if (n != (ssize_t)d) {
+            fprintf(stderr, PROG ": --fsync-probe: pwrite: %s\n", n < 0 ? strerror(errno) : "short write");
+            failed = 1;
+            break;
+        }
+        if (fdatasync(fd) != 0) {
+            fprintf(stderr, PROG ": --fsync-probe: fdatasync: %s\n", strerror(errno));
+            failed = 1;
+            break;
+        }
+        off += (off_t)d;
+        uint64_t t1 = now_ns();
+        uint64_t lat = t1 - t;
+        st.ops++;
+        st.lat_sum_ns += lat;
+        if (lat > st.lat_max_ns)
+            st.lat_max_ns = lat;
+        st.hist[hist_index(lat)]++;
+        t = t1;
+    }
+    close(fd);
+    if (unlink(path) != 0)
+        fprintf(stderr, PROG ": --fsync-probe: cannot remove %s: %s\n", path, strerror(errno));
+    double secs = (double)(t - t0) / 1e9;
+    if (interrupted) {
+        fprintf(stderr, PROG ": interrupted\n");
+        failed = 1;
+    }
+    printf("fsyncs_per_sec=%.0f p50_us=%.1f p99_us=%.1f errors=%d fsyncs=%" PRIu64
+           " seconds=%.3f record_bytes=%" PRIu32 " max_us=%.1f\n",
+           secs > 0 ? (double)st.ops / secs : 0, percentile_us(&st, 50), percentile_us(&st, 99),
+           failed, st.ops, secs, d, (double)st.lat_max_ns / 1000.0);
+    if (!cfg.quiet)
+        printf("%" PRIu64 " x (pwrite %" PRIu32 " B appended + fdatasync) in %s, one thread\n",
+               st.ops, d, dir);
+    fflush(stdout);
+    free(rec);
+    free(st.hist);
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
@@ -1035,6 +1287,9 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+
+    if (cfg.fsync_probe_dir)
+        return fsync_probe(cfg.fsync_probe_dir);
 
     tmpl = xmalloc((size_t)TMPL_PERIOD + cfg.value_size);
     for (size_t i = 0; i < (size_t)TMPL_PERIOD + cfg.value_size; i++)
@@ -1056,7 +1311,7 @@ int main(int argc, char **argv)
     /* split connections, requests and preload ranges */
     unsigned conn_base = 0;
     uint64_t total_conns = cfg.conns;
-    size_t req_max = 4 + 12 + 2 + 40 + (size_t)cfg.value_size + 2 + 16;
+    size_t req_max = REQ_OVERHEAD + (size_t)cfg.value_size;
     unsigned max_depth = cfg.pipeline > PRELOAD_MIN_DEPTH ? cfg.pipeline : PRELOAD_MIN_DEPTH;
     int setup_errors = 0;
     for (unsigned i = 0; i < cfg.threads; i++) {
