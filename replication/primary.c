@@ -375,7 +375,6 @@ handle_hello(struct primary_conn *pc, const Cairn__Repl__Hello *h)
 	} else {
 		__atomic_add_fetch(&ps->counters.partial_syncs, 1, __ATOMIC_RELAXED);
 	}
-	wal_reader_watch(pc->reader);  /* stream each record as soon as it is appended */
 	w.mode = plan.mode;
 	w.epoch = id.epoch;
 	w.history_id = id.history_id;

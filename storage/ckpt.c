@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -397,22 +396,6 @@ mark_superseded(const struct wal_record *recs, size_t n, bool *skip)
 typedef int txn_body_fn(MDB_txn *txn, struct ckpt *ck, const void *arg);
 static int write_txn(struct ckpt *ck, txn_body_fn *body, const void *arg, const char *what);
 
-/* Drop this process's page-table entries for the map: the pages stay in
- * the kernel's page cache (shared, reclaimable), but they no longer count in
- * the node's RSS as if they were its own memory, and nothing of ours keeps
- * them resident.  Readers that touch them again fault them back in.  The map
- * is read-only (no MDB_WRITEMAP), so there is nothing to lose. */
-static void
-release_map_pages(struct ckpt *ck)
-{
-	MDB_envinfo info;
-
-	pthread_rwlock_rdlock(&ck->resize_lock);
-	if (ck->env != NULL && mdb_env_info(ck->env, &info) == 0 && info.me_mapaddr != NULL)
-		(void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
-	pthread_rwlock_unlock(&ck->resize_lock);
-}
-
 int
 ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n)
 {
@@ -432,7 +415,6 @@ ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n)
 	rc = write_txn(ck, apply_records, &(struct record_batch){recs, n, skip},
 	               "cannot apply WAL records");
 	free(skip);
-	release_map_pages(ck);
 	return rc;
 }
 

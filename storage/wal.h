@@ -15,13 +15,11 @@
  *   reader algorithm     storage/wal_reader.c
  *
  * Threads: wal_append()/wal_append_record() are called by any thread (the
- * store facade, under the key's writer lock) and only copy the record: into
- * the mapped tail of the active segment (it is then written: in the page
- * cache), or, when that cannot take it, into a buffer that a writer thread
- * owned by the wal writes.  The writer thread also fsyncs according to the
- * policy and allocates the mapped tail ahead (wal_writer.c, APPENDS).
- * Readers, slots and wal_trim (the checkpointer) take the wal's lock
- * briefly and never do file I/O under it.  Lock order: store writer lock, then the wal's lock.
+ * store facade, under the key's writer lock) and only copy the record into
+ * a buffer; a writer thread owned by the wal writes batches to the current
+ * segment and fsyncs them according to the policy.  Readers, slots and
+ * wal_trim (the checkpointer) take the wal's lock briefly and never do file
+ * I/O under it.  Lock order: store writer lock, then the wal's lock.
  */
 #ifndef CAIRN_STORAGE_WAL_H
 #define CAIRN_STORAGE_WAL_H
@@ -275,13 +273,6 @@ uint64_t wal_reader_next_lsn(const struct wal_reader *r);
 /* Give back the record the last wal_reader_next() returned: the next call
  * returns it again.  Only right after a call that returned 1. */
 void wal_reader_unread(struct wal_reader *r);
-
-/* Ask for a progress report (wal_progress_fn) after every append while
- * this reader is open, not only after writes and fsyncs of the writer
- * thread: a replication stream sends each record at once.  (Appends to the
- * mapped tail are written without the writer thread, which otherwise
- * reports only when it has work.) */
-void wal_reader_watch(struct wal_reader *r);
 
 /* Unregister and free the reader.  NULL is a no-op. */
 void wal_reader_close(struct wal_reader *r);

@@ -86,10 +86,6 @@ bool wal_segment_header_ok(const char *buf, size_t len);
 /* write(2) all of it, retrying on EINTR.  Returns 0 or a negative errno. */
 int wal_write_all(int fd, const char *p, size_t n);
 
-/* pwrite(2) all of it at offset off, retrying on EINTR.  Returns 0 or a
- * negative errno. */
-int wal_pwrite_all(int fd, const char *p, size_t n, uint64_t off);
-
 /* fsync DATA/wal itself (after creating, renaming or deleting in it). */
 int wal_fsync_dir(const char *data_dir);
 
@@ -132,10 +128,7 @@ struct wal {
 	uint64_t next_lsn;          /* under lock */
 	uint64_t last_lsn;          /* last handed out; atomic reads */
 	bool stop;
-	bool writing;               /* someone appends to or reshapes the files (begin_io/end_io) */
-	bool background;            /* the writer thread fsyncs or prepares (no reset meanwhile) */
-	bool report_due;            /* an append asked the writer for a progress report */
-	uint32_t watchers;          /* atomic: readers that want a report of every append (wal_reader_watch) */
+	bool writing;               /* someone does file I/O (begin_io/end_io) */
 	char *spare;                /* the other buffer of the double buffer */
 	size_t spare_cap;
 	uint64_t reported_lsn;      /* written LSN last reported (writer thread) */
@@ -149,23 +142,11 @@ struct wal {
 	uint64_t slots_gen;         /* bumped when a saved slot changes */
 	uint64_t slots_saved_gen;   /* slots_gen the slots file holds */
 
-	/* The active segment is mapped (MAP_SHARED): an append whose record
-	 * fits below map_ready is copied straight into it, under w->lock, and
-	 * is written (in the kernel's page cache) when the copy ends.  The
-	 * writer thread keeps map_ready ahead of segment_bytes (blocks
-	 * allocated with fallocate, pages populated).  map is NULL when the
-	 * file system cannot preallocate: every record then goes through buf. */
-	char *map;                  /* under lock, changed only inside begin_io/end_io */
-	size_t map_len;
-	uint64_t map_ready;         /* under lock */
-	uint64_t writeback_offset;  /* under lock: writeback started below this (sync_file_range) */
-
-	/* Writer thread, or an appender under w->lock while !writing (read
-	 * atomically by others where noted). */
+	/* Writer thread only (read atomically by others where noted). */
 	pthread_t thread;
 	int fd;
 	uint64_t segment_first_lsn; /* atomic */
-	uint64_t segment_bytes;     /* bytes written to the active segment */
+	uint64_t segment_bytes;
 	uint64_t written_lsn;       /* atomic */
 	uint64_t synced_lsn;        /* atomic */
 	int error;                  /* atomic; set by a failed write, cleared by repair */

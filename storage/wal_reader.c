@@ -9,8 +9,6 @@
  *   reader enters a segment.  It reads its segment in chunks and decodes
  *   records (wal_record.c); records below its start are skipped, a record
  *   with another LSN than the one due is damage (-EILSEQ).
- *   It reads no further than the segment's written end as the index gives
- *   it (the file may go on with blocks allocated ahead, all zero).
  *   At the end of its segment's bytes:
  *     - the segment is still the active one in the index: nothing more yet
  *       (returns 0; a partial record is a record being written);
@@ -43,8 +41,6 @@ struct wal_reader {
 	struct wal_hold hold; /* registered position (under w->lock) */
 	int fd;               /* current segment, or -1 before the first */
 	uint64_t seg_first;   /* first LSN of the current segment */
-	uint64_t file_off;    /* bytes of the segment file read so far */
-	bool watching;        /* counted in w->watchers */
 	uint64_t next_lsn;    /* the LSN the next record must have */
 	char *buf;            /* bytes read and not yet returned */
 	size_t pos, len, cap;
@@ -127,16 +123,14 @@ reader_enter(struct wal_reader *r)
 		close(r->fd);
 	r->fd = fd;
 	r->seg_first = first;
-	r->file_off = WAL_SEGMENT_HDR_SIZE;
 	r->pos = r->len = 0;
 	r->last_len = 0;
 	return 1;
 }
 
-/* Is the reader's segment closed (no byte will be added)?  *end: its
- * written end (bytes of whole records, header included), as of now. */
+/* Is the reader's segment closed (no byte will be added)? */
 static bool
-reader_segment_state(struct wal_reader *r, uint64_t *end)
+reader_segment_closed(struct wal_reader *r)
 {
 	struct wal *w = r->w;
 	bool closed;
@@ -145,21 +139,15 @@ reader_segment_state(struct wal_reader *r, uint64_t *end)
 	pthread_mutex_lock(&w->lock);
 	i = do_index_find(w, r->seg_first);
 	closed = i == SIZE_MAX || w->segs[i].first_lsn != r->seg_first || w->segs[i].closed;
-	*end = i == SIZE_MAX || w->segs[i].first_lsn != r->seg_first ? UINT64_MAX : w->segs[i].size;
 	pthread_mutex_unlock(&w->lock);
 	return closed;
 }
 
-/* Read more of the current segment, up to its written end.  Returns bytes
- * read, 0 at that end. */
+/* Read more of the current segment.  Returns bytes read, 0 at its end. */
 static ssize_t
 reader_fill(struct wal_reader *r)
 {
-	uint64_t end;
-	size_t want;
 	ssize_t n;
-
-	reader_segment_state(r, &end);
 
 	if (r->pos > 0) {
 		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
@@ -175,16 +163,10 @@ reader_fill(struct wal_reader *r)
 		r->buf = p;
 		r->cap = cap;
 	}
-	if (end <= r->file_off)
-		return 0;
-	want = r->cap - r->len;
-	if (end - r->file_off < want)
-		want = (size_t)(end - r->file_off);
-	n = pread(r->fd, r->buf + r->len, want, (off_t)r->file_off);
+	n = read(r->fd, r->buf + r->len, r->cap - r->len);
 	if (n < 0)
 		return -errno;
 	r->len += (size_t)n;
-	r->file_off += (uint64_t)n;
 	return n;
 }
 
@@ -230,7 +212,7 @@ wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *l
 			continue;
 		/* End of the bytes so far.  Closed segments do not grow: read
 		 * once more after learning it is closed, then move on. */
-		if (!reader_segment_state(r, &(uint64_t){0}))
+		if (!reader_segment_closed(r))
 			return 0;
 		n = reader_fill(r);
 		if (n < 0)
@@ -261,24 +243,12 @@ wal_reader_unread(struct wal_reader *r)
 }
 
 void
-wal_reader_watch(struct wal_reader *r)
-{
-	pthread_mutex_lock(&r->w->lock);
-	if (!r->watching)
-		__atomic_add_fetch(&r->w->watchers, 1, __ATOMIC_RELAXED);
-	r->watching = true;
-	pthread_mutex_unlock(&r->w->lock);
-}
-
-void
 wal_reader_close(struct wal_reader *r)
 {
 	if (r == NULL)
 		return;
 	pthread_mutex_lock(&r->w->lock);
 	do_hold_remove(r->w, &r->hold);
-	if (r->watching)
-		__atomic_sub_fetch(&r->w->watchers, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&r->w->lock);
 	if (r->fd >= 0)
 		close(r->fd);

@@ -25,10 +25,6 @@
  *   (5) When the log ends below C (its tail was lost, the checkpoint has
  *       it), the log will go on at C + 1: the segments left are set aside
  *       as *.covered by rule 1.
- *   A segment may end in zero bytes after its last record: blocks the
- *   writer allocated ahead for its mapped tail (wal_writer.c).  That is not
- *   damage: the zeros are cut (logged at -v) and the segment is whole.  A
- *   tail holding anything but zeros is damage (rule 2).
  *   Segments wholly below C with no gap are kept: they are the replication
  *   backlog.  The first segment may start above C + 1 (its predecessors
  *   were trimmed and the checkpoint was moved aside by the operator): that
@@ -224,29 +220,6 @@ set_aside_damaged(struct wal_segment *segs, size_t from, size_t n, uint64_t last
 	}
 }
 
-/* Is buf[0..len) all zero bytes (blocks allocated ahead, never written)? */
-static bool
-all_zero(const char *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (buf[i] != 0)
-			return false;
-	}
-	return true;
-}
-
-/* Cut the zero tail of a segment after its `keep` bytes of records. */
-static void
-cut_zero_tail(const struct wal_segment *seg, uint64_t keep)
-{
-	if (truncate(seg->path, (off_t)keep) != 0)
-		log_msg(LOG_ALWAYS, "wal: cannot cut the unused tail of %s: %s", seg->path,
-		        strerror(errno));
-	else
-		log_msg(LOG_INFO, "wal: %s: cut %" PRIu64 " preallocated bytes after its last record",
-		        seg->path, seg->size - keep);
-}
-
 /* Replay the valid records of one segment (buf holds its records).  Returns
  * the bytes that are valid; *expect is the LSN the next record must have. */
 static size_t
@@ -330,10 +303,6 @@ wal_recover(const char *data_dir, uint64_t checkpoint_lsn, wal_replay_fn *fn, vo
 		}
 		if (rc == 0)
 			good = replay_segment(buf, len, checkpoint_lsn, &expect, fn, arg, out);
-		if (rc == 0 && good < len && all_zero(buf + good, len - good)) {
-			cut_zero_tail(&segs[i], WAL_SEGMENT_HDR_SIZE + good);
-			good = len;
-		}
 		free(buf);
 		if (rc == 0 && good == len)
 			continue;

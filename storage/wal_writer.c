@@ -22,36 +22,13 @@
  *   12: reserved, u32, zero
  *   A segment enters the index only once its header is written.
  *
- *   Beyond its last record a segment may hold zero bytes: blocks the writer
- *   allocated ahead (fallocate) for the mapped tail.  A reader stops at the
- *   written end the index gives; recovery cuts a zero tail without calling
- *   it damage (wal_recover.c); a segment that is closed or the log that is
- *   closed cleanly is cut to its last record.
- *
- * APPENDS: THE MAPPED TAIL, AND GROUP COMMIT
- *   The active segment is mapped MAP_SHARED.  An append, under w->lock,
- *   encodes its record into our own copy of what is not yet synced
- *   (`unsynced`, for wal_repair) and copies it into the mapping at the
- *   written end: the record is then in the kernel's page cache, so it
- *   survives the death of this process, with no system call and no thread
- *   hand-off.  The written end (written_lsn, the index size) moves under
- *   the same lock right after the copy, so it only ever covers whole
- *   records, contiguous from the segment's start: a record torn by a crash
- *   in the middle of its copy was never counted as written, and nothing
- *   after it was either.  The writer thread keeps WAL_MAP_AHEAD bytes ahead
- *   of the written end allocated (fallocate: a full disk is an error there,
- *   never a SIGBUS on a page fault) and populated (MADV_POPULATE_WRITE, so
- *   page faults and dirty-page throttling fall on it, not on the workers).
- *   An append takes the slow path when the mapped tail cannot take its
- *   record (not prepared yet, end of the segment, the log failed, records
- *   already queued): it is encoded into w->buf, and the writer thread
- *   writes the queue (pwrite at the written end), rotating segments at
- *   record boundaries.  The writer thread fsyncs as the policy says
- *   (always: as soon as anything is written, so concurrent appends share
- *   one fsync; everysec: at least once a second; no: at rotation and every
- *   WAL_UNSYNCED_MAX bytes) and reports progress (wal_progress_fn).  A
- *   failed write or fsync is repaired by rewriting our own copy
- *   (wal_repair), never by trusting the kernel's.
+ * GROUP COMMIT
+ *   Appenders encode records into w->buf under w->lock (no I/O); the writer
+ *   thread swaps it with the spare buffer and writes a batch without the
+ *   lock, then fsyncs as the policy says (always: every batch; everysec: at
+ *   least once a second; no: at rotation and every WAL_UNSYNCED_MAX bytes).
+ *   A copy of everything written since the last fsync is kept so that a
+ *   failed write or fsync is repaired by rewriting it (wal_repair).
  */
 #include "storage/wal.h"
 
@@ -63,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,13 +48,7 @@
 #include "storage/wal_internal.h"
 
 #define WAL_BUFFER_MAX (8u << 20) /* appenders wait beyond this much unwritten */
-#define WAL_UNSYNCED_MAX (16u << 20) /* our copy for wal_repair: fsync at half of it, whatever the policy */
-#define WAL_MAP_AHEAD (2u << 20)    /* bytes of the mapped tail kept allocated and populated */
-#define WAL_WRITEBACK_STEP (1u << 20) /* start writing back every this many bytes written */
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23      /* Linux 5.14; older kernels refuse it (then faults populate) */
-#endif
+#define WAL_UNSYNCED_MAX (8u << 20) /* fsync at least this often, whatever the policy */
 
 _Static_assert(sizeof(WAL_MAGIC) - 1 + 8 == WAL_SEGMENT_HDR_SIZE, "segment header is 16 bytes");
 
@@ -144,23 +114,6 @@ wal_write_all(int fd, const char *p, size_t n)
 			return -errno;
 		p += k;
 		n -= (size_t)k;
-	}
-	return 0;
-}
-
-int
-wal_pwrite_all(int fd, const char *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t k = pwrite(fd, p, n, (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
 	}
 	return 0;
 }
@@ -270,113 +223,7 @@ grown_capacity(size_t cap, size_t need)
 	return cap;
 }
 
-/* Room for n more bytes in our copy of what is not synced yet. */
-static int
-unsynced_reserve(struct wal *w, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (w->unsynced_len + n <= w->unsynced_cap)
-		return 0;
-	cap = grown_capacity(w->unsynced_cap, w->unsynced_len + n);
-	p = realloc(w->unsynced, cap);
-	if (p == NULL)
-		return -ENOMEM;
-	w->unsynced = p;
-	w->unsynced_cap = cap;
-	return 0;
-}
-
-/* Can the mapped tail take a record of `size` bytes now (see APPENDS)?
- * Caller holds w->lock. */
-static bool
-do_map_fits(const struct wal *w, size_t size)
-{
-	return w->map != NULL && !w->writing && w->len == 0 &&
-	       __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0 &&
-	       w->segment_bytes + size <= w->map_ready &&
-	       w->unsynced_len + size <= WAL_UNSYNCED_MAX;
-}
-
-/* Should the writer thread prepare more of the mapped tail?  Caller holds
- * w->lock. */
-static bool
-do_map_low(const struct wal *w)
-{
-	return w->map != NULL && w->map_ready < w->map_len &&
-	       w->map_ready < w->segment_bytes + WAL_MAP_AHEAD / 2 &&
-	       __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0;
-}
-
-static bool
-second_elapsed(const struct timespec *since)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec - since->tv_sec > 1 ||
-	       (now.tv_sec - since->tv_sec == 1 && now.tv_nsec >= since->tv_nsec);
-}
-
-/* Is an fsync due now under the policy?  Caller holds w->lock. */
-static bool
-do_sync_due(const struct wal *w)
-{
-	if (__atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) ==
-	    __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED))
-		return false;
-	/* Half the bound on our copy: sync before appends must take the slow path. */
-	if (w->fsync == WAL_FSYNC_ALWAYS || w->unsynced_len >= WAL_UNSYNCED_MAX / 2)
-		return true;
-	return w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync);
-}
-
-/* Should the writer start the writeback of what was written since the
- * last time (so that an fsync finds little left to write, and never holds
- * the writer thread for long)?  Caller holds w->lock. */
-static bool
-do_writeback_due(const struct wal *w)
-{
-	return w->fd >= 0 && w->segment_bytes >= w->writeback_offset + WAL_WRITEBACK_STEP;
-}
-
-/* Does the writer thread have something to do after an append to the
- * mapped tail?  Caller holds w->lock. */
-static bool
-do_writer_wanted(const struct wal *w)
-{
-	return do_map_low(w) || do_sync_due(w) || do_writeback_due(w);
-}
-
-/* Append one record to the mapped tail (do_map_fits said it fits): our
- * copy first, then the mapping; the record is written once both copies
- * are done.  Caller holds w->lock.  Returns 0, or -ENOMEM (nothing done). */
-static int
-do_map_append(struct wal *w, const struct cache_change *ch, size_t size, uint64_t lsn,
-              uint32_t epoch)
-{
-	char *rec;
-
-	if (unsynced_reserve(w, size) != 0)
-		return -ENOMEM;
-	rec = w->unsynced + w->unsynced_len;
-	wal_encode(rec, ch, lsn, epoch);
-	memcpy(w->map + w->segment_bytes, rec, size);
-	if (w->unsynced_len == 0)
-		w->unsynced_first_lsn = lsn;
-	w->unsynced_len += size;
-	w->unsynced_last_lsn = lsn;
-	w->segment_bytes += size;
-	w->segs[w->nsegs - 1].size = w->segment_bytes;
-	__atomic_store_n(&w->written_lsn, lsn, __ATOMIC_RELEASE);
-	if (do_writer_wanted(w))
-		pthread_cond_signal(&w->work);
-	return 0;
-}
-
-/* Append one record (caller holds w->lock): to the mapped tail when it can
- * take it, else queued for the writer thread.  want_lsn 0: the next LSN;
+/* Queue one record (caller holds w->lock).  want_lsn 0: the next LSN;
  * else it must be the next LSN.  Returns 0 and *lsn, -EILSEQ, or -ENOMEM
  * (the log then fails like a disk: wal_error). */
 static int
@@ -396,13 +243,6 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 		        PRIu64, want_lsn, w->next_lsn);
 		return -EILSEQ;
 	}
-	*lsn = w->next_lsn;
-	assert(*lsn == __atomic_load_n(&w->last_lsn, __ATOMIC_RELAXED) + 1);
-	if (do_map_fits(w, size) && do_map_append(w, ch, size, *lsn, epoch) == 0) {
-		w->next_lsn = *lsn + 1;
-		__atomic_store_n(&w->last_lsn, *lsn, __ATOMIC_RELEASE);
-		return 0;
-	}
 	if (w->len + size > w->cap) {
 		size_t cap = grown_capacity(w->cap, w->len + size);
 		char *p;
@@ -416,6 +256,8 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 		w->buf = p;
 		w->cap = cap;
 	}
+	*lsn = w->next_lsn;
+	assert(*lsn == __atomic_load_n(&w->last_lsn, __ATOMIC_RELAXED) + 1);
 	w->next_lsn = *lsn + 1;
 	wal_encode(w->buf + w->len, ch, *lsn, epoch);
 	if (w->len == 0) {
@@ -427,18 +269,6 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 	return 0;
 }
 
-/* After an append, with no lock held: a replication stream watches the log
- * (wal_reader_watch), so the appending thread reports the new record
- * itself, without waking the writer thread.  (The report coalesces: the
- * progress function only flags and wakes threads that have not run yet.) */
-static void
-notify_watchers(struct wal *w, bool appended)
-{
-	if (appended && __atomic_load_n(&w->watchers, __ATOMIC_RELAXED) > 0 &&
-	    w->progress_fn != NULL)
-		w->progress_fn(w->progress_arg);
-}
-
 uint64_t
 wal_append(struct wal *w, const struct cache_change *ch)
 {
@@ -448,7 +278,6 @@ wal_append(struct wal *w, const struct cache_change *ch)
 	pthread_mutex_lock(&w->lock);
 	rc = do_queue(w, ch, 0, w->epoch, &lsn);
 	pthread_mutex_unlock(&w->lock);
-	notify_watchers(w, rc == 0);
 	return rc == 0 ? lsn : 0;
 }
 
@@ -461,117 +290,53 @@ wal_append_record(struct wal *w, const struct wal_record *rec)
 	pthread_mutex_lock(&w->lock);
 	rc = do_queue(w, &rec->change, rec->lsn, rec->epoch, &lsn);
 	pthread_mutex_unlock(&w->lock);
-	notify_watchers(w, rc == 0);
 	return rc;
 }
 
-/* Start segment <first_lsn>.log (or go on with it: wal_open reuses an empty
- * one) and map it; the previous one must be synced and closed.  Writer
- * thread inside begin_io/end_io, or a caller holding w->lock with the
- * writer idle. */
+/* Start segment <first_lsn>.log; the previous one must be synced and closed. */
 static int
 segment_create(struct wal *w, uint64_t first_lsn)
 {
 	char path[4096], header[WAL_SEGMENT_HDR_SIZE] = {0};
-	long page = sysconf(_SC_PAGESIZE);
-	off_t size;
-	void *map;
 	int fd, rc;
 
 	wal_segment_path(w->data_dir, first_lsn, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	memcpy(header, WAL_MAGIC, 8);
 	put_u32(header + 8, WAL_FORMAT_VERSION);
-	size = lseek(fd, 0, SEEK_END);
-	if (size == 0 && (rc = wal_pwrite_all(fd, header, sizeof(header), 0)) != 0) {
+	if (lseek(fd, 0, SEEK_END) == 0 && (rc = wal_write_all(fd, header, sizeof(header))) != 0) {
 		close(fd);
 		return rc;
 	}
 	w->fd = fd;
-	w->segment_bytes = size > 0 ? (uint64_t)size : sizeof(header);
+	w->segment_bytes = (uint64_t)lseek(fd, 0, SEEK_END);
 	w->synced_offset = w->segment_bytes;
-	w->map_len = (w->segment_size + (size_t)page - 1) / (size_t)page * (size_t)page;
-	map = mmap(NULL, w->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		log_msg(LOG_INFO, "wal: cannot map %s (%s): its records go through write(2)", path,
-		        strerror(errno));
-	/* Appenders look at the map only under w->lock and never while the
-	 * writer is inside begin_io/end_io (or a caller holds w->lock). */
-	w->map = map == MAP_FAILED ? NULL : map;
-	w->map_ready = w->segment_bytes;  /* nothing prepared beyond the written end yet */
-	w->writeback_offset = w->segment_bytes;
 	__atomic_store_n(&w->segment_first_lsn, first_lsn, __ATOMIC_RELAXED);
 	return wal_fsync_dir(w->data_dir);
 }
 
-/* Close the active segment: unmap it, cut the blocks allocated ahead
- * (trim_tail; a file about to be deleted or cut keeps them) and close it.
- * Writer thread inside begin_io/end_io, or a caller holding w->lock with
- * the writer idle. */
-static void
-segment_close(struct wal *w, bool trim_tail)
-{
-	if (w->map != NULL)
-		munmap(w->map, w->map_len);
-	w->map = NULL;
-	w->map_ready = 0;
-	if (w->fd < 0)
-		return;
-	if (trim_tail && ftruncate(w->fd, (off_t)w->segment_bytes) != 0)
-		log_msg(LOG_INFO, "wal: cannot cut the preallocated tail of the segment at LSN %" PRIu64
-		        ": %s (recovery cuts it)", __atomic_load_n(&w->segment_first_lsn, __ATOMIC_RELAXED),
-		        strerror(errno));
-	close(w->fd);
-	w->fd = -1;
-}
-
-/* The whole pages of the mapped tail in [from, to), now on disk, leave this
- * process's page tables (MADV_DONTNEED on a shared mapping keeps them in
- * the page cache): they do not count in the node's RSS, and appenders never
- * touch them again (they write at or after `to`).  Writer thread, which
- * alone changes the mapping; w->lock not held. */
-static void
-release_synced_pages(struct wal *w, uint64_t from, uint64_t to)
-{
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-
-	from = from / page * page;
-	to = to / page * page;
-	if (w->map != NULL && to > from && to <= w->map_len)
-		(void)madvise(w->map + from, to - from, MADV_DONTNEED);
-}
-
-/* fsync what is written now; appends to the mapped tail go on meanwhile
- * (they are covered by the next fsync).  Writer thread (or wal_close once
- * it has stopped), w->lock not held. */
 static int
 do_sync(struct wal *w)
 {
-	uint64_t offset, lsn, synced_before;
-	size_t covered;
-
-	pthread_mutex_lock(&w->lock);
-	synced_before = w->synced_offset;
-	offset = w->segment_bytes;
-	lsn = __atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED);
-	covered = w->unsynced_len;  /* our copy holds exactly the records up to lsn */
-	pthread_mutex_unlock(&w->lock);
 	if (fdatasync(w->fd) != 0)
 		return -errno;
-	pthread_mutex_lock(&w->lock);
 	clock_gettime(CLOCK_MONOTONIC, &w->last_sync);
-	w->synced_offset = offset;
-	if (covered > 0) {
-		memmove(w->unsynced, w->unsynced + covered, w->unsynced_len - covered);
-		w->unsynced_len -= covered;
-	}
-	w->unsynced_first_lsn = lsn + 1;
-	__atomic_store_n(&w->synced_lsn, lsn, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&w->lock);
-	release_synced_pages(w, synced_before, offset);
+	w->synced_offset = w->segment_bytes;
+	w->unsynced_len = 0;
+	__atomic_store_n(&w->synced_lsn, w->written_lsn, __ATOMIC_RELEASE);
 	return 0;
+}
+
+static bool
+second_elapsed(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec - since->tv_sec > 1 ||
+	       (now.tv_sec - since->tv_sec == 1 && now.tv_nsec >= since->tv_nsec);
 }
 
 /* Keep a copy of a batch until it is synced. */
@@ -579,8 +344,16 @@ static int
 keep_unsynced(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
               uint64_t last_lsn)
 {
-	if (unsynced_reserve(w, n) != 0)
-		return -ENOMEM;
+	if (w->unsynced_len + n > w->unsynced_cap) {
+		size_t cap = grown_capacity(w->unsynced_cap, w->unsynced_len + n);
+		char *p;
+
+		p = realloc(w->unsynced, cap);
+		if (p == NULL)
+			return -ENOMEM;
+		w->unsynced = p;
+		w->unsynced_cap = cap;
+	}
 	if (w->unsynced_len == 0)
 		w->unsynced_first_lsn = first_lsn;
 	memcpy(w->unsynced + w->unsynced_len, batch, n);
@@ -623,7 +396,8 @@ rotate(struct wal *w, uint64_t first_lsn)
 	pthread_mutex_lock(&w->lock);
 	w->segs[w->nsegs - 1].size = w->segment_bytes;  /* its final size */
 	pthread_mutex_unlock(&w->lock);
-	segment_close(w, true);
+	close(w->fd);
+	w->fd = -1;
 	return segment_start(w, first_lsn);
 }
 
@@ -662,7 +436,7 @@ write_batch(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
 		}
 		if ((rc = keep_unsynced(w, batch + pos, take, lsn, lsn + count - 1)) != 0)
 			return rc;
-		if ((rc = wal_pwrite_all(w->fd, batch + pos, take, w->segment_bytes)) != 0) {
+		if ((rc = wal_write_all(w->fd, batch + pos, take)) != 0) {
 			keep_unsynced(w, batch + pos + take, n - pos - take, lsn + count, last_lsn);
 			return rc;
 		}
@@ -673,6 +447,17 @@ write_batch(struct wal *w, const char *batch, size_t n, uint64_t first_lsn,
 	}
 	/* The copy for wal_repair() stays bounded whatever the policy. */
 	return w->unsynced_len > WAL_UNSYNCED_MAX ? do_sync(w) : 0;
+}
+
+/* Is an fsync due now under the policy? */
+static bool
+sync_due(struct wal *w)
+{
+	if (__atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) ==
+	    __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED))
+		return false;
+	return w->fsync == WAL_FSYNC_ALWAYS ||
+	       (w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync));
 }
 
 /* File I/O is done by one thread at a time (the writer thread; wal_reset
@@ -745,22 +530,12 @@ wal_repair(struct wal *w)
 		if ((rc = segment_start(w, w->unsynced_first_lsn)) != 0)
 			return rc;
 	}
-	/* Nothing is prepared beyond what we cut: the mapped pages past the new
-	 * end of the file must not be touched (appenders do not while the log
-	 * has failed; the writer prepares them again afterwards). */
-	pthread_mutex_lock(&w->lock);
-	if (w->map_ready > w->synced_offset)
-		w->map_ready = w->synced_offset;
-	pthread_mutex_unlock(&w->lock);
 	if (ftruncate(w->fd, (off_t)w->synced_offset) != 0)
 		return -errno;
 	w->segment_bytes = w->synced_offset;
-	if ((rc = wal_pwrite_all(w->fd, w->unsynced, w->unsynced_len, w->segment_bytes)) != 0)
+	if ((rc = wal_write_all(w->fd, w->unsynced, w->unsynced_len)) != 0)
 		return rc;
 	w->segment_bytes += w->unsynced_len;
-	pthread_mutex_lock(&w->lock);
-	w->segs[w->nsegs - 1].size = w->segment_bytes;
-	pthread_mutex_unlock(&w->lock);
 	if (w->unsynced_len > 0)
 		__atomic_store_n(&w->written_lsn, w->unsynced_last_lsn, __ATOMIC_RELEASE);
 	if ((rc = do_sync(w)) != 0)
@@ -769,88 +544,6 @@ wal_repair(struct wal *w)
 	log_msg(LOG_ALWAYS, "wal: %s/wal writes again; log synced to LSN %" PRIu64 ", accepting writes",
 	        w->data_dir, __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED));
 	return 0;
-}
-
-/* Allocate and populate the next WAL_MAP_AHEAD bytes of the mapped tail
- * (writer thread, w->background set, w->lock not held: appenders go on
- * below map_ready meanwhile).  Returns 0 or a negative errno: a full disk
- * fails the log here, before any record needs the space. */
-static int
-prepare_tail(struct wal *w)
-{
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uint64_t from, to, start;
-
-	pthread_mutex_lock(&w->lock);
-	from = w->map_ready > w->segment_bytes ? w->map_ready : w->segment_bytes;
-	pthread_mutex_unlock(&w->lock);
-	to = from + WAL_MAP_AHEAD < w->map_len ? from + WAL_MAP_AHEAD : w->map_len;
-	if (to <= from)
-		return 0;
-	if (fallocate(w->fd, 0, (off_t)from, (off_t)(to - from)) != 0) {
-		int err = errno;
-
-		if (err != EOPNOTSUPP)
-			return -err;
-		/* This file system cannot reserve blocks: never map (a full disk
-		 * would be a SIGBUS); every record goes through write(2). */
-		log_msg(LOG_INFO, "wal: %s/wal cannot preallocate; records go through write(2)",
-		        w->data_dir);
-		pthread_mutex_lock(&w->lock);
-		w->map_len = 0;
-		w->map_ready = 0;
-		pthread_mutex_unlock(&w->lock);
-		return 0;
-	}
-	/* Fault the pages in here, not in the appenders; an old kernel without
-	 * MADV_POPULATE_WRITE leaves it to the first touch. */
-	start = from / page * page;
-	(void)madvise(w->map + start, to - start, MADV_POPULATE_WRITE);
-	pthread_mutex_lock(&w->lock);
-	if (to > w->map_ready)
-		w->map_ready = to;
-	pthread_mutex_unlock(&w->lock);
-	return 0;
-}
-
-/* Start writing back the whole pages written since the last call, without
- * waiting for the disk (PostgreSQL's wal_writer_flush_after, RocksDB's
- * bytes_per_sync): the periodic fsync then has little left to do.  Writer
- * thread, w->background set, w->lock not held.  Errors are left to the
- * fsync that follows. */
-static int
-start_writeback(struct wal *w)
-{
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), from, to;
-
-	pthread_mutex_lock(&w->lock);
-	from = w->writeback_offset / page * page;
-	to = w->segment_bytes / page * page;  /* the page being filled stays writable */
-	pthread_mutex_unlock(&w->lock);
-	if (to > from)
-		(void)sync_file_range(w->fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
-	pthread_mutex_lock(&w->lock);
-	if (to > w->writeback_offset)
-		w->writeback_offset = to;
-	pthread_mutex_unlock(&w->lock);
-	return 0;
-}
-
-/* Run fn (do_sync, prepare_tail, start_writeback) without w->lock, flagged as background
- * work so that wal_reset/wal_truncate_after wait for it.  Caller holds
- * w->lock. */
-static int
-run_background(struct wal *w, int (*fn)(struct wal *))
-{
-	int rc;
-
-	w->background = true;
-	pthread_mutex_unlock(&w->lock);
-	rc = fn(w);
-	pthread_mutex_lock(&w->lock);
-	w->background = false;
-	pthread_cond_broadcast(&w->space);
-	return rc;
 }
 
 static void *
@@ -885,11 +578,8 @@ writer_main(void *arg)
 			}
 			continue;
 		}
-		/* Appends to the mapped tail need nothing from this thread but the
-		 * fsync, room and writeback ahead (they report themselves to
-		 * watchers: see notify_watchers). */
-		while (w->len == 0 && !w->stop && !do_sync_due(w) && !do_map_low(w) &&
-		       !do_writeback_due(w)) {
+		while (w->len == 0 && !w->stop && !sync_due(w) &&
+		       __atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) == w->reported_lsn) {
 			struct timespec deadline;
 
 			/* Wake at least once a second for everysec. */
@@ -899,17 +589,14 @@ writer_main(void *arg)
 		}
 		if (w->len == 0 && w->stop)
 			break;
-		if (w->len > 0) {
-			begin_io(w);
-			rc = write_queued(w);
-			end_io(w);
+		begin_io(w);
+		rc = write_queued(w);
+		if (rc == 0 && sync_due(w)) {
+			pthread_mutex_unlock(&w->lock);
+			rc = do_sync(w);
+			pthread_mutex_lock(&w->lock);
 		}
-		if (rc == 0 && do_sync_due(w))
-			rc = run_background(w, do_sync);
-		if (rc == 0 && do_map_low(w))
-			rc = run_background(w, prepare_tail);
-		if (rc == 0 && do_writeback_due(w))
-			rc = run_background(w, start_writeback);
+		end_io(w);
 		if (rc != 0)
 			writer_fail(w, rc);
 		/* Report what was written and what is synced. */
@@ -989,11 +676,12 @@ wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
 		rc = -EAGAIN;
 		goto out_destroy;
 	}
-	pthread_setname_np(w->thread, "cairn-wal");
+	pthread_setname_np(w->thread, "cairn-wal");  /* for top -H, perf */
 	*out = w;
 	return 0;
 out_destroy:
-	segment_close(w, true);
+	if (w->fd >= 0)
+		close(w->fd);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->space);
@@ -1025,7 +713,8 @@ wal_close(struct wal *w)
 		log_msg(LOG_ALWAYS, "wal: final write failed: %s; changes after LSN %" PRIu64 " are lost",
 		        strerror(errno), w->synced_lsn);
 	}
-	segment_close(w, true);
+	if (w->fd >= 0)
+		close(w->fd);
 	if (wal_slots_save(w) != 0)
 		log_msg(LOG_ALWAYS, "wal: cannot save the slots in %s/wal at shutdown", w->data_dir);
 	/* Every reader must be closed before its log. */
@@ -1062,10 +751,12 @@ wal_reset(struct wal *w, uint64_t next_lsn)
 	int rc;
 
 	pthread_mutex_lock(&w->lock);
-	while (w->len > 0 || w->writing || w->background)
+	while (w->len > 0 || w->writing)
 		pthread_cond_wait(&w->space, &w->lock);
 	/* The writer is idle and cannot start without the lock we hold. */
-	segment_close(w, false);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
 	rc = wal_list_segments(w->data_dir, &segs, &n);
 	if (rc == 0) {
 		for (i = 0; i < n; i++) {
@@ -1119,10 +810,12 @@ wal_truncate_after(struct wal *w, uint64_t lsn)
 	int rc;
 
 	pthread_mutex_lock(&w->lock);
-	while (w->len > 0 || w->writing || w->background)
+	while (w->len > 0 || w->writing)
 		pthread_cond_wait(&w->space, &w->lock);
 	last = w->last_lsn;
-	segment_close(w, true);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
 	rc = wal_list_segments(w->data_dir, &segs, &n);
 	for (i = n; rc == 0 && i-- > 0;) {
 		if (segs[i].first_lsn > lsn) {
