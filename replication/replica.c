@@ -352,9 +352,6 @@ handle_wal_batch(struct replica_link *l, const Cairn__Repl__WalBatch *b)
 		link_lost(rs, why);
 		return false;
 	}
-	/* Acknowledge what our WAL has written so far now, without waiting
-	 * for its writer's next report. */
-	replica_side_on_progress(rs);
 	return true;
 }
 

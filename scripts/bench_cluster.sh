@@ -18,7 +18,8 @@
 #   BENCH_BIG_ITEMS=1000000  items of the restart, full-sync and failover tests
 #   BENCH_FSYNC_WRITERS=50 concurrent writers of the --fsync always test
 #   BENCH_LAG_SAMPLES=1000 replication-lag samples
-#   BENCH_LAG_RATE=10000   background load (sets/s) while lag is sampled
+#   BENCH_LAG_RATE=half    background load (sets/s) while lag is sampled; "half":
+#                          half the rate the primary with two replicas reached
 #   BENCH_SERVER_CPUS=0 BENCH_CLIENT_CPUS=1 BENCH_PIN=1   taskset pinning
 #   BENCH_OUT=DIR          keep raw outputs and server logs here
 #   CAIRN_BIN, CAIRNCTL_BIN, LOAD_BIN   binaries (default build-release/...)
@@ -37,7 +38,9 @@ BENCH_KEYS=${BENCH_KEYS:-100000}
 BENCH_BIG_ITEMS=${BENCH_BIG_ITEMS:-1000000}
 BENCH_FSYNC_WRITERS=${BENCH_FSYNC_WRITERS:-50}
 BENCH_LAG_SAMPLES=${BENCH_LAG_SAMPLES:-1000}
-BENCH_LAG_RATE=${BENCH_LAG_RATE:-10000}
+BENCH_LAG_RATE=${BENCH_LAG_RATE:-half}
+FAILOVER_RATE=10000  # sets/s on the primary when it dies (failover section)
+[[ $BENCH_LAG_RATE == half ]] || FAILOVER_RATE=$BENCH_LAG_RATE
 BENCH_SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
 BENCH_CLIENT_CPUS=${BENCH_CLIENT_CPUS:-1}
 BENCH_PIN=${BENCH_PIN:-1}
@@ -49,6 +52,7 @@ SERVER_MEM_MB=1024
 
 for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_KEYS BENCH_BIG_ITEMS \
     BENCH_FSYNC_WRITERS BENCH_LAG_SAMPLES BENCH_LAG_RATE; do
+    [[ $v == BENCH_LAG_RATE && ${!v} == half ]] && continue
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
         echo "bench_cluster.sh: $v must be a positive integer (got '${!v}')" >&2
         exit 2
@@ -323,11 +327,17 @@ node_new() {
     return 1
 }
 
+# Nodes named here run on the load tools' CPUs (replicas of the replication
+# section: the primary keeps its core to itself, as on separate machines).
+declare -A NODE_ON_CLIENT_CPUS=()
+
 # node_cmd NAME [extra args]: the command line of node NAME (into array CMD)
 node_cmd() {
     local name=$1
     shift
-    CMD=("${PIN_SERVER[@]}" "$CAIRN_BIN" -p "${NODE_PORT[$name]}" -l 127.0.0.1 -U 0
+    local -a pin=("${PIN_SERVER[@]}")
+    [[ -n ${NODE_ON_CLIENT_CPUS[$name]:-} ]] && pin=("${PIN_CLIENT[@]}")
+    CMD=("${pin[@]}" "$CAIRN_BIN" -p "${NODE_PORT[$name]}" -l 127.0.0.1 -U 0
         -t "$BENCH_THREADS" -m "$SERVER_MEM_MB" -c 1024 --repl-port "${NODE_RPORT[$name]}"
         --node-id "$name" --data-dir "${NODE_DIR[$name]}" "$@")
 }
@@ -501,7 +511,10 @@ section_replication() {
     local r res t0 out
     say "== replication"
 
-    # a. set throughput: primary with two replicas vs the same primary alone
+    # a. set throughput: primary with two replicas (on the load tools' CPUs)
+    # vs the same primary alone
+    NODE_ON_CLIENT_CPUS[rrep1]=1
+    NODE_ON_CLIENT_CPUS[rrep2]=1
     node_new ralone
     node_new rprim
     node_new rrep1 --replica-of "127.0.0.1:${NODE_RPORT[rprim]}"
@@ -533,10 +546,14 @@ section_replication() {
     row "set-only 1 KB, $BENCH_CONNS conns x 1 in flight: primary + 2 replicas / primary alone" \
         "$prim / $alone sets/s = $(ratio "$prim" "$alone")" ">= 0.8" "$(verdict "$(ratio "$prim" "$alone")" ">=" 0.8)"
 
-    # b. replication lag under a steady load
-    local lagsecs=$((BENCH_LAG_SAMPLES * 2 / 1000 + 20)) lpid
-    local -a lcmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:${NODE_PORT[rprim]}" -t 1 -c 8 -P 1
-        --ratio 0:1 -d 100 -k "$BENCH_KEYS" -T "$lagsecs" --rate "$BENCH_LAG_RATE" -q)
+    # b. replication lag under a steady load (by default half the rate the
+    # primary with two replicas reached in a.)
+    local lagsecs=$((BENCH_LAG_SAMPLES * 2 / 1000 + 20)) lpid lag_rate=$BENCH_LAG_RATE
+    if [[ $lag_rate == half ]]; then
+        lag_rate=$(awk -v p="${prim:-0}" 'BEGIN {r = int(p / 2); print (r > 0 ? r : 10000)}')
+    fi
+    local -a lcmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:${NODE_PORT[rprim]}" -t 1 -c 32 -P 1
+        --ratio 0:1 -d 100 -k "$BENCH_KEYS" -T "$lagsecs" --rate "$lag_rate" -q)
     show_cmd "${lcmd[@]}"
     "${lcmd[@]}" >"$OUT/lag-load.log" 2>&1 &
     lpid=$!
@@ -546,7 +563,7 @@ section_replication() {
     if out=$(probe lag "${NODE_PORT[rprim]}" "${NODE_PORT[rrep1]}" "$BENCH_LAG_SAMPLES" 1 "$lagsecs"); then
         read -r n l50 l99 lmax s50 s99 <<<"$out"
         say "   lag: $n samples, from STORED: p50 $l50 ms, p99 $l99 ms, max $lmax ms; from send of the set: p50 $s50 ms, p99 $s99 ms"
-        row "replication lag (STORED on primary to visible on replica), $n samples, ${BENCH_LAG_RATE} sets/s background" \
+        row "replication lag (STORED on primary to visible on replica), $n samples, ${lag_rate} sets/s background" \
             "p50 $l50 ms, p99 $l99 ms, max $lmax ms" "-" "-"
     else
         fail "replication: lag probe failed"
@@ -618,7 +635,7 @@ section_failover() {
     # preload, so every key still validates afterwards)
     local lpid
     local -a lcmd=("${PIN_CLIENT[@]}" "$LOAD_BIN" -s "127.0.0.1:${NODE_PORT[fa]}" -t 1 -c 4 -P 1
-        --ratio 0:1 -d 100 -k "$BENCH_BIG_ITEMS" -T 60 --rate "$BENCH_LAG_RATE" -q)
+        --ratio 0:1 -d 100 -k "$BENCH_BIG_ITEMS" -T 60 --rate "$FAILOVER_RATE" -q)
     show_cmd "${lcmd[@]}"
     "${lcmd[@]}" >"$OUT/failover-load.log" 2>&1 &
     lpid=$!

@@ -266,19 +266,26 @@ static size_t mc_encode(char *dst, uint32_t k, int is_get)
     return (size_t)(p - dst);
 }
 
+/* A set's reply line must be exactly `want` (STORED, +OK). */
+static int expect_stored(uint32_t k, const char *want, const char *p, size_t ll,
+                         struct reply_head *h, char *err, size_t errsz)
+{
+    char ex[160];
+    if (ll == strlen(want) && memcmp(p, want, ll) == 0) {
+        h->kind = RK_STORED;
+        return 0;
+    }
+    snprintf(err, errsz, "set key:%08" PRIu32 ": expected %s, got '%s'", k, want,
+             excerpt(p, ll, ex, sizeof ex));
+    return -1;
+}
+
 static int mc_parse_head(uint32_t k, int is_get, const char *p, size_t ll, struct reply_head *h,
                          char *err, size_t errsz)
 {
     char ex[160];
-    if (!is_get) {
-        if (ll == 6 && memcmp(p, "STORED", 6) == 0) {
-            h->kind = RK_STORED;
-            return 0;
-        }
-        snprintf(err, errsz, "set key:%08" PRIu32 ": expected STORED, got '%s'", k,
-                 excerpt(p, ll, ex, sizeof ex));
-        return -1;
-    }
+    if (!is_get)
+        return expect_stored(k, "STORED", p, ll, h, err, errsz);
     if (ll == 3 && memcmp(p, "END", 3) == 0) {
         h->kind = RK_MISS;
         return 0;
@@ -354,15 +361,8 @@ static int resp_parse_head(uint32_t k, int is_get, const char *p, size_t ll, str
                  excerpt(p, ll, ex, sizeof ex));
         return -1;
     }
-    if (!is_get) {
-        if (ll == 3 && memcmp(p, "+OK", 3) == 0) {
-            h->kind = RK_STORED;
-            return 0;
-        }
-        snprintf(err, errsz, "set key:%08" PRIu32 ": expected +OK, got '%s'", k,
-                 excerpt(p, ll, ex, sizeof ex));
-        return -1;
-    }
+    if (!is_get)
+        return expect_stored(k, "+OK", p, ll, h, err, errsz);
     if (ll == 3 && memcmp(p, "$-1", 3) == 0) {
         h->kind = RK_MISS;
         return 0;
