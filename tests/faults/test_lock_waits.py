@@ -9,6 +9,12 @@ test_get_answered_while_a_writer_waits_for_the_wal
     write is still stalled.  (When the key's cache stripe lock was held across
     that wait, the get waited for the disk.)
 
+test_requests_sent_while_parked_are_answered_in_order,
+test_client_that_stops_sending_still_gets_its_reply
+    A parked connection (its set waits for a slowed fsync) keeps reading:
+    requests sent meanwhile are answered in order once it resumes, and a
+    client that shuts down its sending side still gets its STORED.
+
 promote and replicaof write the node's identity (history, epoch, whom it
 follows) in one LMDB transaction.  That commit is done by the replication
 thread; the client that asked waits for its reply, parked, while its worker
@@ -36,6 +42,7 @@ Run: /usr/bin/python3 tests/faults/test_lock_waits.py --bin build/cairn \\
 
 import os
 import select
+import socket
 import sys
 import threading
 import unittest
@@ -109,6 +116,48 @@ class SlowWal(unittest.TestCase):
         st = r.stats(b"persistence")
         self.node.set_fault("")
         self.assertEqual(int(st["wal_synced_lsn"]), start, "a stalled write completed: %r" % st)
+
+
+class ParkedConnection(unittest.TestCase):
+    """A connection whose write waits for its fsync (--fsync always, every
+    WAL fsync slowed by 300 ms with the fail shim) is parked; it keeps its
+    read event (node/conn.c: parking costs no epoll_ctl), so what the client
+    sends meanwhile is read then, and parsed once the write is durable."""
+
+    def setUp(self):
+        self.work = faultlib.Workdir()
+        self.addCleanup(self.work.cleanup)
+        self.node = faultlib.Node(self.work, "node", ["-t", "1", "--fsync", "always"],
+                                  shim=True).start()
+        self.addCleanup(self.node.stop)
+        self.node.set_fault("wal:delay300:fsync")
+
+    def test_requests_sent_while_parked_are_answered_in_order(self):
+        with self.node.conn() as c:
+            c.send(b"set k1 0 0 2\r\nv1\r\n")
+            self.assertTrue(replies_pending(c), "answered before its fsync")
+            # Sent while the set waits for its fsync: read, held, then parsed.
+            c.send(b"get k1\r\nset k2 0 0 2\r\nv2\r\nget k2\r\n")
+            want = (b"STORED\r\nVALUE k1 0 2\r\nv1\r\nEND\r\n"
+                    b"STORED\r\nVALUE k2 0 2\r\nv2\r\nEND\r\n")
+            self.assertEqual(c.read_exact(len(want), timeout=10), want)
+        self.assertTrue(any("delay" in l for l in self.node.injected()),
+                        "the slowed fsync never happened")
+
+    def test_client_that_stops_sending_still_gets_its_reply(self):
+        s = socket.create_connection((faultlib.HOST, self.node.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"set k3 0 0 2\r\nv3\r\n")
+        s.shutdown(socket.SHUT_WR)   # end of input while the set is parked
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        self.assertEqual(got, b"STORED\r\n")
+        with self.node.conn() as c:
+            self.assertEqual(c.request(b"get k3\r\n", b"END\r\n"), b"VALUE k3 0 2\r\nv3\r\nEND\r\n")
 
 
 class RoleChange(unittest.TestCase):
