@@ -20,12 +20,11 @@
 #include "storage/log.h"
 #include "storage/store.h"
 
-/* Records per LMDB write transaction: large, so that a key written many
- * times is folded once and a leaf page is copied and written once for many
- * keys, and few enough that the transaction's dirty pages (held in memory
- * until the commit) stay well below LMDB's limit of 131,072. */
-#define CKPT_BATCH 32768
-#define CKPT_BATCH_BYTES (16u << 20) /* ... or this many bytes of records (and as many of dirty pages) */
+/* Records per LMDB write transaction.  Measured (docs/benchmarks.md):
+ * 32,768 cost 13 bytes more RSS per item at 1M items (the heap keeps the
+ * dirty pages of the largest transaction) and no less CPU than 4,096. */
+#define CKPT_BATCH 4096
+#define CKPT_BATCH_BYTES (4u << 20) /* ... or this many bytes of records */
 #define CKPT_MIN_RECORDS 65536       /* fold once this many records wait... */
 #define CKPT_MAX_DELAY 5             /* ... or they have waited this many seconds */
 #define CKPT_PURGE_INTERVAL 60     /* seconds between purges of expired items */
