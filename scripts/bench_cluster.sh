@@ -529,6 +529,15 @@ section_replication() {
         for mode in ralone rprim; do
             res=$(load "$mode" "repl-set-$mode-$r" -t 1 -c "$BENCH_CONNS" -T "$BENCH_SECONDS" \
                 -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 1024)
+            # The replicas share the load tool's CPU: let them catch up before
+            # the next run, or their catching up slows the load tool during
+            # the lone primary's run.
+            if [[ $mode == rprim ]]; then
+                probe wait-lsn "${NODE_PORT[rprim]}" "${NODE_PORT[rrep1]}" "$(now_ns)" 60 >/dev/null ||
+                    fail "replication: replica 1 did not catch up after a run"
+                probe wait-lsn "${NODE_PORT[rprim]}" "${NODE_PORT[rrep2]}" "$(now_ns)" 60 >/dev/null ||
+                    fail "replication: replica 2 did not catch up after a run"
+            fi
             if [[ $res == ERR ]]; then fail "replication: set load on $mode failed"; continue; fi
             ops[$mode]+="$(metric ops_per_sec "$res") "
             say "   round $r $mode: $(metric ops_per_sec "$res") sets/s"

@@ -351,7 +351,7 @@ sets_whole_item(const struct cache_change *ch)
  *     it left).  A TOUCH is always applied, in order.
  * The transaction then ends in exactly the state of applying every record,
  * with one B-tree update per key instead of one per write (a hot key
- * written 1,000 times a second is folded once a round).  Returns 0 or
+ * written a thousand times in a batch is put once).  Returns 0 or
  * -ENOMEM. */
 static int
 mark_superseded(const struct wal_record *recs, size_t n, bool *skip)
