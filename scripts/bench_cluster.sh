@@ -262,26 +262,6 @@ elif cmd == "lag":  # lag PRIMARY REPLICA SAMPLES GAP_MS TIMEOUT_S
         return v[min(len(v) - 1, int(len(v) * q))]
     print("%d %.3f %.3f %.3f %.3f %.3f" % (len(acked), pct(acked, .5), pct(acked, .99),
                                            max(acked), pct(sent, .5), pct(sent, .99)))
-elif cmd == "fsync-rate":  # fsync-rate DIR SECONDS MODE(append|overwrite): write(64 B)+fdatasync per op
-    d, secs, mode = a[0], float(a[1]), a[2]
-    path = os.path.join(d, "fsync-probe.%d" % os.getpid())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    rec = b"r" * 63 + b"\n"
-    if mode == "overwrite":
-        os.write(fd, rec)
-        os.fsync(fd)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < secs:
-        if mode == "overwrite":
-            os.pwrite(fd, rec, 0)
-        else:
-            os.write(fd, rec)
-        os.fdatasync(fd)
-        n += 1
-    el = time.perf_counter() - t0
-    os.close(fd)
-    os.unlink(path)
-    print("%.0f" % (n / el))
 else:
     sys.exit("probe: unknown command " + cmd)
 EOF
@@ -481,26 +461,25 @@ section_persistence() {
     node_new pal --fsync always
     local -A fa=()
     for ((r = 1; r <= BENCH_ROUNDS; r++)); do
-        fa[app]+="$(probe fsync-rate "${NODE_DIR[pal]}" 2 append) "
-        fa[ovw]+="$(probe fsync-rate "${NODE_DIR[pal]}" 2 overwrite) "
+        # the disk: cairn-load's probe, the one scripts/bench.sh uses too
+        res=$("${PIN_CLIENT[@]}" "$LOAD_BIN" --fsync-probe "${NODE_DIR[pal]}" -T 2 -d 100 -q) &&
+            fa[disk]+="$(metric fsyncs_per_sec "$res") " || fail "persistence: fsync probe failed"
         res=$(load pal "fsync-always-1-$r" -t 1 -c 1 -T "$BENCH_SECONDS" -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 100)
         [[ $res != ERR ]] && fa[one]+="$(metric ops_per_sec "$res") " || fail "persistence: -c 1 load failed"
         res=$(load pal "fsync-always-$BENCH_FSYNC_WRITERS-$r" -t 1 -c "$BENCH_FSYNC_WRITERS" -T "$BENCH_SECONDS" \
             -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 100)
         [[ $res != ERR ]] && fa[many]+="$(metric ops_per_sec "$res") " || fail "persistence: -c $BENCH_FSYNC_WRITERS load failed"
-        say "   round $r: fdatasync/s append $(awk '{print $NF}' <<<"${fa[app]}"), overwrite $(awk '{print $NF}' <<<"${fa[ovw]}");" \
+        say "   round $r: fdatasync/s $(awk '{print $NF}' <<<"${fa[disk]:-x}");" \
             "cairn --fsync always: 1 writer $(awk '{print $NF}' <<<"${fa[one]:-x}") sets/s, $BENCH_FSYNC_WRITERS writers $(awk '{print $NF}' <<<"${fa[many]:-x}") sets/s"
     done
     node_rm pal
-    local app ovw one many disk
-    read -r -a v <<<"${fa[app]}"; app=$(median "${v[@]}")
-    read -r -a v <<<"${fa[ovw]}"; ovw=$(median "${v[@]}")
+    local one many disk
+    read -r -a v <<<"${fa[disk]:-}"; disk=$(median "${v[@]}")
     read -r -a v <<<"${fa[one]:-}"; one=$(median "${v[@]}")
     read -r -a v <<<"${fa[many]:-}"; many=$(median "${v[@]}")
-    disk=$(awk -v a="$app" -v b="$ovw" 'BEGIN {print (a > b ? a : b)}')
-    row "disk: write(64 B)+fdatasync per op, 1 writer (append / overwrite)" "$app / $ovw ops/s" "-" "-"
+    row "disk: 100 B pwrite append + fdatasync, 1 writer (cairn-load --fsync-probe)" "$disk fsyncs/s" "-" "-"
     row "--fsync always, 1 writer (cairn-load -c 1 -P 1, 100 B sets)" "$one sets/s" "-" "-"
-    row "--fsync always, $BENCH_FSYNC_WRITERS writers (-c $BENCH_FSYNC_WRITERS -P 1): sets/s / best disk fsync/s" \
+    row "--fsync always, $BENCH_FSYNC_WRITERS writers (-c $BENCH_FSYNC_WRITERS -P 1): sets/s / disk fsync/s" \
         "$many / $disk = $(ratio "$many" "$disk")" ">= 20" "$(verdict "$(ratio "$many" "$disk")" ">=" 20)"
 }
 
