@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,6 +30,7 @@
 #include "replication/repl.h"
 #include "storage/cache.h"
 #include "storage/persist.h"
+#include "storage/wakeup.h"
 #include "storage/store.h"
 
 #define LISTEN_BACKLOG 1024
@@ -40,8 +40,7 @@
 struct worker {
 	pthread_t thread;
 	struct event_base *base;
-	int notify_fd;                  /* eventfd: new sockets or stop */
-	bool wake_pending;              /* atomic: notify_fd written, not yet read */
+	struct wakeup wake;             /* new sockets, WAL progress, stop */
 	struct event *notify_ev;
 	pthread_mutex_t lock;           /* guards pending and stop */
 	int *pending;                   /* accepted sockets to adopt */
@@ -72,18 +71,13 @@ static void
 worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	uint64_t count;
 	int *fds;
 	size_t n, i;
 	bool stop;
 
+	(void)fd;
 	(void)what;
-	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		log_msg(LOG_ALWAYS, "worker notify read: %s", strerror(errno));
-	/* Cleared after the read (a wake whose write that read consumed must
-	 * not leave the flag set with nothing to read) and before the work (a
-	 * wake after this point writes again). */
-	__atomic_store_n(&w->wake_pending, false, __ATOMIC_SEQ_CST);
+	wakeup_consume(&w->wake);
 	pthread_mutex_lock(&w->lock);
 	fds = w->pending;
 	n = w->npending;
@@ -99,17 +93,10 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(w->base);
 }
 
-/* Wake the worker's loop; wakes that come before it has run coalesce into
- * one write(2) (WAL progress can be reported after every append). */
 static void
 worker_wake(struct worker *w)
 {
-	uint64_t one = 1;
-
-	if (__atomic_exchange_n(&w->wake_pending, true, __ATOMIC_SEQ_CST))
-		return;
-	if (write(w->notify_fd, &one, sizeof(one)) < 0)
-		log_msg(LOG_ALWAYS, "worker notify write: %s", strerror(errno));
+	wakeup_signal(&w->wake);
 }
 
 /* Queue `fd` for worker `w`.  Returns false (fd untouched) without memory. */
@@ -151,10 +138,9 @@ worker_start(struct worker *w, const struct proto_env *env)
 	pthread_mutex_init(&w->lock, NULL);
 	stats_register(&w->stats);
 	w->base = event_base_new();
-	w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->base == NULL || w->notify_fd < 0)
+	if (w->base == NULL || wakeup_open(&w->wake, "worker") != 0)
 		return -1;
-	w->notify_ev = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST,
+	w->notify_ev = event_new(w->base, w->wake.fd, EV_READ | EV_PERSIST,
 	                         worker_notify_cb, w);
 	if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) != 0)
 		return -1;
@@ -180,7 +166,7 @@ worker_stop(struct worker *w)
 	}
 	free(w->pending);
 	event_free(w->notify_ev);
-	close(w->notify_fd);
+	wakeup_close(&w->wake);
 	event_base_free(w->base);
 	pthread_mutex_destroy(&w->lock);
 }

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "replication/primary.h"
@@ -23,6 +22,7 @@
 #include "storage/log.h"
 #include "storage/persist.h"
 #include "storage/store.h"
+#include "storage/wakeup.h"
 #include "storage/wal.h"
 
 #define ROLE_QUEUE 16
@@ -47,8 +47,7 @@ struct repl {
 	/* The replication thread. */
 	struct event_base *base;
 	pthread_t thread;
-	int notify_fd;                 /* eventfd: work for the thread */
-	bool wake_pending;             /* atomic: notify_fd written, not yet read */
+	struct wakeup loop_wake;       /* work for the thread */
 	struct event *notify_ev;
 	struct event *tick_ev;         /* once a second */
 	struct evconnlistener *listener;
@@ -77,17 +76,10 @@ struct repl {
 	void *wake_arg;
 };
 
-/* Wakes that come before the thread has run coalesce into one write(2)
- * (the WAL reports every append while a replica streams). */
 static void
 thread_wake(struct repl *r)
 {
-	uint64_t one = 1;
-
-	if (__atomic_exchange_n(&r->wake_pending, true, __ATOMIC_SEQ_CST))
-		return;
-	if (write(r->notify_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_msg(LOG_ALWAYS, "replication: notify: %s", strerror(errno));
+	wakeup_signal(&r->loop_wake);
 }
 
 /******** THE REPLICATION THREAD ********/
@@ -119,14 +111,11 @@ static void
 notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct repl *r = arg;
-	uint64_t count;
 	bool stop;
 
+	(void)fd;
 	(void)what;
-	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		log_msg(LOG_ALWAYS, "replication: notify read: %s", strerror(errno));
-	/* After the read, before the work: see worker_notify_cb (node/server.c). */
-	__atomic_store_n(&r->wake_pending, false, __ATOMIC_SEQ_CST);
+	wakeup_consume(&r->loop_wake);
 	pthread_mutex_lock(&r->lock);
 	stop = r->stop;
 	pthread_mutex_unlock(&r->lock);
@@ -239,8 +228,7 @@ repl_free(struct repl *r)
 		event_free(r->tick_ev);
 	primary_side_destroy(r->primary);
 	replica_side_destroy(r->replica_side);
-	if (r->notify_fd >= 0)
-		close(r->notify_fd);
+	wakeup_close(&r->loop_wake);
 	if (r->base != NULL)
 		event_base_free(r->base);
 	pthread_mutex_destroy(&r->lock);
@@ -287,7 +275,7 @@ repl_start(const struct repl_config *cfg, struct store *store, struct persist *p
 	if (r == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
-	r->notify_fd = -1;
+	r->loop_wake.fd = -1;
 	r->node_id = strdup(cfg->node_id);
 	r->listen_addr = strdup(cfg->listen_addr);
 	r->repl_port = cfg->repl_port;
@@ -317,12 +305,11 @@ repl_start(const struct repl_config *cfg, struct store *store, struct persist *p
 	if (r->node_id == NULL || r->listen_addr == NULL)
 		goto fail;
 	r->base = event_base_new();
-	r->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (r->base == NULL || r->notify_fd < 0)
+	if (r->base == NULL || wakeup_open(&r->loop_wake, "replication") != 0)
 		goto fail;
 	r->primary = primary_side_create(&pcfg, r->base, persist, wake, wake_arg);
 	r->replica_side = replica_side_create(&rcfg, r->base, store, persist);
-	r->notify_ev = event_new(r->base, r->notify_fd, EV_READ | EV_PERSIST, notify_cb, r);
+	r->notify_ev = event_new(r->base, r->loop_wake.fd, EV_READ | EV_PERSIST, notify_cb, r);
 	r->tick_ev = event_new(r->base, -1, EV_PERSIST, tick_cb, r);
 	if (r->primary == NULL || r->replica_side == NULL || r->notify_ev == NULL || r->tick_ev == NULL)
 		goto fail;
