@@ -267,9 +267,9 @@ if ((RUN_MEMCACHED)); then
         { echo "bench.sh: memcaslap ('$MEMCASLAP_BIN') not found (apt-get install libmemcached-tools)" >&2; exit 1; }
     if ((BENCH_REDIS)) && ! command -v "$REDIS_BIN" >/dev/null 2>&1; then
         if [[ $REDIS_BIN == redis-server && $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-            say "== redis-server is missing; installing it (scripts/deps.sh: install_deps bench)"
+            say "== redis-server is missing; installing it (scripts/deps.sh: install_deps test)"
             # shellcheck source=scripts/deps.sh
-            (. "$ROOT/scripts/deps.sh" && install_deps bench) ||
+            (. "$ROOT/scripts/deps.sh" && install_deps test) ||
                 say "warning: installing redis-server failed"
         fi
         if ! command -v "$REDIS_BIN" >/dev/null 2>&1; then

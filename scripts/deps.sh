@@ -1,20 +1,18 @@
 # shellcheck shell=bash
 # Debian packages cairn needs; sourced by run.sh, test.sh, bench.sh and .ci/run.
-# install_deps [build|test|bench]: installs whatever of the lists is missing
-# (test = build + test packages; bench = build + test + bench packages: the
-# references scripts/bench.sh compares cairn with; CI does not need them).
+# install_deps [build|test]: installs whatever of the lists is missing
+# (test = build + test packages, which include the servers scripts/bench.sh
+# compares cairn with: memcached and redis-server).
 
 CAIRN_BUILD_PKGS="cmake gcc make pkg-config libevent-dev liblmdb-dev libprotobuf-c-dev
 protobuf-c-compiler check libxxhash-dev libssl-dev"
 CAIRN_TEST_PKGS="python3 python3-memcache python3-pymemcache libmemcached-tools memcached
-lmdb-utils procps clang libclang-rt-14-dev"
-CAIRN_BENCH_PKGS="redis-server"
+lmdb-utils procps clang libclang-rt-14-dev redis-server"
 
 install_deps() {
   local want="$CAIRN_BUILD_PKGS" missing=() p
   case "${1:-build}" in
     test) want="$want $CAIRN_TEST_PKGS" ;;
-    bench) want="$want $CAIRN_TEST_PKGS $CAIRN_BENCH_PKGS" ;;
   esac
   for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
