@@ -97,12 +97,23 @@ state_name(enum pconn_state s)
 	return "?";
 }
 
+/* Frames go to the socket at once, from the replication thread, while it
+ * takes them; the bufferevent's write event is enabled only when the socket
+ * is full (or failed: the bufferevent then reports the error), and disabled
+ * again once the output is drained.  A write event per frame cost two
+ * epoll_ctl and a loop iteration for every batch sent to every replica. */
 static void
 send_frame(struct primary_conn *pc, const Cairn__Repl__Frame *f)
 {
-	size_t n = repl_wire_send(bufferevent_get_output(pc->bev), f);
+	struct evbuffer *out = bufferevent_get_output(pc->bev);
+	size_t n = repl_wire_send(out, f);
 
 	__atomic_add_fetch(&pc->ps->counters.bytes_sent, n, __ATOMIC_RELAXED);
+	if (bufferevent_get_enabled(pc->bev) & EV_WRITE)
+		return;  /* waiting for room: the bufferevent writes the rest */
+	evbuffer_write(out, bufferevent_getfd(pc->bev));
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(pc->bev, EV_WRITE);
 }
 
 /* Move this replica's slot to the first LSN it still needs: the log keeps
@@ -214,13 +225,14 @@ refuse(struct primary_conn *pc, const char *reason)
 	m.reason = (char *)reason;
 	f.msg_case = CAIRN__REPL__FRAME__MSG_REFUSED;
 	f.refused = &m;
-	send_frame(pc, &f);
 	log_msg(LOG_ALWAYS, "replication: refused %s (%s): %s",
 	        pc->id[0] ? pc->id : "a replica", pc->addr, reason);
-	/* Let the reason reach the peer, then close. */
+	/* Let the bufferevent write the reason, then close (write callback). */
 	bufferevent_disable(pc->bev, EV_READ);
 	bufferevent_setcb(pc->bev, NULL, pconn_write_cb, pconn_event_cb, pc);
 	bufferevent_setwatermark(pc->bev, EV_WRITE, 0, 0);
+	bufferevent_enable(pc->bev, EV_WRITE);
+	send_frame(pc, &f);
 	pthread_mutex_lock(&pc->ps->lock);   /* `stats replication` reads state */
 	pc->state = P_HELLO;
 	pthread_mutex_unlock(&pc->ps->lock);
@@ -252,7 +264,7 @@ primary_side_accept(struct primary_side *ps, int fd, const char *peer)
 	pc->last_heard = time(NULL);
 	bufferevent_setcb(pc->bev, pconn_read_cb, pconn_write_cb, pconn_event_cb, pc);
 	bufferevent_setwatermark(pc->bev, EV_WRITE, REPL_OUTPUT_LIMIT / 2, 0);
-	bufferevent_enable(pc->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(pc->bev, EV_READ);  /* EV_WRITE: see send_frame */
 	pthread_mutex_lock(&ps->lock);
 	pc->next = ps->conns;
 	ps->conns = pc;
@@ -601,7 +613,8 @@ pconn_read_cb(struct bufferevent *bev, void *arg)
 	struct primary_conn *pc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	if (repl_wire_dispatch(in, pconn_frame, pc, &pc->ps->counters.bytes_received) == REPL_WIRE_BAD)
+	/* Acks and heartbeats: small frames, no scratch needed. */
+	if (repl_wire_dispatch(in, NULL, pconn_frame, pc, &pc->ps->counters.bytes_received) == REPL_WIRE_BAD)
 		pconn_destroy(pc, "malformed frame");
 }
 
@@ -615,7 +628,10 @@ pconn_write_cb(struct bufferevent *bev, void *arg)
 			pconn_destroy(pc, "refused");
 		return;
 	}
-	pump(pc);
+	if (!pump(pc))
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);  /* back to writing directly */
 }
 
 static void

@@ -76,6 +76,7 @@ struct replica_link {
 	enum link_stage stage;
 	time_t last_heard;
 	uint64_t acked_sent;
+	struct repl_wire_scratch scratch; /* frames split across input chunks */
 	struct persist_identity next_id;  /* adopted at SnapshotEnd */
 	char host[256];                   /* the primary it dials */
 	int port;
@@ -138,6 +139,7 @@ link_close(struct replica_side *rs)
 	if (l->stage == R_SNAPSHOT)
 		persist_full_sync_abort(rs->persist);
 	bufferevent_free(l->bev);
+	repl_wire_scratch_free(&l->scratch);
 	free(l);
 	rs->link = NULL;
 	set_link_state(rs, rs->following ? LINK_DOWN : LINK_NONE);
@@ -335,6 +337,7 @@ handle_wal_batch(struct replica_link *l, const Cairn__Repl__WalBatch *b)
 		struct wal_record rec;
 		size_t used;
 		uint64_t expect = persist_last_lsn(rs->persist) + 1;
+		bool more = i + 1 < b->n_records;
 		int rc;
 
 		if (wal_decode((const char *)b->records[i].data, b->records[i].len, &rec, &used) != WAL_DECODE_OK ||
@@ -342,12 +345,14 @@ handle_wal_batch(struct replica_link *l, const Cairn__Repl__WalBatch *b)
 			why = "damaged record in the stream";
 		} else if (rec.lsn > expect) {
 			why = "gap in the stream";
-		} else if (rec.lsn == expect && (rc = store_apply_record(rs->store, &rec)) != 0) {
+		} else if (rec.lsn == expect && (rc = store_apply_record(rs->store, &rec, more)) != 0) {
 			if (rc == -EPERM)
-				return true;  /* promoted or re-pointed meanwhile: not ours */
+				break;  /* promoted or re-pointed meanwhile: not ours */
 			why = "cannot append to our WAL";
 		}
 	}
+	/* The batch goes to our log's writer in one piece. */
+	store_apply_end(rs->store);
 	if (why != NULL) {
 		link_lost(rs, why);
 		return false;
@@ -411,7 +416,7 @@ link_read_cb(struct bufferevent *bev, void *arg)
 	struct replica_link *l = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	if (repl_wire_dispatch(in, link_frame, l, &l->rs->counters.bytes_received) == REPL_WIRE_BAD)
+	if (repl_wire_dispatch(in, &l->scratch, link_frame, l, &l->rs->counters.bytes_received) == REPL_WIRE_BAD)
 		link_lost(l->rs, "malformed frame");
 }
 
@@ -461,6 +466,9 @@ link_restart(struct replica_side *rs)
 		return;
 	}
 	bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
+	/* Take a whole batch per read (libevent's default is 16 KB): one
+	 * wake-up and one read per frame rather than several. */
+	bufferevent_set_max_single_read(l->bev, 2 * REPL_BATCH_BYTES);
 	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(l->bev, res->ai_addr, (int)res->ai_addrlen) != 0) {
 		freeaddrinfo(res);

@@ -57,12 +57,40 @@ repl_wire_decode(const uint8_t *body, size_t len)
 	return frame;
 }
 
-enum repl_wire_status
-repl_wire_recv(struct evbuffer *in, Cairn__Repl__Frame **frame)
+/* The body of the frame at the front of `in`, contiguous: where it lies if
+ * one chunk holds it, else copied into `scratch` (or, without one, pulled
+ * up in the evbuffer). */
+static const uint8_t *
+frame_body(struct evbuffer *in, size_t total, struct repl_wire_scratch *scratch)
+{
+	struct evbuffer_iovec first;
+
+	if (evbuffer_peek(in, (ev_ssize_t)total, NULL, &first, 1) >= 1 && first.iov_len >= total)
+		return (const uint8_t *)first.iov_base + REPL_FRAME_HDR;
+	if (scratch == NULL) {
+		uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)total);
+
+		return p != NULL ? p + REPL_FRAME_HDR : NULL;
+	}
+	if (scratch->cap < total) {
+		uint8_t *p = realloc(scratch->buf, total);
+
+		if (p == NULL)
+			return NULL;
+		scratch->buf = p;
+		scratch->cap = total;
+	}
+	if (evbuffer_copyout(in, scratch->buf, total) != (ev_ssize_t)total)
+		return NULL;
+	return scratch->buf + REPL_FRAME_HDR;
+}
+
+static enum repl_wire_status
+take_frame(struct evbuffer *in, struct repl_wire_scratch *scratch, Cairn__Repl__Frame **frame)
 {
 	uint8_t hdr[REPL_FRAME_HDR];
 	uint32_t len;
-	uint8_t *body;
+	const uint8_t *body;
 
 	if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
 		return REPL_WIRE_MORE;
@@ -71,12 +99,27 @@ repl_wire_recv(struct evbuffer *in, Cairn__Repl__Frame **frame)
 		return REPL_WIRE_BAD;
 	if (evbuffer_get_length(in) < REPL_FRAME_HDR + (size_t)len)
 		return REPL_WIRE_MORE;
-	body = evbuffer_pullup(in, (ev_ssize_t)(REPL_FRAME_HDR + len));
+	body = frame_body(in, REPL_FRAME_HDR + (size_t)len, scratch);
 	if (body == NULL)
 		return REPL_WIRE_BAD;
-	*frame = repl_wire_decode(body + REPL_FRAME_HDR, len);
+	/* protobuf-c copies what it keeps: the body may go now. */
+	*frame = repl_wire_decode(body, len);
 	evbuffer_drain(in, REPL_FRAME_HDR + (size_t)len);
 	return *frame != NULL ? REPL_WIRE_OK : REPL_WIRE_BAD;
+}
+
+enum repl_wire_status
+repl_wire_recv(struct evbuffer *in, Cairn__Repl__Frame **frame)
+{
+	return take_frame(in, NULL, frame);
+}
+
+void
+repl_wire_scratch_free(struct repl_wire_scratch *s)
+{
+	free(s->buf);
+	s->buf = NULL;
+	s->cap = 0;
 }
 
 void
@@ -87,12 +130,13 @@ repl_wire_free(Cairn__Repl__Frame *frame)
 }
 
 enum repl_wire_status
-repl_wire_dispatch(struct evbuffer *in, repl_frame_fn *fn, void *arg, uint64_t *bytes)
+repl_wire_dispatch(struct evbuffer *in, struct repl_wire_scratch *scratch, repl_frame_fn *fn,
+                   void *arg, uint64_t *bytes)
 {
 	for (;;) {
 		size_t before = evbuffer_get_length(in);
 		Cairn__Repl__Frame *frame;
-		enum repl_wire_status st = repl_wire_recv(in, &frame);
+		enum repl_wire_status st = take_frame(in, scratch, &frame);
 		bool go_on;
 
 		if (st != REPL_WIRE_OK)

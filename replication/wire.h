@@ -32,12 +32,24 @@ enum repl_wire_status {
 /* Take one frame from the front of `in`. */
 enum repl_wire_status repl_wire_recv(struct evbuffer *in, Cairn__Repl__Frame **frame);
 
+/* A receiver's reusable buffer for frames that arrive split across the
+ * evbuffer's chunks (a frame already in one chunk is decoded where it is).
+ * Zero-initialise it; free it with repl_wire_scratch_free().  Without one,
+ * a split frame is made contiguous in the evbuffer itself (a fresh
+ * allocation per frame: fine for small frames, page faults for batches). */
+struct repl_wire_scratch {
+	uint8_t *buf;
+	size_t cap;
+};
+void repl_wire_scratch_free(struct repl_wire_scratch *s);
+
 /* Hand each complete frame at the front of `in` to fn, in order, while fn
  * returns true (false: it dropped the connection; stop).  The frame is freed
  * after fn returns.  Returns REPL_WIRE_BAD on a malformed frame (the caller
  * drops the peer), else REPL_WIRE_MORE or REPL_WIRE_OK (fn stopped). */
 typedef bool repl_frame_fn(void *arg, const Cairn__Repl__Frame *frame);
-enum repl_wire_status repl_wire_dispatch(struct evbuffer *in, repl_frame_fn *fn, void *arg,
+enum repl_wire_status repl_wire_dispatch(struct evbuffer *in, struct repl_wire_scratch *scratch,
+                                         repl_frame_fn *fn, void *arg,
                                          uint64_t *bytes);  /* OUT: += bytes of the frames taken */
 
 /* Decode one frame body (no length prefix); NULL if it is not a Frame. */

@@ -253,7 +253,7 @@ store_run_due_flush(struct store *s)
 }
 
 int
-store_apply_record(struct store *s, const struct wal_record *rec)
+store_apply_record(struct store *s, const struct wal_record *rec, bool more)
 {
 	const struct cache_change *ch = &rec->change;
 	bool all = ch->type == CACHE_CHANGE_FLUSH;
@@ -270,7 +270,7 @@ store_apply_record(struct store *s, const struct wal_record *rec)
 	if (!s->follower)
 		rc = -EPERM;
 	else if (s->log != NULL)
-		rc = wal_append_record(s->log, rec);  /* -EILSEQ: a gap or a repeat */
+		rc = wal_append_record(s->log, rec, more);  /* -EILSEQ: a gap or a repeat */
 	if (rc == 0) {
 		note_lsn(rec->lsn);
 		cache_apply(s->cache, ch);
@@ -280,6 +280,13 @@ store_apply_record(struct store *s, const struct wal_record *rec)
 	else
 		pthread_mutex_unlock(lock);
 	return rc;
+}
+
+void
+store_apply_end(struct store *s)
+{
+	if (s->log != NULL)
+		wal_kick(s->log);
 }
 
 uint64_t

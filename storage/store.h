@@ -76,8 +76,11 @@ void store_run_due_flush(struct store *s);
 /* A follower's apply: append `rec` (it must carry the log's next LSN) and
  * apply it to memory if memory can take it.  Returns 0, -EPERM when this
  * store is not a follower (promoted meanwhile: the record is not ours), or
- * the negative errno of the append (-EILSEQ: not the next LSN). */
-int store_apply_record(struct store *s, const struct wal_record *rec);
+ * the negative errno of the append (-EILSEQ: not the next LSN).  `more`:
+ * more records follow at once, and store_apply_end() comes after the last
+ * (the log's writer then wakes once for the run). */
+int store_apply_record(struct store *s, const struct wal_record *rec, bool more);
+void store_apply_end(struct store *s);
 
 /* The highest LSN this thread appended since the previous call (0 if none),
  * and forget it: a connection waits for that LSN to be durable before it

@@ -157,8 +157,13 @@ uint64_t wal_append(struct wal *w, const struct cache_change *ch);
 /* Append a record received from a primary, keeping its LSN and epoch.
  * Returns 0; -EILSEQ (logged, nothing appended) when rec->lsn is not
  * exactly the log's next LSN: the log never skips or repeats an LSN; -ENOMEM
- * as for wal_append. */
-int wal_append_record(struct wal *w, const struct wal_record *rec);
+ * as for wal_append.  `more`: the caller appends more records at once and
+ * calls wal_kick() after the last, so the writer wakes once for the run and
+ * writes it in one go, not once per record. */
+int wal_append_record(struct wal *w, const struct wal_record *rec, bool more);
+
+/* Wake the writer for what a run of wal_append_record(..., true) queued. */
+void wal_kick(struct wal *w);
 
 /* Durable under the fsync policy: every record up to this LSN is on disk. */
 uint64_t wal_synced_lsn(struct wal *w);

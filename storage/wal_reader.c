@@ -205,6 +205,11 @@ wal_reader_next(struct wal_reader *r, const char **rec, size_t *len, uint64_t *l
 		case WAL_DECODE_CORRUPT:
 			return -EILSEQ;
 		}
+		/* Caught up with the writer: nothing more is in any file yet.
+		 * Saves a read() that returns 0 and a look at the index under
+		 * the appenders' lock on every call of a streaming reader. */
+		if (wal_written_lsn(r->w) < r->next_lsn)
+			return 0;
 		n = reader_fill(r);
 		if (n < 0)
 			return (int)n;

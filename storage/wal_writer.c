@@ -228,12 +228,15 @@ grown_capacity(size_t cap, size_t need)
  * (the log then fails like a disk: wal_error). */
 static int
 do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32_t epoch,
-         uint64_t *lsn)
+         bool wake, uint64_t *lsn)
 {
 	size_t size = wal_record_size(ch);
 
 	while (w->len > 0 && w->len + size > WAL_BUFFER_MAX &&
 	       __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0) {
+		/* A run of records (wake false) has not woken the writer yet:
+		 * wake it rather than wait for its periodic round. */
+		pthread_cond_signal(&w->work);
 		__atomic_add_fetch(&w->appenders_waiting, 1, __ATOMIC_RELAXED);
 		pthread_cond_wait(&w->space, &w->lock);
 		__atomic_sub_fetch(&w->appenders_waiting, 1, __ATOMIC_RELAXED);
@@ -262,7 +265,8 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 	wal_encode(w->buf + w->len, ch, *lsn, epoch);
 	if (w->len == 0) {
 		w->buf_first_lsn = *lsn;
-		pthread_cond_signal(&w->work);
+		if (wake)
+			pthread_cond_signal(&w->work);
 	}
 	w->len += size;
 	__atomic_store_n(&w->last_lsn, *lsn, __ATOMIC_RELEASE);
@@ -276,21 +280,30 @@ wal_append(struct wal *w, const struct cache_change *ch)
 	int rc;
 
 	pthread_mutex_lock(&w->lock);
-	rc = do_queue(w, ch, 0, w->epoch, &lsn);
+	rc = do_queue(w, ch, 0, w->epoch, true, &lsn);
 	pthread_mutex_unlock(&w->lock);
 	return rc == 0 ? lsn : 0;
 }
 
 int
-wal_append_record(struct wal *w, const struct wal_record *rec)
+wal_append_record(struct wal *w, const struct wal_record *rec, bool more)
 {
 	uint64_t lsn;
 	int rc;
 
 	pthread_mutex_lock(&w->lock);
-	rc = do_queue(w, &rec->change, rec->lsn, rec->epoch, &lsn);
+	rc = do_queue(w, &rec->change, rec->lsn, rec->epoch, !more, &lsn);
 	pthread_mutex_unlock(&w->lock);
 	return rc;
+}
+
+void
+wal_kick(struct wal *w)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->len > 0)
+		pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* Start segment <first_lsn>.log; the previous one must be synced and closed. */

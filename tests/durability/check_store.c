@@ -124,23 +124,23 @@ START_TEST(test_follower_logs_changes_to_absent_keys)
 	store_set_follower(s, true);
 	store_attach_log(s, w);
 	r = record(1, CACHE_CHANGE_DELETE, "never-had", NULL);
-	ck_assert_int_eq(store_apply_record(s, &r), 0);
+	ck_assert_int_eq(store_apply_record(s, &r, false), 0);
 	r = record(2, CACHE_CHANGE_TOUCH, "never-had", NULL);
-	ck_assert_int_eq(store_apply_record(s, &r), 0);
+	ck_assert_int_eq(store_apply_record(s, &r, false), 0);
 	r = record(3, CACHE_CHANGE_EVICT, "never-had", NULL);
-	ck_assert_int_eq(store_apply_record(s, &r), 0);
+	ck_assert_int_eq(store_apply_record(s, &r, false), 0);
 	r = record(4, CACHE_CHANGE_SET, "k", "v");
-	ck_assert_int_eq(store_apply_record(s, &r), 0);
+	ck_assert_int_eq(store_apply_record(s, &r, false), 0);
 	ck_assert_uint_eq(wal_last_lsn(w), 4);
 	ck_assert_uint_eq(store_take_thread_lsn(), 4);
 	/* Not the next LSN: refused, nothing logged. */
 	r = record(6, CACHE_CHANGE_SET, "k", "v");
-	ck_assert_int_eq(store_apply_record(s, &r), -EILSEQ);
+	ck_assert_int_eq(store_apply_record(s, &r, false), -EILSEQ);
 	ck_assert_uint_eq(wal_last_lsn(w), 4);
 	/* Promoted: a late record of the old primary is not ours. */
 	store_set_follower(s, false);
 	r = record(5, CACHE_CHANGE_SET, "k", "late");
-	ck_assert_int_eq(store_apply_record(s, &r), -EPERM);
+	ck_assert_int_eq(store_apply_record(s, &r, false), -EPERM);
 	store_attach_log(s, NULL);
 	wal_close(w);
 
@@ -171,7 +171,7 @@ START_TEST(test_follower_logs_a_set_memory_cannot_hold)
 	store_set_follower(s, true);
 	store_attach_log(s, w);
 	r = record(10, CACHE_CHANGE_SET, "huge", big);
-	ck_assert_int_eq(store_apply_record(s, &r), 0);
+	ck_assert_int_eq(store_apply_record(s, &r, false), 0);
 	ck_assert_uint_eq(wal_last_lsn(w), 10);
 	it = cache_get(c, "huge", 4);
 	ck_assert_ptr_null(it);

@@ -1282,6 +1282,40 @@ expect_record(struct wal_reader *r, uint64_t lsn)
 	              rc, got, lsn);
 }
 
+/* A follower's run of records appended with `more` (the writer not woken
+ * per record), larger than the writer's buffer limit so the appender waits
+ * for space in the middle of the run, then wal_kick(): every record is
+ * written once, in order, with its LSN. */
+START_TEST(test_append_run_then_kick)
+{
+	enum { N = 200, VALUE = 64 << 10 };   /* 12.5 MiB: over WAL_BUFFER_MAX */
+	char *value = malloc(VALUE + 1), key[16];
+	struct wal_reader *r = NULL;
+	struct wal *w = open_wal(1, 4 << 20);
+	uint64_t i;
+
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'v', VALUE);
+	value[VALUE] = '\0';
+	for (i = 1; i <= N; i++) {
+		struct wal_record rec = {.lsn = i, .epoch = 7};
+
+		snprintf(key, sizeof(key), "k%" PRIu64, i);
+		rec.change = mk_set(key, value, 0, 0, i);
+		ck_assert_int_eq(wal_append_record(w, &rec, i < N), 0);
+	}
+	wal_kick(w);
+	wait_written(w, N);
+	ck_assert_int_eq(wal_reader_open(w, 1, &r), 0);
+	for (i = 1; i <= N; i++)
+		expect_record(r, i);
+	wal_reader_close(r);
+	ck_assert_int_eq(wal_error(w), 0);
+	wal_close(w);
+	free(value);
+}
+END_TEST
+
 /* The next segment's file exists but its header is not written yet: the
  * reader says "nothing yet" and reads the records once they are there (the
  * bug: it had moved to that segment already and returned 0 for ever). */
@@ -1603,6 +1637,7 @@ wal_suite(void)
 	tcase_set_timeout(reader, 60);
 	tcase_add_test(reader, test_reader_segment_header_not_yet_written);
 	tcase_add_test(reader, test_reader_hole_is_enoent);
+	tcase_add_test(reader, test_append_run_then_kick);
 	suite_add_tcase(s, reader);
 
 	tcase_add_checked_fixture(retention, setup_dir, teardown_dir);

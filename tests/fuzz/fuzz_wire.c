@@ -6,8 +6,10 @@
  *    would.  Invariants: OK drains exactly 4 + length bytes and gives a
  *    frame with a message set; MORE drains nothing; after BAD we stop (the
  *    peer is dropped).
- * 2. The same stream through repl_wire_dispatch() with a callback that stops
- *    at a frame chosen by the prefix.
+ * 2. The same stream through repl_wire_dispatch() with a scratch buffer
+ *    and a callback that stops at a frame chosen by the prefix; the stream
+ *    is added as references of the step-1 read sizes, so frames span
+ *    evbuffer chunks (copied into the scratch) or lie within one.
  * 3. repl_wire_decode() on the raw input (a frame body without prefix).
  * 4. Every decoded frame is re-sent with repl_wire_send() and received back
  *    with repl_wire_recv(): it must come back OK with the same message.
@@ -254,14 +256,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* 2. The same stream through repl_wire_dispatch. */
 	in = evbuffer_new();
 	CHECK(in != NULL);
-	CHECK(evbuffer_add(in, data, size) == 0);
+	seed = 0x2545f491u ^ chunking;
+	for (pos = 0; pos < size;) {
+		size_t n = chunking == 0 ? size - pos : 1 + prng(&seed) % chunking;
+
+		if (n > size - pos)
+			n = size - pos;
+		CHECK(evbuffer_add_reference(in, data + pos, n, NULL, NULL) == 0);
+		pos += n;
+	}
 	memset(&d, 0, sizeof(d));
 	d.cache = cache;
 	d.stop_at = chunking % 4;
 	{
 		uint64_t taken = 0;
-		enum repl_wire_status st = repl_wire_dispatch(in, on_frame, &d, &taken);
+		struct repl_wire_scratch scratch = {0};
+		enum repl_wire_status st = repl_wire_dispatch(in, &scratch, on_frame, &d, &taken);
 
+		repl_wire_scratch_free(&scratch);
 		CHECK(st == REPL_WIRE_OK || st == REPL_WIRE_MORE || st == REPL_WIRE_BAD);
 		CHECK(st != REPL_WIRE_OK || d.seen == d.stop_at);
 		CHECK(taken + evbuffer_get_length(in) <= size);

@@ -4,6 +4,9 @@
  *   - a frame fed one byte at a time, and split at every byte boundary,
  *     gives REPL_WIRE_MORE until it is complete and then the frame;
  *   - frames back to back come out in order;
+ *   - repl_wire_dispatch with a scratch buffer: a frame split across
+ *     evbuffer chunks is copied into the scratch (grown once, then reused),
+ *     a frame within one chunk is decoded in place (the scratch untouched);
  *   - length 0 or > REPL_FRAME_MAX is REPL_WIRE_BAD (without waiting for a
  *     body); a frame too large to send is not sent;
  *   - garbage bodies (not protobuf, truncated, no message set) are BAD;
@@ -390,6 +393,61 @@ START_TEST(test_split_every_boundary)
 }
 END_TEST
 
+struct hello_count {
+	int seen;
+};
+
+static bool
+count_hello(void *arg, const Cairn__Repl__Frame *f)
+{
+	struct hello_count *hc = arg;
+
+	check_hello(f);
+	hc->seen++;
+	return true;
+}
+
+START_TEST(test_dispatch_scratch)
+{
+	struct evbuffer *src = evbuffer_new();
+	struct repl_wire_scratch scratch = {0};
+	Cairn__Repl__Frame f;
+	Cairn__Repl__Hello h;
+	size_t len, cut, cap = 0;
+	uint8_t *bytes;
+
+	make_hello(&f, &h);
+	len = repl_wire_send(src, &f);
+	bytes = evbuffer_pullup(src, -1);
+	for (cut = 0; cut <= len; cut++) {
+		struct evbuffer *in = evbuffer_new();
+		struct hello_count hc = {0};
+		uint64_t taken = 0;
+
+		evbuffer_add_reference(in, bytes, cut, NULL, NULL);
+		if (cut < len)
+			evbuffer_add_reference(in, bytes + cut, len - cut, NULL, NULL);
+		ck_assert_int_eq(repl_wire_dispatch(in, &scratch, count_hello, &hc, &taken), REPL_WIRE_MORE);
+		ck_assert_int_eq(hc.seen, 1);
+		ck_assert_uint_eq(taken, len);
+		ck_assert_uint_eq(evbuffer_get_length(in), 0);
+		if (cut == 0 || cut == len) {
+			/* One chunk holds the frame: decoded in place. */
+			ck_assert_uint_eq(scratch.cap, cap);
+		} else {
+			/* Split: copied into the scratch, which keeps its size. */
+			ck_assert_uint_eq(scratch.cap, len);
+			cap = scratch.cap;
+		}
+		evbuffer_free(in);
+	}
+	ck_assert_uint_eq(cap, len);
+	repl_wire_scratch_free(&scratch);
+	ck_assert_ptr_null(scratch.buf);
+	evbuffer_free(src);
+}
+END_TEST
+
 /******** TRUNCATED, OVERSIZED, GARBAGE ********/
 
 START_TEST(test_truncated_is_more)
@@ -625,6 +683,7 @@ repl_wire_suite(void)
 	tcase_set_timeout(framing, 60);
 	tcase_add_test(framing, test_byte_at_a_time);
 	tcase_add_test(framing, test_split_every_boundary);
+	tcase_add_test(framing, test_dispatch_scratch);
 	tcase_add_test(framing, test_truncated_is_more);
 	tcase_add_test(framing, test_oversized_and_zero_length_are_bad);
 	tcase_add_test(framing, test_send_too_large_is_refused);
