@@ -213,6 +213,18 @@ elif cmd == "wait-lsn":  # wait-lsn PRIMARY_PORT REPLICA_PORT T0_NS TIMEOUT: rep
             pass
         time.sleep(0.005)
     sys.exit(1)
+elif cmd == "wait-ckpt":  # wait-ckpt PORT T0_NS TIMEOUT: the checkpoint holds every logged change
+    port, t0, end = a[0], a[1], deadline(a[2])
+    while time.monotonic() < end:
+        try:
+            st = stats(port, "persistence")
+            if int(st["checkpoint_lsn"]) >= int(st["wal_lsn"]):
+                print("%.1f" % ms_since(t0))
+                sys.exit(0)
+        except (OSError, KeyError, ValueError):
+            pass
+        time.sleep(0.05)
+    sys.exit(1)
 elif cmd == "first-write":  # first-write PORT T0_NS TIMEOUT: first STORED
     port, t0, end = a[0], a[1], deadline(a[2])
     tries = 0
@@ -486,6 +498,15 @@ section_persistence() {
 # --------------------------------------------------------------------------
 # replication
 
+# settle NODE...: wait until each node's checkpoint holds its whole log
+settle() {
+    local n
+    for n in "$@"; do
+        probe wait-ckpt "${NODE_PORT[$n]}" "$(now_ns)" 60 >/dev/null ||
+            fail "node $n: checkpoint did not catch up with the log within 60 s"
+    done
+}
+
 section_replication() {
     local r res t0 out
     say "== replication"
@@ -510,12 +531,17 @@ section_replication() {
                 -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 1024)
             # The replicas share the load tool's CPU: let them catch up before
             # the next run, or their catching up slows the load tool during
-            # the lone primary's run.
+            # the lone primary's run.  And let every node of this run fold
+            # its log into its checkpoint (within 5 s), or that fold runs
+            # during the next run, on its CPUs.
             if [[ $mode == rprim ]]; then
                 probe wait-lsn "${NODE_PORT[rprim]}" "${NODE_PORT[rrep1]}" "$(now_ns)" 60 >/dev/null ||
                     fail "replication: replica 1 did not catch up after a run"
                 probe wait-lsn "${NODE_PORT[rprim]}" "${NODE_PORT[rrep2]}" "$(now_ns)" 60 >/dev/null ||
                     fail "replication: replica 2 did not catch up after a run"
+                settle rprim rrep1 rrep2
+            else
+                settle ralone
             fi
             if [[ $res == ERR ]]; then fail "replication: set load on $mode failed"; continue; fi
             ops[$mode]+="$(metric ops_per_sec "$res") "
