@@ -337,17 +337,24 @@ END_TEST
 
 /******** SPLITS ********/
 
+/* A Hello frame's bytes on the wire (valid while src lives). */
+static uint8_t *
+hello_on_wire(struct evbuffer *src, size_t *len)
+{
+	Cairn__Repl__Frame f;
+	Cairn__Repl__Hello h;
+
+	make_hello(&f, &h);
+	*len = repl_wire_send(src, &f);
+	return evbuffer_pullup(src, -1);
+}
+
 START_TEST(test_byte_at_a_time)
 {
 	struct evbuffer *src = evbuffer_new(), *in = evbuffer_new();
-	Cairn__Repl__Frame f, *got = NULL;
-	Cairn__Repl__Hello h;
+	Cairn__Repl__Frame *got = NULL;
 	size_t len, i;
-	uint8_t *bytes;
-
-	make_hello(&f, &h);
-	len = repl_wire_send(src, &f);
-	bytes = evbuffer_pullup(src, -1);
+	uint8_t *bytes = hello_on_wire(src, &len);
 	for (i = 0; i < len; i++) {
 		ck_assert_int_eq(repl_wire_recv(in, &got), REPL_WIRE_MORE);
 		ck_assert_uint_eq(evbuffer_get_length(in), i);   /* nothing consumed */
@@ -365,14 +372,9 @@ END_TEST
 START_TEST(test_split_every_boundary)
 {
 	struct evbuffer *src = evbuffer_new();
-	Cairn__Repl__Frame f, *got = NULL;
-	Cairn__Repl__Hello h;
+	Cairn__Repl__Frame *got = NULL;
 	size_t len, cut;
-	uint8_t *bytes;
-
-	make_hello(&f, &h);
-	len = repl_wire_send(src, &f);
-	bytes = evbuffer_pullup(src, -1);
+	uint8_t *bytes = hello_on_wire(src, &len);
 	for (cut = 0; cut <= len; cut++) {
 		struct evbuffer *in = evbuffer_new();
 
@@ -411,14 +413,8 @@ START_TEST(test_dispatch_scratch)
 {
 	struct evbuffer *src = evbuffer_new();
 	struct repl_wire_scratch scratch = {0};
-	Cairn__Repl__Frame f;
-	Cairn__Repl__Hello h;
 	size_t len, cut, cap = 0;
-	uint8_t *bytes;
-
-	make_hello(&f, &h);
-	len = repl_wire_send(src, &f);
-	bytes = evbuffer_pullup(src, -1);
+	uint8_t *bytes = hello_on_wire(src, &len);
 	for (cut = 0; cut <= len; cut++) {
 		struct evbuffer *in = evbuffer_new();
 		struct hello_count hc = {0};
