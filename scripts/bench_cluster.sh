@@ -16,7 +16,6 @@
 #   BENCH_CONNS=32         client connections of the throughput measurements
 #   BENCH_KEYS=100000      key space of the throughput measurements
 #   BENCH_BIG_ITEMS=1000000  items of the restart, full-sync and failover tests
-#   BENCH_FSYNC_WRITERS=50 concurrent writers of the --fsync always test
 #   BENCH_LAG_SAMPLES=1000 replication-lag samples
 #   BENCH_LAG_RATE=half    background load (sets/s) while lag is sampled; "half":
 #                          half the rate the primary with two replicas reached
@@ -36,7 +35,6 @@ BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_CONNS=${BENCH_CONNS:-32}
 BENCH_KEYS=${BENCH_KEYS:-100000}
 BENCH_BIG_ITEMS=${BENCH_BIG_ITEMS:-1000000}
-BENCH_FSYNC_WRITERS=${BENCH_FSYNC_WRITERS:-50}
 BENCH_LAG_SAMPLES=${BENCH_LAG_SAMPLES:-1000}
 BENCH_LAG_RATE=${BENCH_LAG_RATE:-half}
 FAILOVER_RATE=10000  # sets/s on the primary when it dies (failover section)
@@ -51,7 +49,7 @@ LOAD_BIN=${LOAD_BIN:-}
 SERVER_MEM_MB=1024
 
 for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_KEYS BENCH_BIG_ITEMS \
-    BENCH_FSYNC_WRITERS BENCH_LAG_SAMPLES BENCH_LAG_RATE; do
+    BENCH_LAG_SAMPLES BENCH_LAG_RATE; do
     [[ $v == BENCH_LAG_RATE && ${!v} == half ]] && continue
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
         echo "bench_cluster.sh: $v must be a positive integer (got '${!v}')" >&2
@@ -416,7 +414,7 @@ MB_PER_ITEM=$(awk -v n="$BENCH_BIG_ITEMS" 'BEGIN {print n * 112 / 1e6}') # 12 B 
 # persistence
 
 section_persistence() {
-    local r res t0 ms st pid
+    local t0 ms st
     say "== persistence"
 
     # a. restart time with BENCH_BIG_ITEMS x 100 B (SIGTERM, then kill -9)
@@ -447,52 +445,10 @@ section_persistence() {
     done
     node_rm prst
 
-    # b. set-only throughput: --fsync everysec vs --ephemeral, interleaved
-    node_new pev --fsync everysec
-    node_new peph --ephemeral
-    local -A ops=()
-    local mode
-    for ((r = 1; r <= BENCH_ROUNDS; r++)); do
-        for mode in peph pev; do
-            res=$(load "$mode" "persist-set-$mode-$r" -t 1 -c "$BENCH_CONNS" -T "$BENCH_SECONDS" \
-                -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 1024)
-            if [[ $res == ERR ]]; then fail "persistence: set load on $mode failed"; continue; fi
-            ops[$mode]+="$(metric ops_per_sec "$res") "
-            say "   round $r $mode: $(metric ops_per_sec "$res") sets/s"
-        done
-    done
-    local eph ev
-    read -r -a v <<<"${ops[peph]:-}"; eph=$(median "${v[@]}")
-    read -r -a v <<<"${ops[pev]:-}"; ev=$(median "${v[@]}")
-    node_rm pev
-    node_rm peph
-    row "set-only 1 KB, $BENCH_CONNS conns x 1 in flight: --fsync everysec / --ephemeral" \
-        "$ev / $eph sets/s = $(ratio "$ev" "$eph")" ">= 0.8" "$(verdict "$(ratio "$ev" "$eph")" ">=" 0.8)"
-
-    # c. --fsync always: group commit vs the disk's single-writer fsync rate
-    node_new pal --fsync always
-    local -A fa=()
-    for ((r = 1; r <= BENCH_ROUNDS; r++)); do
-        # the disk: cairn-load's probe, the one scripts/bench.sh uses too
-        res=$("${PIN_CLIENT[@]}" "$LOAD_BIN" --fsync-probe "${NODE_DIR[pal]}" -T 2 -d 100 -q) &&
-            fa[disk]+="$(metric fsyncs_per_sec "$res") " || fail "persistence: fsync probe failed"
-        res=$(load pal "fsync-always-1-$r" -t 1 -c 1 -T "$BENCH_SECONDS" -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 100)
-        [[ $res != ERR ]] && fa[one]+="$(metric ops_per_sec "$res") " || fail "persistence: -c 1 load failed"
-        res=$(load pal "fsync-always-$BENCH_FSYNC_WRITERS-$r" -t 1 -c "$BENCH_FSYNC_WRITERS" -T "$BENCH_SECONDS" \
-            -k "$BENCH_KEYS" -q -P 1 --ratio 0:1 -d 100)
-        [[ $res != ERR ]] && fa[many]+="$(metric ops_per_sec "$res") " || fail "persistence: -c $BENCH_FSYNC_WRITERS load failed"
-        say "   round $r: fdatasync/s $(awk '{print $NF}' <<<"${fa[disk]:-x}");" \
-            "cairn --fsync always: 1 writer $(awk '{print $NF}' <<<"${fa[one]:-x}") sets/s, $BENCH_FSYNC_WRITERS writers $(awk '{print $NF}' <<<"${fa[many]:-x}") sets/s"
-    done
-    node_rm pal
-    local one many disk
-    read -r -a v <<<"${fa[disk]:-}"; disk=$(median "${v[@]}")
-    read -r -a v <<<"${fa[one]:-}"; one=$(median "${v[@]}")
-    read -r -a v <<<"${fa[many]:-}"; many=$(median "${v[@]}")
-    row "disk: 100 B pwrite append + fdatasync, 1 writer (cairn-load --fsync-probe)" "$disk fsyncs/s" "-" "-"
-    row "--fsync always, 1 writer (cairn-load -c 1 -P 1, 100 B sets)" "$one sets/s" "-" "-"
-    row "--fsync always, $BENCH_FSYNC_WRITERS writers (-c $BENCH_FSYNC_WRITERS -P 1): sets/s / disk fsync/s" \
-        "$many / $disk = $(ratio "$many" "$disk")" ">= 20" "$(verdict "$(ratio "$many" "$disk")" ">=" 20)"
+    # The cost of persistence per write (everysec and always against
+    # --ephemeral, memcached and Redis, and the disk's fsync rate) is
+    # measured by scripts/bench.sh's memcached section, all servers in one
+    # interleaved run; this section keeps what only a cluster run shows.
 }
 
 # --------------------------------------------------------------------------
