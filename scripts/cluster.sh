@@ -94,15 +94,33 @@ current_primary() {
   return 1
 }
 
-stop_node() {
-  local pid i
-  pid=$(node_pid "$1") || return 0
-  kill -TERM "$pid"
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+# exited PID: the process is gone or a zombie (its ports, files and data
+# directory lock are released either way)
+exited() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  st=${st##*) }
+  [ "${st%% *}" = Z ]
+}
+
+# wait_exit PID TENTHS: poll until PID has exited, at most TENTHS x 0.1 s
+wait_exit() {
+  local i
+  for ((i = 0; i < $2; i++)); do
+    exited "$1" && return 0
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
+  exited "$1"
+}
+
+stop_node() {
+  local pid
+  pid=$(node_pid "$1") || return 0
+  kill -TERM "$pid"
+  if ! wait_exit "$pid" 100; then
+    kill -KILL "$pid"
+    wait_exit "$pid" 100 || echo "cluster.sh: node $1 (pid $pid) did not exit" >&2
+  fi
   rm -f "$(pid_file "$1")"
   echo "node $1 stopped"
 }
@@ -142,6 +160,9 @@ case "$cmd" in
     check_node "${2:-}"
     pid=$(node_pid "$2") || { echo "node $2 is not running"; exit 0; }
     kill -KILL "$pid"
+    # SIGKILL is delivered at once, but the exit (unmapping the memory, which
+    # takes a while under ASan) is not: a restart must not meet the old one.
+    wait_exit "$pid" 100 || echo "cluster.sh: node $2 (pid $pid) did not exit" >&2
     rm -f "$(pid_file "$2")"
     echo "node $2 killed (kill -9 $pid)"
     ;;
