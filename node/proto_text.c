@@ -278,7 +278,6 @@ static void
 process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
             bool with_cas, bool touch)
 {
-	struct cache *c = ps->env->cache;
 	struct token *key = &tokens[1];
 	uint32_t exptime = 0;
 	int32_t exptime_arg;
@@ -312,7 +311,7 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 		for (; key->length != 0; key++) {
 			struct item *it = touch
 			    ? store_get_and_touch(ps->env->store, key->value, key->length, exptime)
-			    : cache_get(c, key->value, key->length);
+			    : store_get(ps->env->store, key->value, key->length);
 
 			if (touch) {
 				STATS_INCR(ps->stats, cmd_touch);
@@ -725,8 +724,16 @@ stats_persistence(struct proto_state *ps, struct evbuffer *out)
 	stat_u64(out, "checkpoint_bytes", st.checkpoint_bytes);
 	stat_u64(out, "last_recovery_ms", st.last_recovery_ms);
 	stat_u64(out, "recovered_items", st.recovered_items);
+	stat_str(out, "warmup", st.warmup_loading ? "loading" : "done");
+	stat_u64(out, "warmup_items", st.warmup_items);
+	stat_u64(out, "warmup_ms", st.warmup_ms);
 	stat_u64(out, "wal_dropped_bytes", st.wal_dropped_bytes);
 	stat_u64(out, "wal_appends_waiting", st.wal_appends_waiting);
+	stat_u64(out, "wal_tail_records", st.tail.records);
+	stat_u64(out, "wal_tail_bytes", st.tail.bytes);
+	stat_u64(out, "wal_tail_max_records", st.tail.max_records);
+	stat_u64(out, "wal_tail_max_bytes", st.tail.max_bytes);
+	stat_u64(out, "wal_tail_waits", st.tail.waits);
 	stat_str(out, "wal_error", st.wal_error ? strerror(st.wal_error) : "none");
 	stat_str(out, "checkpoint_error", st.checkpoint_error ? strerror(st.checkpoint_error) : "none");
 }

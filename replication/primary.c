@@ -550,6 +550,12 @@ pump(struct primary_conn *pc)
 	if (rc == -ENOENT) {
 		require_full_sync(pc->ps, pc->id);
 		pconn_destroy(pc, "its next record left the backlog; it will resync in full");
+	} else if (rc == -EILSEQ) {
+		/* Damage in the backlog (startup does not read the segments the
+		 * checkpoint covers): streaming past it is impossible, resending
+		 * it would fail the same way for ever. */
+		require_full_sync(pc->ps, pc->id);
+		pconn_destroy(pc, "its next record is damaged in the backlog; it will resync in full");
 	}
 	else if (rc < 0)
 		pconn_destroy(pc, strerror(-rc));

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench_cluster.sh: cairn-only benchmarks of persistence, replication and
-# failover. Normally run by scripts/bench.sh (BENCH_SECTIONS selects the
-# sections); it can also be run on its own:
+# bench_cluster.sh: cairn-only benchmarks of persistence, replication,
+# failover and restart warm-up (the last against memcached's own warm restart).
+# Normally run by scripts/bench.sh (BENCH_SECTIONS selects the sections); it
+# can also be run on its own:
 #
-#   scripts/bench_cluster.sh [persistence] [replication] [failover]
+#   scripts/bench_cluster.sh [persistence] [replication] [failover] [restart]
 #
-# (no arguments = all three). Every server runs on 127.0.0.1 on free ports,
+# (no arguments = all four). Every server runs on 127.0.0.1 on free ports,
 # with data directories under a temp dir; an EXIT trap kills every process
 # this script started, and every wait is bounded. See docs/benchmarks.md.
 #
@@ -22,6 +23,19 @@
 #   BENCH_SERVER_CPUS=0 BENCH_CLIENT_CPUS=1 BENCH_PIN=1   taskset pinning
 #   BENCH_OUT=DIR          keep raw outputs and server logs here
 #   CAIRN_BIN, CAIRNCTL_BIN, LOAD_BIN   binaries (default build-release/...)
+# restart section only:
+#   BENCH_HUGE_ITEMS=3000000 BENCH_HUGE_SIZE=200 BENCH_HUGE_MEM_MB=4096
+#                          the large kill -9 restart (items, value bytes, -m)
+#   BENCH_RESTART_CPUS=    CPUs of the restarted servers (taskset -c LIST);
+#                          empty = no pinning, so a warm-up loader thread can
+#                          use every core (the probe and load tool run anywhere)
+#   BENCH_RESTART_BURST=1  seconds of sets (cairn-load) just before each kill -9
+#   BENCH_RESTART_GET_RATE=5000  gets/s of the warm-up probe (one in flight;
+#                          0 = back to back, which takes a core from the server)
+#   MEMCACHED_BIN=/usr/bin/memcached  memcached for the -e warm restart
+#                          comparison (skipped when missing); its memory file
+#                          goes to BENCH_SHM_DIR (default /dev/shm, a tmpfs)
+#   PYTHON=/usr/bin/python3  interpreter of scripts/restart_probe.py
 # Exit status: 0 if every measurement succeeded, 1 otherwise.
 set -euo pipefail
 
@@ -37,6 +51,15 @@ BENCH_KEYS=${BENCH_KEYS:-100000}
 BENCH_BIG_ITEMS=${BENCH_BIG_ITEMS:-1000000}
 BENCH_LAG_SAMPLES=${BENCH_LAG_SAMPLES:-1000}
 BENCH_LAG_RATE=${BENCH_LAG_RATE:-half}
+BENCH_HUGE_ITEMS=${BENCH_HUGE_ITEMS:-3000000}
+BENCH_HUGE_SIZE=${BENCH_HUGE_SIZE:-200}
+BENCH_HUGE_MEM_MB=${BENCH_HUGE_MEM_MB:-4096}
+BENCH_RESTART_CPUS=${BENCH_RESTART_CPUS:-}
+BENCH_RESTART_BURST=${BENCH_RESTART_BURST:-1}
+BENCH_RESTART_GET_RATE=${BENCH_RESTART_GET_RATE:-5000}
+BENCH_SHM_DIR=${BENCH_SHM_DIR:-/dev/shm}
+MEMCACHED_BIN=${MEMCACHED_BIN:-/usr/bin/memcached}
+PYTHON=${PYTHON:-/usr/bin/python3}
 FAILOVER_RATE=10000  # sets/s on the primary when it dies (failover section)
 [[ $BENCH_LAG_RATE == half ]] || FAILOVER_RATE=$BENCH_LAG_RATE
 BENCH_SERVER_CPUS=${BENCH_SERVER_CPUS:-0}
@@ -49,21 +72,26 @@ LOAD_BIN=${LOAD_BIN:-}
 SERVER_MEM_MB=1024
 
 for v in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_CONNS BENCH_KEYS BENCH_BIG_ITEMS \
-    BENCH_LAG_SAMPLES BENCH_LAG_RATE; do
+    BENCH_LAG_SAMPLES BENCH_LAG_RATE BENCH_HUGE_ITEMS BENCH_HUGE_SIZE BENCH_HUGE_MEM_MB \
+    BENCH_RESTART_BURST; do
     [[ $v == BENCH_LAG_RATE && ${!v} == half ]] && continue
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then
         echo "bench_cluster.sh: $v must be a positive integer (got '${!v}')" >&2
         exit 2
     fi
 done
+if ! [[ $BENCH_RESTART_GET_RATE =~ ^[0-9]+$ ]]; then
+    echo "bench_cluster.sh: BENCH_RESTART_GET_RATE must be a number >= 0 (got '$BENCH_RESTART_GET_RATE')" >&2
+    exit 2
+fi
 
 SECTIONS=("$@")
-((${#SECTIONS[@]})) || SECTIONS=(persistence replication failover)
+((${#SECTIONS[@]})) || SECTIONS=(persistence replication failover restart)
 for s in "${SECTIONS[@]}"; do
     case $s in
-    persistence | replication | failover) ;;
+    persistence | replication | failover | restart) ;;
     *)
-        echo "bench_cluster.sh: unknown section '$s' (persistence, replication, failover)" >&2
+        echo "bench_cluster.sh: unknown section '$s' (persistence, replication, failover, restart)" >&2
         exit 2
         ;;
     esac
@@ -78,6 +106,7 @@ else
 fi
 declare -A NODE_PID=() NODE_PORT=() NODE_RPORT=() NODE_DIR=()
 declare -a BG_PIDS=()
+SHM_WORK= # memcached's memory files (restart section), on a tmpfs
 FAILURES=0
 
 fail() {
@@ -101,6 +130,7 @@ cleanup() {
     local n p
     for p in "${BG_PIDS[@]}"; do kill_pid "$p"; done
     for n in "${!NODE_PID[@]}"; do kill_pid "${NODE_PID[$n]}" KILL; done
+    [[ -n $SHM_WORK ]] && rm -rf "$SHM_WORK"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -320,6 +350,9 @@ node_new() {
 # Nodes named here run on the load tools' CPUs (replicas of the replication
 # section: the primary keeps its core to itself, as on separate machines).
 declare -A NODE_ON_CLIENT_CPUS=()
+# Nodes named in NODE_CPUS run on that taskset CPU list instead ("" = not
+# pinned); NODE_MEM overrides a node's -m (restart section).
+declare -A NODE_CPUS=() NODE_MEM=()
 
 # node_cmd NAME [extra args]: the command line of node NAME (into array CMD)
 node_cmd() {
@@ -327,8 +360,12 @@ node_cmd() {
     shift
     local -a pin=("${PIN_SERVER[@]}")
     [[ -n ${NODE_ON_CLIENT_CPUS[$name]:-} ]] && pin=("${PIN_CLIENT[@]}")
+    if [[ -n ${NODE_CPUS[$name]+set} ]]; then
+        pin=()
+        [[ -n ${NODE_CPUS[$name]} ]] && pin=(taskset -c "${NODE_CPUS[$name]}")
+    fi
     CMD=("${pin[@]}" "$CAIRN_BIN" -p "${NODE_PORT[$name]}" -l 127.0.0.1 -U 0
-        -t "$BENCH_THREADS" -m "$SERVER_MEM_MB" -c 1024 --repl-port "${NODE_RPORT[$name]}"
+        -t "$BENCH_THREADS" -m "${NODE_MEM[$name]:-$SERVER_MEM_MB}" -c 1024 --repl-port "${NODE_RPORT[$name]}"
         --node-id "$name" --data-dir "${NODE_DIR[$name]}" "$@")
 }
 
@@ -665,7 +702,323 @@ section_failover() {
     node_rm fc
 }
 
-say "== cairn persistence/replication/failover: ${SECTIONS[*]} ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, -t $BENCH_THREADS)"
+# --------------------------------------------------------------------------
+# restart: how soon a restarted node answers correctly, how it serves while
+# it warms up, and when it is fully warm; memcached's own warm restart (-e, a
+# memory file on tmpfs) on the same data for comparison
+
+RESTART_PROBE=$ROOT/scripts/restart_probe.py
+RESTART_TARGET_FIRST=100 # ms, exec to the first correct get
+RESTART_TARGET_P99=1     # ms, gets during warm-up
+RESTART_TARGET_MAX=50    # ms, gets during warm-up
+RESTART_TARGET_WARM=500  # ms, exec to warmup done, BENCH_BIG_ITEMS x 100 B
+RESTART_TARGET_HUGE=2000 # ms, exec to warmup done, BENCH_HUGE_ITEMS x BENCH_HUGE_SIZE B
+
+# epoch_ns: CLOCK_REALTIME in ns (the probe's time.time_ns()); restart_watch
+# reads EPOCHREALTIME inline for t0, without the fork of a $(...)
+epoch_ns() {
+    local t=${EPOCHREALTIME//[.,]/}
+    echo "${t}000"
+}
+
+# ms_from T_NS T0_NS: T - T0 in ms (one decimal), n/a when T is 0 or empty
+ms_from() {
+    [[ -n $1 && $1 != 0 ]] || { echo n/a; return; }
+    awk -v d="$(($1 - $2))" 'BEGIN {printf "%.1f", d / 1e6}'
+}
+
+# us_to_ms US: microseconds as ms with three decimals
+us_to_ms() { awk -v u="$1" 'BEGIN {if (u ~ /^[0-9.]+$/) printf "%.3f", u / 1000; else print "n/a"}'; }
+
+# all_met VALUE OP TARGET [VALUE OP TARGET ...]: MISSED if one is missed,
+# else n/a if one cannot be judged, else met
+all_met() {
+    local r=met v
+    while (($# >= 3)); do
+        v=$(verdict "$1" "$2" "$3")
+        shift 3
+        if [[ $v == MISSED ]]; then r=MISSED; elif [[ $v == n/a && $r == met ]]; then r=n/a; fi
+    done
+    echo "$r"
+}
+
+bg_forget() { # bg_forget PID: PID was waited for; cleanup must not signal it
+    local p
+    local -a keep=()
+    for p in "${BG_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    BG_PIDS=("${keep[@]}")
+}
+
+# stop_timed NAME SIG LIMIT_S: signal node NAME, wait (polling) for its exit;
+# sets STOP_MS; after LIMIT_S it is SIGKILLed and the status is 1
+stop_timed() {
+    local name=$1 sig=$2 limit=$3 pid=${NODE_PID[$1]} t0 i rc=0
+    t0=$(epoch_ns)
+    kill -"$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < limit * 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.005
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -9 "$pid" 2>/dev/null || true
+        rc=1
+    fi
+    { wait "$pid"; } 2>/dev/null || true
+    unset "NODE_PID[$name]"
+    STOP_MS=$(ms_from "$(epoch_ns)" "$t0")
+    return $rc
+}
+
+# wait_port NAME LIMIT_S: node NAME's port accepts (and its process lives)
+wait_port() {
+    local name=$1 i
+    for ((i = 0; i < $2 * 20; i++)); do
+        kill -0 "${NODE_PID[$name]}" 2>/dev/null || return 1
+        port_open "${NODE_PORT[$name]}" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# mc_spawn NAME FILE: memcached with its item memory in FILE (-e), on node
+# NAME's port, with bench.sh's memcached flags; not waited for
+mc_spawn() {
+    local name=$1 file=$2
+    local -a pin=() asroot=()
+    [[ -n $BENCH_RESTART_CPUS ]] && pin=(taskset -c "$BENCH_RESTART_CPUS")
+    [[ $(id -u) == 0 ]] && asroot=(-u root) # memcached refuses root without -u
+    CMD=("${pin[@]}" "$MEMCACHED_BIN" -p "${NODE_PORT[$name]}" -l 127.0.0.1 -U 0 -t "$BENCH_THREADS"
+        -m "$SERVER_MEM_MB" -c 1024 -e "$file" -v "${asroot[@]}")
+    show_cmd "${CMD[@]}"
+    "${CMD[@]}" >>"$OUT/node-$name.log" 2>&1 &
+    NODE_PID[$name]=$!
+}
+
+# check_items NAME TAG ITEMS SIZE: 100,000 gets of random keys all hit, with
+# the right values (cairn-load validates every reply)
+check_items() {
+    local res
+    res=$(load "$1" "check-$2" -t 1 -c 4 -P 16 -d "$4" -k "$3" --ratio 1:0 -n 100000 -q)
+    [[ $res != ERR && $(metric misses "$res") == 0 ]]
+}
+
+# restart_watch NAME ITEMS SIZE STATS LIMIT_S SPAWN...: starts
+# scripts/restart_probe.py on node NAME's port and waits until it is ready;
+# then the clock starts (t0) and SPAWN... execs the server. Sets R_LINE (the
+# probe's line) and R_ACCEPT, R_FIRST, R_DONE (ms after t0). Status: the probe's.
+restart_watch() {
+    local name=$1 items=$2 size=$3 stats=$4 limit=$5 tag i t0 pid rc=0
+    shift 5
+    tag=$name-$RANDOM
+    R_LINE='' R_ACCEPT=n/a R_FIRST=n/a R_DONE=n/a
+    local -a cmd=("$PYTHON" "$RESTART_PROBE" --port "${NODE_PORT[$name]}" --items "$items" --size "$size"
+        --stats "$stats" --rate "$BENCH_RESTART_GET_RATE" --timeout "$limit" --ready "$WORK/ready-$tag")
+    show_cmd "${cmd[@]}"
+    timeout $((limit + 60)) "${cmd[@]}" >"$OUT/probe-$tag.out" 2>"$OUT/probe-$tag.err" &
+    pid=$!
+    BG_PIDS+=("$pid")
+    for ((i = 0; i < 1000; i++)); do
+        [[ -e $WORK/ready-$tag ]] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.01
+    done
+    if [[ ! -e $WORK/ready-$tag ]]; then
+        kill_pid "$pid"
+        bg_forget "$pid"
+        cat "$OUT/probe-$tag.err" >&2
+        echo "bench_cluster.sh: the restart probe did not start" >&2
+        return 1
+    fi
+    t0=${EPOCHREALTIME//[.,]/}000
+    "$@"
+    wait "$pid" || rc=$?
+    bg_forget "$pid"
+    [[ -s $OUT/probe-$tag.err ]] && sed 's/^/   probe: /' "$OUT/probe-$tag.err" | head -n 6
+    R_LINE=$(tail -n 1 "$OUT/probe-$tag.out")
+    say "   probe: $R_LINE"
+    R_ACCEPT=$(ms_from "$(metric accept_ns "$R_LINE")" "$t0")
+    R_FIRST=$(ms_from "$(metric first_ns "$R_LINE")" "$t0")
+    R_DONE=$(ms_from "$(metric done_ns "$R_LINE")" "$t0")
+    return $rc
+}
+
+# memcached's warm restart on BENCH_BIG_ITEMS x 100 B: load, SIGUSR1, restart
+# with the same -e and -m. Sets MC_FIRST (ms) for the cairn rows. memcached
+# restores the whole cache before it binds its port, so its first correct
+# answer is also the moment every key is served. (1.6.18 also refuses a
+# restart within the wall-clock second it stopped in: "restart incompatible
+# due to setting for [stop_time]", and comes up empty.)
+restart_memcached() {
+    MC_FIRST=n/a
+    if [[ ! -x $MEMCACHED_BIN ]]; then
+        say "   memcached ('$MEMCACHED_BIN') not found: no comparison"
+        return
+    fi
+    local ver file res st
+    ver=$("$MEMCACHED_BIN" -V 2>/dev/null | awk '{print $2}')
+    SHM_WORK=$(mktemp -d "$BENCH_SHM_DIR/cairn-benchc-mc.XXXXXX")
+    file=$SHM_WORK/memory
+    pick_port mcw
+    mc_spawn mcw "$file"
+    if ! wait_port mcw 10; then
+        fail "restart: memcached did not come up"
+        tail -n 5 "$OUT/node-mcw.log" >&2 || true
+        node_stop mcw KILL
+        return
+    fi
+    res=$(load_big mcw) || { fail "restart: loading memcached failed"; node_stop mcw KILL; return; }
+    st=$(probe stat "${NODE_PORT[mcw]}" "" curr_items)
+    say "   memcached $ver -e $file: loaded $BENCH_BIG_ITEMS items ($res sets/s), curr_items $st"
+    [[ $st == "$BENCH_BIG_ITEMS" ]] || fail "restart: memcached holds $st items, not $BENCH_BIG_ITEMS (-m $SERVER_MEM_MB too small?)"
+    stop_timed mcw USR1 60 || fail "restart: memcached did not exit within 60 s of SIGUSR1"
+    local stop_ms=$STOP_MS stop_time i
+    stop_time=$(awk '$1 == "Kstop_time" {print $2}' "$file.meta" 2>/dev/null || true)
+    [[ -n $stop_time ]] || { fail "restart: memcached wrote no stop_time to $file.meta on SIGUSR1"; return; }
+    # memcached refuses a restart in the second it stopped in (its stop-to-
+    # start delta must be > 0 whole seconds): wait for the next second
+    i=0
+    while ((EPOCHSECONDS <= stop_time && i < 300)); do
+        sleep 0.01
+        i=$((i + 1))
+    done
+    local waited=$((i * 10))
+    say "   memcached stopped (SIGUSR1) in $stop_ms ms; waited ~$waited ms for the next wall-clock second"
+    if ! restart_watch mcw "$BENCH_BIG_ITEMS" 100 none 120 mc_spawn mcw "$file"; then
+        fail "restart: memcached served no correct get within 120 s of its restart"
+        sed -n '/\[restart\]/p' "$OUT/node-mcw.log" | tail -n 4
+        node_stop mcw KILL
+        return
+    fi
+    sed -n '/\[restart\]/p' "$OUT/node-mcw.log" | tail -n 3 | sed 's/^/   memcached: /'
+    local curr
+    curr=$(metric curr_items "$R_LINE")
+    say "   memcached restart: port accepting ${R_ACCEPT} ms after exec, first correct get ${R_FIRST} ms, curr_items $curr then"
+    [[ $curr == "$BENCH_BIG_ITEMS" ]] || fail "restart: memcached came back with $curr items, not $BENCH_BIG_ITEMS"
+    check_items mcw memcached-restart "$BENCH_BIG_ITEMS" 100 || fail "restart: gets on the restarted memcached missed"
+    MC_FIRST=$R_FIRST
+    row "memcached $ver warm restart (-e on tmpfs, SIGUSR1, same -m), $BENCH_BIG_ITEMS x 100 B: exec to first correct get = all keys served" \
+        "$(printf '%.0f ms (port accepting at %.0f ms; %s items when it answered; SIGUSR1 stop %.0f ms, then ~%s ms waited for the next wall-clock second, which memcached needs)' \
+            "$R_FIRST" "$R_ACCEPT" "$curr" "$stop_ms" "$waited")" "-" "-"
+    node_stop mcw KILL
+    rm -rf "$SHM_WORK"
+    SHM_WORK=
+}
+
+# restart_case NAME HOW ITEMS SIZE WARM_TARGET_MS LIMIT_S MC_MS: stop node NAME
+# (HOW = TERM, or KILL right after BENCH_RESTART_BURST s of sets), restart it
+# under the probe, check its keys, add the rows; MC_MS: memcached's exec to
+# first correct get on the same data for the rows ("" = none)
+restart_case() {
+    local name=$1 how=$2 items=$3 size=$4 warm_target=$5 limit=$6 mc=$7 what res
+    if [[ $how == KILL ]]; then
+        settle "$name"
+        res=$(load "$name" "burst-$name-$RANDOM" -t 1 -c 4 -P 16 --ratio 0:1 -d "$size" -k "$items" \
+            -T "$BENCH_RESTART_BURST" -q)
+        node_stop "$name" KILL # at once: the burst's tail of the log is not checkpointed
+        [[ $res != ERR ]] || fail "restart: the write burst before kill -9 failed"
+        what="kill -9 after ${BENCH_RESTART_BURST} s of sets"
+        say "   $what ($(metric ops_per_sec "$res") sets/s, then kill -9 at once)"
+    else
+        stop_timed "$name" TERM 60 || fail "restart: node $name did not exit within 60 s of SIGTERM"
+        what="SIGTERM"
+        say "   SIGTERM: exited in $STOP_MS ms"
+    fi
+    local label="restart after $what, $items x $size B"
+    if ! restart_watch "$name" "$items" "$size" persistence "$limit" node_spawn "$name"; then
+        fail "restart: node $name was not fully warm with correct answers within $limit s after $how"
+    fi
+    local w gets misses wrong errors p50 p99 max wms witems ritems rms curr
+    w=$(metric warmup "$R_LINE")
+    gets=$(metric gets "$R_LINE")
+    misses=$(metric misses "$R_LINE")
+    wrong=$(metric wrong "$R_LINE")
+    errors=$(metric errors "$R_LINE")
+    p50=$(us_to_ms "$(metric p50_us "$R_LINE")")
+    p99=$(us_to_ms "$(metric p99_us "$R_LINE")")
+    max=$(us_to_ms "$(metric max_us "$R_LINE")")
+    wms=$(metric warmup_ms "$R_LINE")
+    witems=$(metric warmup_items "$R_LINE")
+    ritems=$(metric recovered_items "$R_LINE")
+    rms=$(metric last_recovery_ms "$R_LINE")
+    curr=$(metric curr_items "$R_LINE")
+    local note=""
+    [[ -n $w ]] || w=none
+    if [[ $w == absent ]]; then
+        note=" (no warmup STAT: this build serves only once everything is loaded, so done = its first answer)"
+        say "   no 'warmup' line in stats persistence: counted as done as soon as it answers"
+    fi
+    say "   $label: port accepting ${R_ACCEPT} ms after exec, first correct get ${R_FIRST} ms, warmup $w at ${R_DONE} ms" \
+        "(server: warmup_ms=${wms:-n/a} warmup_items=${witems:-n/a} recovered_items=${ritems:-n/a} last_recovery_ms=${rms:-n/a}; curr_items $curr)"
+    say "   gets until warm: $gets, p50 $p50 ms, p99 $p99 ms, max $max ms; misses $misses, wrong $wrong, errors $errors"
+    [[ $curr == "$items" ]] || fail "restart: after $how the node holds $curr items once warm, not $items"
+    check_items "$name" "restart-$name-$how" "$items" "$size" || fail "restart: gets missed after $how and warm-up"
+
+    local cmp1="" cmp2=""
+    if [[ -n $mc ]]; then
+        cmp1="; memcached -e after SIGUSR1: $mc ms"
+        cmp2="; memcached -e: every key served at $mc ms"
+    fi
+    row "$label: exec to first correct get" \
+        "$(printf '%s ms (port accepting at %s ms)%s' "$R_FIRST" "$R_ACCEPT" "$cmp1")" "<= $RESTART_TARGET_FIRST ms" \
+        "$(verdict "$R_FIRST" "<=" "$RESTART_TARGET_FIRST")"
+    row "$label: gets during warm-up (accept to warmup done; 1 conn, 1 in flight, ${BENCH_RESTART_GET_RATE}/s, values checked)" \
+        "$gets gets: p50 $p50 ms, p99 $p99 ms, max $max ms; $misses misses, $wrong wrong, $errors errors$note" \
+        "p99 <= $RESTART_TARGET_P99 ms, max <= $RESTART_TARGET_MAX ms, 0 misses/wrong" \
+        "$(all_met "$p99" "<=" "$RESTART_TARGET_P99" "$max" "<=" "$RESTART_TARGET_MAX" "$misses" "<=" 0 "$wrong" "<=" 0 "$errors" "<=" 0)"
+    row "$label: exec to fully warm (warmup done, polled every 5 ms)" \
+        "$(printf '%s ms (server warmup_ms %s, warmup_items %s; recovered_items %s, last_recovery_ms %s)%s%s' \
+            "$R_DONE" "${wms:-n/a}" "${witems:-n/a}" "${ritems:-n/a}" "${rms:-n/a}" "$cmp2" "$note")" \
+        "<= $warm_target ms" "$(verdict "$R_DONE" "<=" "$warm_target")"
+}
+
+section_restart() {
+    say "== restart"
+    [[ -r $RESTART_PROBE ]] || { fail "restart: $RESTART_PROBE not found"; return; }
+    [[ -x $PYTHON ]] || { fail "restart: python '$PYTHON' not found"; return; }
+    say "   servers $([[ -n $BENCH_RESTART_CPUS ]] && echo "on CPUs $BENCH_RESTART_CPUS" || echo "not pinned");" \
+        "probe: ${BENCH_RESTART_GET_RATE} gets/s, one in flight"
+
+    # a. memcached's warm restart, for comparison
+    restart_memcached
+
+    # b. BENCH_BIG_ITEMS x 100 B: after SIGTERM, then kill -9 after a write burst
+    NODE_CPUS[rbig]=$BENCH_RESTART_CPUS
+    if node_new rbig; then
+        local lrate
+        if lrate=$(load_big rbig); then
+            say "   loaded $BENCH_BIG_ITEMS x 100 B ($lrate sets/s)"
+            settle rbig
+            restart_case rbig TERM "$BENCH_BIG_ITEMS" 100 "$RESTART_TARGET_WARM" 120 "$MC_FIRST"
+            restart_case rbig KILL "$BENCH_BIG_ITEMS" 100 "$RESTART_TARGET_WARM" 120 "$MC_FIRST"
+        else
+            fail "restart: load of $BENCH_BIG_ITEMS items failed"
+        fi
+        node_rm rbig
+    else
+        fail "restart: node rbig did not start"
+    fi
+
+    # c. BENCH_HUGE_ITEMS x BENCH_HUGE_SIZE B, kill -9 after a write burst
+    NODE_CPUS[rhuge]=$BENCH_RESTART_CPUS
+    NODE_MEM[rhuge]=$BENCH_HUGE_MEM_MB
+    if node_new rhuge; then
+        local res
+        res=$(load rhuge "hugeload" -t 1 -c 4 -P 32 -d "$BENCH_HUGE_SIZE" -k "$BENCH_HUGE_ITEMS" --preload -n 0 -q)
+        if [[ $res != ERR ]]; then
+            say "   loaded $BENCH_HUGE_ITEMS x $BENCH_HUGE_SIZE B ($(metric preload_ops_per_sec "$res") sets/s)"
+            probe wait-ckpt "${NODE_PORT[rhuge]}" "$(now_ns)" 590 >/dev/null ||
+                fail "restart: the checkpoint did not catch up within 590 s"
+            restart_case rhuge KILL "$BENCH_HUGE_ITEMS" "$BENCH_HUGE_SIZE" "$RESTART_TARGET_HUGE" 300 ""
+        else
+            fail "restart: load of $BENCH_HUGE_ITEMS x $BENCH_HUGE_SIZE B failed"
+        fi
+        node_rm rhuge
+    else
+        fail "restart: node rhuge did not start"
+    fi
+}
+
+say "== cairn persistence/replication/failover/restart: ${SECTIONS[*]} ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, -t $BENCH_THREADS)"
 say "   cairn: $CAIRN_BIN; load: $LOAD_BIN; outputs: $OUT${BENCH_OUT:+ (kept)}"
 for s in "${SECTIONS[@]}"; do
     "section_$s"

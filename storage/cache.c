@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -73,6 +74,17 @@ struct cache {
 #define ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
+/* *p = max(*p, v), atomically. */
+static void
+atomic_raise(uint64_t *p, uint64_t v)
+{
+	uint64_t seen = ATOMIC_LOAD(p);
+
+	while (seen < v &&
+	       !__atomic_compare_exchange_n(p, &seen, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 /******** TIME ********/
 
 static int64_t time_offset;
@@ -87,6 +99,25 @@ void
 cache_set_time_offset(int64_t seconds)
 {
 	ATOMIC_STORE(&time_offset, seconds);
+}
+
+/* A zeroed bucket array.  A big one is asked for in transparent huge
+ * pages: its first touches (random, one per bucket page) would otherwise
+ * cost a page fault every 512 buckets, which a warm-up's loader pays. */
+static struct item **
+buckets_alloc(uint64_t nbuckets)
+{
+	size_t size = nbuckets * sizeof(struct item *), huge = (size_t)2 << 20;
+	void *p;
+
+	if (size < huge)
+		return calloc(nbuckets, sizeof(struct item *));
+	p = aligned_alloc(huge, (size + huge - 1) & ~(huge - 1));
+	if (p != NULL) {
+		madvise(p, size, MADV_HUGEPAGE);  /* a hint: refused is fine */
+		memset(p, 0, size);
+	}
+	return p;
 }
 
 /******** HASHING AND LOCKS ********/
@@ -336,17 +367,10 @@ do_link(struct cache *c, struct item *it, uint64_t hv)
 {
 	struct item **bucket = bucket_of(c, hv);
 
-	if (it->cas == 0) {
+	if (it->cas == 0)
 		it->cas = ATOMIC_ADD(&c->next_cas, 1);
-	} else {
-		/* An applied change keeps its CAS; ours must stay above it. */
-		uint64_t seen = ATOMIC_LOAD(&c->next_cas);
-
-		while (seen < it->cas &&
-		       !__atomic_compare_exchange_n(&c->next_cas, &seen, it->cas, false,
-		                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-			;
-	}
+	else
+		atomic_raise(&c->next_cas, it->cas);  /* an applied change keeps its CAS; ours stay above */
 	it->stored_time = cache_now();
 	it->active = 0;
 	it->linked = 1;
@@ -500,7 +524,7 @@ maybe_grow(struct cache *c)
 		return;
 	if (pthread_mutex_trylock(&c->expand_lock) != 0)
 		return;
-	bigger = calloc(nbuckets * 2, sizeof(*bigger));
+	bigger = buckets_alloc(nbuckets * 2);
 	if (bigger != NULL) {
 		lock_all_stripes(c);
 		if (!c->expanding && (UINT64_C(1) << c->hashpower) == nbuckets) {
@@ -585,23 +609,11 @@ evict_one(struct cache *c)
 	return true;
 }
 
-struct item *
-cache_item_create(struct cache *c, const char *key, size_t nkey, uint32_t flags,
-                  uint32_t exptime, uint32_t nbytes)
+/* A fresh unlinked item with one reference (the caller's). */
+static struct item *
+item_init(struct item *it, const char *key, size_t nkey, uint32_t flags, uint32_t exptime,
+          uint32_t nbytes)
 {
-	size_t need = cache_item_size(nkey, nbytes);
-	struct item *it;
-
-	if (nkey == 0 || nkey > CACHE_KEY_MAX || need > c->mem_limit)
-		return NULL;
-	while (ATOMIC_LOAD(&c->mem_used) + need > c->mem_limit) {
-		if (!evict_one(c))
-			return NULL;
-	}
-	it = malloc(need);
-	if (it == NULL)
-		return NULL;
-	ATOMIC_ADD(&c->mem_used, need);
 	memset(it, 0, sizeof(*it));
 	it->refcount = 1;
 	it->nkey = (uint8_t)nkey;
@@ -611,6 +623,40 @@ cache_item_create(struct cache *c, const char *key, size_t nkey, uint32_t flags,
 	memcpy(it->data, key, nkey);
 	memcpy(it->data + nkey + nbytes, "\r\n", 2);
 	return it;
+}
+
+static struct item *
+item_alloc(struct cache *c, const char *key, size_t nkey, uint32_t flags,
+           uint32_t exptime, uint32_t nbytes, bool may_evict)
+{
+	size_t need = cache_item_size(nkey, nbytes);
+	struct item *it;
+
+	if (nkey == 0 || nkey > CACHE_KEY_MAX || need > c->mem_limit)
+		return NULL;
+	while (ATOMIC_LOAD(&c->mem_used) + need > c->mem_limit) {
+		if (!may_evict || !evict_one(c))
+			return NULL;
+	}
+	it = malloc(need);
+	if (it == NULL)
+		return NULL;
+	ATOMIC_ADD(&c->mem_used, need);
+	return item_init(it, key, nkey, flags, exptime, nbytes);
+}
+
+struct item *
+cache_item_create(struct cache *c, const char *key, size_t nkey, uint32_t flags,
+                  uint32_t exptime, uint32_t nbytes)
+{
+	return item_alloc(c, key, nkey, flags, exptime, nbytes, true);
+}
+
+struct item *
+cache_item_create_unevicting(struct cache *c, const char *key, size_t nkey, uint32_t flags,
+                             uint32_t exptime, uint32_t nbytes)
+{
+	return item_alloc(c, key, nkey, flags, exptime, nbytes, false);
 }
 
 /******** OPERATIONS ********/
@@ -857,22 +903,11 @@ out_unlock:
 static void
 flush_now(struct cache *c, uint64_t threshold, struct cache_effect *eff)
 {
-	uint64_t seen;
-
-	if (threshold == 0) {
+	if (threshold == 0)
 		threshold = ATOMIC_ADD(&c->next_cas, 1);
-	} else {
-		seen = ATOMIC_LOAD(&c->next_cas);
-		while (seen < threshold &&
-		       !__atomic_compare_exchange_n(&c->next_cas, &seen, threshold, false,
-		                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-			;
-	}
-	seen = ATOMIC_LOAD(&c->flush_cas);
-	while (seen < threshold &&
-	       !__atomic_compare_exchange_n(&c->flush_cas, &seen, threshold, false,
-	                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
+	else
+		atomic_raise(&c->next_cas, threshold);
+	atomic_raise(&c->flush_cas, threshold);
 	ATOMIC_STORE(&c->flush_time, 0);
 	if (eff != NULL) {
 		effect_clear(eff);
@@ -1016,6 +1051,91 @@ cache_sweep(struct cache *c, size_t budget)
 	return removed;
 }
 
+/******** LOADING (a warm-up brings the checkpoint in) ********/
+
+void
+cache_reserve(struct cache *c, uint64_t nitems)
+{
+	unsigned power = ATOMIC_LOAD(&c->hashpower);
+	struct item **bigger, **old;
+	uint64_t b, old_size, mask;
+
+	/* maybe_grow() doubles past 1.5 items per bucket: stay below that. */
+	while (power < HASHPOWER_MAX &&
+	       (UINT64_C(1) << power) + (UINT64_C(1) << power) / 2 < nitems)
+		power++;
+	pthread_mutex_lock(&c->expand_lock);
+	if (power <= c->hashpower || (bigger = buckets_alloc(UINT64_C(1) << power)) == NULL) {
+		/* Already big enough, or no memory: growth stays incremental. */
+		pthread_mutex_unlock(&c->expand_lock);
+		return;
+	}
+	lock_all_stripes(c);
+	do_finish_expansion(c);
+	old = c->buckets;
+	old_size = UINT64_C(1) << c->hashpower;
+	mask = (UINT64_C(1) << power) - 1;
+	for (b = 0; b < old_size; b++) {
+		struct item *it, *next;
+
+		for (it = old[b]; it != NULL; it = next) {
+			struct item **slot = &bigger[hash_key(item_key(it), it->nkey) & mask];
+
+			next = it->hash_next;
+			it->hash_next = *slot;
+			*slot = it;
+		}
+	}
+	c->buckets = bigger;
+	ATOMIC_STORE(&c->hashpower, power);
+	unlock_all_stripes(c);
+	pthread_mutex_unlock(&c->expand_lock);
+	free(old);
+}
+
+void
+cache_raise_cas(struct cache *c, uint64_t cas)
+{
+	atomic_raise(&c->next_cas, cas);
+}
+
+enum cache_status
+cache_link_loaded(struct cache *c, struct item *it, bool may_exist)
+{
+	uint64_t hv = hash_key(item_key(it), it->nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	enum cache_status status = CACHE_NOT_STORED;
+
+	assert(!it->linked);
+	pthread_mutex_lock(stripe);
+	assert(may_exist || do_find(c, item_key(it), it->nkey, hv) == NULL);
+	/* Unlinked, `it` has stored_time 0: a delayed flush_all that has come
+	 * due kills it, as it killed everything stored before it. */
+	if ((!may_exist || do_find(c, item_key(it), it->nkey, hv) == NULL) &&
+	    !item_is_dead(c, it, cache_now())) {
+		do_link(c, it, hv);
+		status = CACHE_STORED;
+	}
+	pthread_mutex_unlock(stripe);
+	if (status == CACHE_STORED)
+		maybe_grow(c);
+	return status;
+}
+
+/******** PREFETCH ********/
+
+void
+cache_prefetch(struct cache *c, const char *key, size_t nkey)
+{
+	uint64_t hv = hash_key(key, nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+
+	/* The table may be growing: find the bucket under the stripe lock. */
+	pthread_mutex_lock(stripe);
+	__builtin_prefetch(bucket_of(c, hv));
+	pthread_mutex_unlock(stripe);
+}
+
 /******** SETUP AND STATS ********/
 
 struct cache *
@@ -1029,7 +1149,7 @@ cache_create(const struct cache_config *cfg)
 	c->hashpower = cfg->hashpower < HASHPOWER_MIN ? HASHPOWER_MIN : cfg->hashpower;
 	if (c->hashpower > HASHPOWER_MAX)
 		c->hashpower = HASHPOWER_MAX;
-	c->buckets = calloc(UINT64_C(1) << c->hashpower, sizeof(*c->buckets));
+	c->buckets = buckets_alloc(UINT64_C(1) << c->hashpower);
 	if (c->buckets == NULL) {
 		free(c);
 		return NULL;

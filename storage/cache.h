@@ -170,6 +170,13 @@ bool cache_item_too_large(const struct cache *c, size_t nkey, size_t nbytes,
 struct item *cache_item_create(struct cache *c, const char *key, size_t nkey,
                                uint32_t flags, uint32_t exptime, uint32_t nbytes);
 
+/* cache_item_create() that never evicts: NULL when the item does not fit
+ * under the memory limit as it is (a warm-up loads only into free memory;
+ * evicting what clients wrote since the restart to make room for older
+ * items would be a loss). */
+struct item *cache_item_create_unevicting(struct cache *c, const char *key, size_t nkey,
+                                          uint32_t flags, uint32_t exptime, uint32_t nbytes);
+
 /* Drop a reference; the last one frees the item.  NULL is a no-op. */
 void cache_item_put(struct cache *c, struct item *it);
 
@@ -254,6 +261,32 @@ size_t cache_drain_evictions(struct cache *c, cache_evicted_fn *fn, void *arg);
  * item cannot be allocated, DELETE/TOUCH/EVICT of a missing key
  * CACHE_NOT_FOUND, everything else CACHE_STORED. */
 enum cache_status cache_apply(struct cache *c, const struct cache_change *change);
+
+/******** Loading: a warm-up brings a checkpoint's items in (storage/warmup.h) ********/
+
+/* Grow the hash table at once to hold `nitems` without growing again (one
+ * rehash of what is linked now, under every stripe: call it before the
+ * cache is busy).  Without memory for the table, growth stays incremental. */
+void cache_reserve(struct cache *c, uint64_t nitems);
+
+/* Every CAS unique handed out from now on is above `cas` (the highest of a
+ * checkpoint whose items are loaded later, keeping theirs: a flush_all's
+ * CAS threshold must be above all of them). */
+void cache_raise_cas(struct cache *c, uint64_t cas);
+
+/* Link `it` (from cache_item_create*, keeping its CAS if
+ * set) only if nothing, live or dead, is linked under its key and it would
+ * not be dead at once (expired, below a flush_all's CAS threshold, or
+ * stored before a delayed flush_all that has come due).  With may_exist
+ * false the caller knows that no item is linked under the key, and the
+ * lookup is skipped (asserted in debug builds): a warm-up's loader, whose
+ * keys are unique and whose other writers are all noted (warmup.c).
+ * CACHE_STORED or CACHE_NOT_STORED; the caller keeps its reference. */
+enum cache_status cache_link_loaded(struct cache *c, struct item *it, bool may_exist);
+
+/* A hint: the key's hash bucket will be needed soon (a loader issues it for
+ * a batch of keys before linking them, so that their cache misses overlap). */
+void cache_prefetch(struct cache *c, const char *key, size_t nkey);
 
 /* Fill *out with the current counters. */
 void cache_get_stats(struct cache *c, struct cache_stats *out);

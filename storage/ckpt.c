@@ -9,6 +9,10 @@
  *   "meta"   "format"      -> u32, CKPT_FORMAT_VERSION
  *            "applied_lsn" -> u64, the last WAL record folded in
  *            "flush_at"    -> u64, a pending delayed flush_all (0: none)
+ *            "max_cas"     -> u64, the highest CAS unique of any SET or
+ *                             flush_all folded in (a restarted node hands
+ *                             out uniques above it before it has loaded
+ *                             the items; added by an open that lacks it)
  *            "history_id", "epoch", "prev_history_id", "fork_lsn",
  *            "replica_of"  -> strings (replication state, see persist.c)
  *
@@ -128,6 +132,54 @@ meta_put_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t value)
 
 /* Open the environment at ck->path and its databases; LMDB's code on error
  * (ck->env is then closed and NULL). */
+/* Raise "max_cas" to `cas` if it is below. */
+static int
+raise_max_cas(MDB_txn *txn, struct ckpt *ck, uint64_t cas)
+{
+	uint64_t stored = 0;
+	int rc = meta_get_u64(txn, ck->meta, "max_cas", &stored);
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	return rc == 0 && stored >= cas ? 0 : meta_put_u64(txn, ck->meta, "max_cas", cas);
+}
+
+/* A checkpoint written before "max_cas" existed gets it from one pass over
+ * its items (once; every fold keeps it from then on). */
+static int
+ensure_max_cas(MDB_txn *txn, struct ckpt *ck)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t max = 0, stored;
+	int rc = meta_get_u64(txn, ck->meta, "max_cas", &stored);
+
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, ck->items, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size >= CKPT_ITEM_HDR && get_u64((const unsigned char *)v.mv_data + 8) > max)
+			max = get_u64((const unsigned char *)v.mv_data + 8);
+	}
+	mdb_cursor_close(cur);
+	return rc != MDB_NOTFOUND ? rc : meta_put_u64(txn, ck->meta, "max_cas", max);
+}
+
+/* The highest CAS of the changes (SET's unique, FLUSH's threshold). */
+static uint64_t
+changes_max_cas(const struct cache_change *ch, size_t n, size_t stride)
+{
+	uint64_t max = 0;
+
+	for (size_t i = 0; i < n; i++, ch = (const void *)((const char *)ch + stride)) {
+		if ((ch->type == CACHE_CHANGE_SET || ch->type == CACHE_CHANGE_FLUSH) && ch->cas > max)
+			max = ch->cas;
+	}
+	return max;
+}
+
 static int
 open_env(struct ckpt *ck, size_t map_size)
 {
@@ -159,6 +211,8 @@ open_env(struct ckpt *ck, size_t map_size)
 	}
 	if (rc == 0 && format != CKPT_FORMAT_VERSION)
 		rc = MDB_VERSION_MISMATCH;
+	if (rc == 0)
+		rc = ensure_max_cas(txn, ck);
 	if (rc != 0)
 		goto fail_abort;
 	if ((rc = mdb_txn_commit(txn)) != 0)
@@ -231,19 +285,124 @@ ckpt_close(struct ckpt *ck)
 	free(ck);
 }
 
-uint64_t
-ckpt_applied_lsn(struct ckpt *ck)
+/* One metadata number from its own read transaction (0 if absent). */
+static uint64_t
+read_meta_u64(struct ckpt *ck, const char *name)
 {
 	MDB_txn *txn;
-	uint64_t lsn = 0;
+	uint64_t value = 0;
 
 	pthread_rwlock_rdlock(&ck->resize_lock);
 	if (begin_txn(ck, MDB_RDONLY, &txn) == 0) {
-		meta_get_u64(txn, ck->meta, "applied_lsn", &lsn);
+		meta_get_u64(txn, ck->meta, name, &value);
 		mdb_txn_abort(txn);
 	}
 	pthread_rwlock_unlock(&ck->resize_lock);
-	return lsn;
+	return value;
+}
+
+uint64_t
+ckpt_applied_lsn(struct ckpt *ck)
+{
+	return read_meta_u64(ck, "applied_lsn");
+}
+
+uint64_t
+ckpt_max_cas(struct ckpt *ck)
+{
+	return read_meta_u64(ck, "max_cas");
+}
+
+uint64_t
+ckpt_item_count(struct ckpt *ck)
+{
+	MDB_txn *txn;
+	MDB_stat st = {0};
+
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	if (begin_txn(ck, MDB_RDONLY, &txn) == 0) {
+		mdb_stat(txn, ck->items, &st);
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&ck->resize_lock);
+	return st.ms_entries;
+}
+
+/* An "items" record as a SET change pointing into LMDB's pages; false when
+ * it is malformed. */
+static bool
+decode_item(const MDB_val *k, const MDB_val *v, struct cache_change *set)
+{
+	const unsigned char *p = v->mv_data;
+
+	if (k->mv_size == 0 || k->mv_size > CACHE_KEY_MAX || v->mv_size < CKPT_ITEM_HDR)
+		return false;
+	memset(set, 0, sizeof(*set));
+	set->type = CACHE_CHANGE_SET;
+	set->key = k->mv_data;
+	set->nkey = k->mv_size;
+	set->flags = get_u32(p);
+	set->exptime = get_u32(p + 4);
+	set->cas = get_u64(p + 8);
+	set->value = (const char *)p + CKPT_ITEM_HDR;
+	set->nbytes = (uint32_t)(v->mv_size - CKPT_ITEM_HDR);
+	return true;
+}
+
+int
+ckpt_get(struct ckpt *ck, const char *key, size_t nkey, ckpt_item_fn *fn, void *arg)
+{
+	MDB_val k = {nkey, (void *)key}, v;
+	struct cache_change set;
+	MDB_txn *txn;
+	int rc;
+
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	rc = begin_txn(ck, MDB_RDONLY, &txn);
+	if (rc == 0) {
+		rc = mdb_get(txn, ck->items, &k, &v);
+		if (rc == 0)
+			rc = decode_item(&k, &v, &set) ? fn(arg, &set) : MDB_CORRUPTED;
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&ck->resize_lock);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0)
+		return 1;
+	return rc < 0 ? rc : lmdb_error("cannot read an item", ck->path, rc);
+}
+
+int
+ckpt_key_bounds(struct ckpt *ck, char *first, size_t *nfirst, char *last, size_t *nlast)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	pthread_rwlock_rdlock(&ck->resize_lock);
+	if ((rc = begin_txn(ck, MDB_RDONLY, &txn)) == 0) {
+		if ((rc = mdb_cursor_open(txn, ck->items, &cur)) == 0) {
+			if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 && k.mv_size <= CACHE_KEY_MAX) {
+				memcpy(first, k.mv_data, k.mv_size);
+				*nfirst = k.mv_size;
+				rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+			}
+			if (rc == 0 && k.mv_size <= CACHE_KEY_MAX) {
+				memcpy(last, k.mv_data, k.mv_size);
+				*nlast = k.mv_size;
+			} else if (rc == 0) {
+				rc = MDB_CORRUPTED;
+			}
+			mdb_cursor_close(cur);
+		}
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&ck->resize_lock);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc == 0 ? 0 : lmdb_error("cannot read the key range", ck->path, rc);
 }
 
 static int
@@ -332,6 +491,8 @@ apply_records(MDB_txn *txn, struct ckpt *ck, const void *arg)
 		if (!b->skip[i])
 			rc = apply_one(txn, ck, &b->recs[i].change);
 	}
+	if (rc == 0)
+		rc = raise_max_cas(txn, ck, changes_max_cas(&b->recs[0].change, b->n, sizeof(b->recs[0])));
 	return rc != 0 ? rc : meta_put_u64(txn, ck->meta, "applied_lsn", b->recs[b->n - 1].lsn);
 }
 
@@ -421,16 +582,7 @@ ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n)
 uint32_t
 ckpt_pending_flush(struct ckpt *ck)
 {
-	MDB_txn *txn;
-	uint64_t when = 0;
-
-	pthread_rwlock_rdlock(&ck->resize_lock);
-	if (begin_txn(ck, MDB_RDONLY, &txn) == 0) {
-		meta_get_u64(txn, ck->meta, "flush_at", &when);
-		mdb_txn_abort(txn);
-	}
-	pthread_rwlock_unlock(&ck->resize_lock);
-	return (uint32_t)when;
+	return (uint32_t)read_meta_u64(ck, "flush_at");
 }
 
 int
@@ -449,21 +601,13 @@ ckpt_scan(struct ckpt *ck, ckpt_item_fn *fn, void *arg, uint64_t *applied_lsn)
 	if ((rc = mdb_cursor_open(txn, ck->items, &cur)) != 0)
 		goto out_abort;
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-		const unsigned char *p = v.mv_data;
-		struct cache_change set = {.type = CACHE_CHANGE_SET};
+		struct cache_change set;
 
 		op = MDB_NEXT;
-		if (k.mv_size == 0 || k.mv_size > CACHE_KEY_MAX || v.mv_size < CKPT_ITEM_HDR) {
+		if (!decode_item(&k, &v, &set)) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
-		set.key = k.mv_data;
-		set.nkey = k.mv_size;
-		set.flags = get_u32(p);
-		set.exptime = get_u32(p + 4);
-		set.cas = get_u64(p + 8);
-		set.value = (const char *)p + CKPT_ITEM_HDR;
-		set.nbytes = (uint32_t)(v.mv_size - CKPT_ITEM_HDR);
 		if ((rc = fn(arg, &set)) != 0)
 			break;
 	}
@@ -636,7 +780,7 @@ put_items(MDB_txn *txn, struct ckpt *ck, const void *arg)
 
 	for (i = 0; rc == 0 && i < b->n; i++)
 		rc = apply_one(txn, ck, &b->items[i]);
-	return rc;
+	return rc != 0 ? rc : raise_max_cas(txn, ck, changes_max_cas(b->items, b->n, sizeof(b->items[0])));
 }
 
 int
@@ -674,7 +818,29 @@ struct ckpt_snapshot {
 	bool started;          /* last_key holds the last key returned */
 	size_t nlast;
 	char last_key[CACHE_KEY_MAX];
+	size_t nfrom, nto;     /* ckpt_snapshot_set_range(); 0: unbounded */
+	char from[CACHE_KEY_MAX], to[CACHE_KEY_MAX];
 };
+
+void
+ckpt_snapshot_set_range(struct ckpt_snapshot *snap, const char *from, size_t nfrom,
+                        const char *to, size_t nto)
+{
+	assert(!snap->started && nfrom <= CACHE_KEY_MAX && nto <= CACHE_KEY_MAX);
+	memcpy(snap->from, from, nfrom);
+	snap->nfrom = nfrom;
+	memcpy(snap->to, to, nto);
+	snap->nto = nto;
+}
+
+/* memcmp order of LMDB's default comparator: bytes, then length. */
+static int
+key_cmp(const void *a, size_t na, const void *b, size_t nb)
+{
+	int c = memcmp(a, b, na < nb ? na : nb);
+
+	return c != 0 ? c : (na > nb) - (na < nb);
+}
 
 int
 ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *lsn)
@@ -718,8 +884,13 @@ snapshot_resume(struct ckpt_snapshot *snap, MDB_val *k, MDB_val *v)
 		pthread_rwlock_unlock(&ck->resize_lock);
 		return rc;
 	}
-	if (!snap->started)
+	if (!snap->started && snap->nfrom == 0)
 		return mdb_cursor_get(snap->cur, k, v, MDB_FIRST);
+	if (!snap->started) {
+		k->mv_size = snap->nfrom;
+		k->mv_data = snap->from;
+		return mdb_cursor_get(snap->cur, k, v, MDB_SET_RANGE);
+	}
 	k->mv_size = snap->nlast;
 	k->mv_data = snap->last_key;
 	rc = mdb_cursor_get(snap->cur, k, v, MDB_SET_RANGE);
@@ -743,29 +914,19 @@ int
 ckpt_snapshot_next(struct ckpt_snapshot *snap, struct cache_change *item)
 {
 	MDB_val k, v;
-	const unsigned char *p;
 	int rc = snap->txn == NULL ? snapshot_resume(snap, &k, &v)
 	                           : mdb_cursor_get(snap->cur, &k, &v, MDB_NEXT);
 
-	if (rc == MDB_NOTFOUND)
+	if (rc == MDB_NOTFOUND ||
+	    (rc == 0 && snap->nto != 0 && key_cmp(k.mv_data, k.mv_size, snap->to, snap->nto) >= 0))
 		return 0;
-	if (rc == 0 && (k.mv_size == 0 || k.mv_size > CACHE_KEY_MAX || v.mv_size < CKPT_ITEM_HDR))
+	if (rc == 0 && !decode_item(&k, &v, item))
 		rc = MDB_CORRUPTED;
 	if (rc != 0)
 		return lmdb_error("cannot read a snapshot", snap->ck->path, rc);
 	snap->started = true;
 	snap->nlast = k.mv_size;
 	memcpy(snap->last_key, k.mv_data, k.mv_size);
-	p = v.mv_data;
-	memset(item, 0, sizeof(*item));
-	item->type = CACHE_CHANGE_SET;
-	item->key = k.mv_data;
-	item->nkey = k.mv_size;
-	item->flags = get_u32(p);
-	item->exptime = get_u32(p + 4);
-	item->cas = get_u64(p + 8);
-	item->value = (const char *)p + CKPT_ITEM_HDR;
-	item->nbytes = (uint32_t)(v.mv_size - CKPT_ITEM_HDR);
 	return 1;
 }
 

@@ -29,6 +29,25 @@ void ckpt_close(struct ckpt *ck);
 /* The LSN of the last WAL record folded into the checkpoint (0 if none). */
 uint64_t ckpt_applied_lsn(struct ckpt *ck);
 
+/* Called with one item as a SET change (lsn 0); non-zero stops the walk. */
+typedef int ckpt_item_fn(void *arg, const struct cache_change *set);
+
+/* The highest CAS unique folded in (items, flush_all thresholds). */
+uint64_t ckpt_max_cas(struct ckpt *ck);
+
+/* How many items the checkpoint holds (expired ones included). */
+uint64_t ckpt_item_count(struct ckpt *ck);
+
+/* Look one key up, from a read transaction of its own: 1 after calling fn
+ * with the item as a SET change (pointing into LMDB's pages, valid only
+ * during the call), 0 when the key is not there, or a negative errno (fn's
+ * own negative return included). */
+int ckpt_get(struct ckpt *ck, const char *key, size_t nkey, ckpt_item_fn *fn, void *arg);
+
+/* The first and the last key (buffers of CACHE_KEY_MAX bytes).  Returns 0,
+ * -ENOENT when there are no items, or a negative errno. */
+int ckpt_key_bounds(struct ckpt *ck, char *first, size_t *nfirst, char *last, size_t *nlast);
+
 /* Apply records (consecutive LSNs, all above the applied LSN) in one write
  * transaction that also stores the last one's LSN as the applied LSN, so the
  * checkpoint is always exactly "the log up to applied LSN".  Only the last
@@ -40,7 +59,6 @@ int ckpt_apply(struct ckpt *ck, const struct wal_record *recs, size_t n);
 /* Call fn for every item in the checkpoint, as a SET change (lsn 0), from
  * one read transaction: a consistent point-in-time view.  Returns 0 or a
  * negative errno; *applied_lsn (OUT, may be NULL) gets the view's LSN. */
-typedef int ckpt_item_fn(void *arg, const struct cache_change *set);
 int ckpt_scan(struct ckpt *ck, ckpt_item_fn *fn, void *arg, uint64_t *applied_lsn);
 
 /* Delete every item whose exptime has passed (expiry is not logged, so the
@@ -80,6 +98,10 @@ struct ckpt_snapshot;
 int ckpt_snapshot_open(struct ckpt *ck, struct ckpt_snapshot **out, uint64_t *lsn);
 int ckpt_snapshot_next(struct ckpt_snapshot *snap, struct cache_change *item);
 void ckpt_snapshot_pause(struct ckpt_snapshot *snap);
+/* Before the first next: read only the keys in [from, to) (nfrom 0: from
+ * the first key; nto 0: to the end), so that threads can share the work. */
+void ckpt_snapshot_set_range(struct ckpt_snapshot *snap, const char *from, size_t nfrom,
+                             const char *to, size_t nto);
 void ckpt_snapshot_close(struct ckpt_snapshot *snap);
 
 /* The time of a delayed flush_all folded in but not yet carried out, or 0. */

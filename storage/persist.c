@@ -19,15 +19,24 @@
 #include "storage/ckpt.h"
 #include "storage/log.h"
 #include "storage/store.h"
+#include "storage/warmup.h"
 
-/* Records per LMDB write transaction.  Measured (docs/benchmarks.md):
- * 32,768 cost 13 bytes more RSS per item at 1M items (the heap keeps the
- * dirty pages of the largest transaction) and no less CPU than 4,096. */
-#define CKPT_BATCH 4096
-#define CKPT_BATCH_BYTES (4u << 20) /* ... or this many bytes of records */
-#define CKPT_MIN_RECORDS 65536       /* fold once this many records wait... */
+/* Records per LMDB write transaction.  Measured (docs/benchmarks.md,
+ * docs/warm-restart.md): with random keys each record rewrites about a
+ * page, so larger transactions fold faster (4,096: 45k records/s; 16,384:
+ * 63-74k/s; 32,768: 106k/s) but the heap keeps the dirty pages of the
+ * largest one (RssAnon per item at 1M items: 212 B, 217 B, ~225 B). */
+#define CKPT_BATCH 16384
+#define CKPT_BATCH_BYTES (16u << 20) /* ... or this many bytes of records */
+/* The unfolded tail's bound (wal_tail_*): what a restart replays before it
+ * serves (docs/warm-restart.md).  Folding starts at half of it, so that
+ * bursts rarely wait. */
+#define TAIL_MAX_RECORDS 32768
+#define TAIL_MAX_BYTES ((uint64_t)16 << 20)
+#define CKPT_MIN_RECORDS (TAIL_MAX_RECORDS / 2) /* fold once this many records wait... */
 #define CKPT_MAX_DELAY 5             /* ... or they have waited this many seconds */
 #define CKPT_PURGE_INTERVAL 60     /* seconds between purges of expired items */
+#define CKPT_POLL_MS 50            /* how often the checkpointer looks at the log */
 
 struct persist {
 	struct persist_config cfg;
@@ -37,6 +46,7 @@ struct persist {
 	struct cache *cache;           /* the store's memory (recovery fills it directly) */
 	struct wal *wal;
 	struct ckpt *ckpt;
+	struct warmup *warmup;         /* loads the checkpoint after startup */
 
 	pthread_t checkpointer;
 	pthread_mutex_t lock;          /* guards stop */
@@ -53,7 +63,8 @@ struct persist {
 	time_t last_fold;              /* checkpointer thread only */
 	int checkpoint_error;          /* atomic */
 	uint64_t last_recovery_ms;
-	uint64_t recovered_items;
+	uint64_t replayed_items;       /* items in memory after the WAL tail's replay */
+	uint64_t replayed_bytes;       /* bytes of the WAL tail replayed */
 	uint64_t wal_dropped_bytes;
 };
 
@@ -82,9 +93,9 @@ load_item(void *arg, const struct cache_change *set)
 static void
 replay_record(void *arg, const struct wal_record *rec)
 {
-	struct cache *cache = arg;
+	struct store *store = arg;
 
-	cache_apply(cache, &rec->change);
+	store_replay_change(store, &rec->change);
 }
 
 static uint64_t
@@ -185,24 +196,28 @@ load_identity(struct persist *p)
 	return 0;
 }
 
+/* Memory as of the end of the log, but for the checkpoint's items, which
+ * the warm-up brings in after the node serves: replay the WAL after the
+ * checkpoint (the warm-up notes each change, so that the loader never
+ * brings back an older version). */
 static int
 recover(struct persist *p, uint64_t *next_lsn, uint32_t *epoch)
 {
-	struct load_ctx ctx = {.cache = p->cache, .now = cache_now()};
 	struct wal_recovery rec;
-	uint64_t applied;
-	uint32_t pending_flush;
+	uint64_t applied = ckpt_applied_lsn(p->ckpt);
+	uint32_t pending_flush = ckpt_pending_flush(p->ckpt);
 	int rc;
 
-	if ((rc = ckpt_scan(p->ckpt, load_item, &ctx, &applied)) != 0)
-		return rc;
-	pending_flush = ckpt_pending_flush(p->ckpt);
+	p->warmup = warmup_create(p->cache, p->ckpt);
+	if (p->warmup == NULL)
+		return -ENOMEM;
+	store_set_warmup(p->store, p->warmup);
 	if (pending_flush != 0) {
 		struct cache_change flush = {.type = CACHE_CHANGE_FLUSH, .exptime = pending_flush};
 
 		cache_apply(p->cache, &flush);
 	}
-	if ((rc = wal_recover(p->data_dir, applied, replay_record, p->cache, &rec)) != 0) {
+	if ((rc = wal_recover(p->data_dir, applied, replay_record, p->store, &rec)) != 0) {
 		log_msg(LOG_ALWAYS, "cannot read the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
 		return rc;
 	}
@@ -210,28 +225,34 @@ recover(struct persist *p, uint64_t *next_lsn, uint32_t *epoch)
 	*next_lsn = (rec.last_lsn > applied ? rec.last_lsn : applied) + 1;
 	*epoch = rec.last_epoch != 0 ? rec.last_epoch : 1;
 	p->wal_dropped_bytes = rec.dropped_bytes;
-	log_msg(LOG_ALWAYS, "recovery: checkpoint at LSN %" PRIu64 " (%" PRIu64 " expired items skipped), %"
-	        PRIu64 " WAL records replayed up to LSN %" PRIu64 "%s", applied, ctx.skipped,
+	p->replayed_bytes = rec.replayed_bytes;
+	log_msg(LOG_ALWAYS, "recovery: checkpoint at LSN %" PRIu64 ", %" PRIu64
+	        " WAL records replayed up to LSN %" PRIu64 "%s", applied,
 	        rec.replayed, *next_lsn - 1, rec.dropped_bytes ? ", damaged tail cut off" : "");
 	return 0;
 }
 
 /* After recovery, with the WAL open: carry out a delayed flush_all whose time
- * passed while the node was down (logged, so the next recovery sees it), drop
- * what expired, and count what is left. */
-static void
+ * passed while the node was down (logged, so the next recovery sees it),
+ * then start loading the checkpoint behind the serving node. */
+static int
 finish_recovery(struct persist *p, const struct timespec *start)
 {
 	struct cache_stats cs;
 
 	store_run_due_flush(p->store);
 	cache_get_stats(p->cache, &cs);
-	cache_sweep(p->cache, (size_t)1 << cs.hash_power);
-	cache_get_stats(p->cache, &cs);
+	if (cs.curr_items > 0) {
+		/* The tail may have left dead items (flushed later in it, or
+		 * expired while the node was down): count only what is served. */
+		cache_sweep(p->cache, (size_t)1 << cs.hash_power);
+		cache_get_stats(p->cache, &cs);
+	}
+	p->replayed_items = cs.curr_items;
 	p->last_recovery_ms = elapsed_ms(start);
-	p->recovered_items = cs.curr_items;
-	log_msg(LOG_ALWAYS, "recovered %" PRIu64 " items in %" PRIu64 " ms",
-	        p->recovered_items, p->last_recovery_ms);
+	log_msg(LOG_ALWAYS, "recovered the WAL tail in %" PRIu64 " ms (%" PRIu64 " items)",
+	        p->last_recovery_ms, p->replayed_items);
+	return warmup_start(p->warmup);
 }
 
 /******** CHECKPOINTER ********/
@@ -248,8 +269,10 @@ fold_batch(struct persist *p, const char *buf, size_t n, struct wal_record *recs
 			return -EILSEQ;
 	}
 	rc = ckpt_apply(p->ckpt, recs, n);
-	if (rc == 0)
+	if (rc == 0) {
 		__atomic_store_n(&p->checkpoint_lsn, recs[n - 1].lsn, __ATOMIC_RELAXED);
+		wal_tail_folded(p->wal, recs[n - 1].lsn, pos);
+	}
 	return rc;
 }
 
@@ -334,14 +357,25 @@ checkpoint_round(struct persist *p)
 	uint64_t synced, applied;
 	int rc = 0;
 
+	struct wal_tail_stats tail;
+	bool due;
+
 	synced = wal_synced_lsn(p->wal);
 	applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
-	/* Fold in large rounds (LMDB pays per transaction and per page), but
-	 * never let more than CKPT_MAX_DELAY seconds of the log wait; after a
-	 * failure, retry every second. */
-	if (synced > applied &&
-	    (synced - applied >= CKPT_MIN_RECORDS || time(NULL) - p->last_fold >= CKPT_MAX_DELAY ||
-	     __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) != 0)) {
+	wal_tail_stats(p->wal, &tail);
+	/* Fold in large rounds (LMDB pays per transaction and per page), as
+	 * soon as half the tail's bound is used, and never let more than
+	 * CKPT_MAX_DELAY seconds of the log wait; after a failure, retry every
+	 * second. */
+	due = tail.records >= CKPT_MIN_RECORDS || tail.bytes >= TAIL_MAX_BYTES / 2 ||
+	      time(NULL) - p->last_fold >= CKPT_MAX_DELAY;
+	if (__atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) != 0)
+		due = time(NULL) - p->last_fold >= 1;
+	/* Only what is on disk is folded: under everysec, ask for the fsync
+	 * now rather than wait for the next second. */
+	if (due && synced < wal_last_lsn(p->wal))
+		wal_sync_soon(p->wal);
+	if (due && synced > applied) {
 		rc = fold_until(p, synced);
 		p->last_fold = time(NULL);
 	}
@@ -350,8 +384,13 @@ checkpoint_round(struct persist *p)
 		rc = rc < 0 ? rc : wal_slots_save(p->wal);
 	}
 	if (rc != 0 && __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) == 0)
-		log_msg(LOG_ALWAYS, "checkpointer: %s; the WAL keeps the changes, retrying",
-		        strerror(-rc));
+		log_msg(LOG_ALWAYS, "checkpointer: %s; the WAL keeps the changes, retrying "
+		        "(the tail's bound is lifted meanwhile)", strerror(-rc));
+	/* Writes wait for folding only while folding works. */
+	if (rc == 0)
+		wal_tail_limit(p->wal, TAIL_MAX_RECORDS, TAIL_MAX_BYTES);
+	else
+		wal_tail_limit(p->wal, 0, 0);
 	__atomic_store_n(&p->checkpoint_error, -rc, __ATOMIC_RELAXED);
 }
 
@@ -366,7 +405,11 @@ checkpointer_main(void *arg)
 		struct timespec deadline;
 
 		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += 1;
+		deadline.tv_nsec += CKPT_POLL_MS * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
 		pthread_cond_timedwait(&p->wake, &p->lock, &deadline);
 		if (p->stop)
 			break;
@@ -430,8 +473,14 @@ persist_open(const struct persist_config *cfg, struct store *store,
 		log_msg(LOG_ALWAYS, "cannot open the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
 		goto fail;
 	}
+	wal_tail_init(p->wal, p->checkpoint_lsn, p->replayed_bytes);
+	wal_tail_limit(p->wal, TAIL_MAX_RECORDS, TAIL_MAX_BYTES);
 	store_attach_log(store, p->wal);
-	finish_recovery(p, &start);
+	if ((rc = finish_recovery(p, &start)) != 0) {
+		store_attach_log(store, NULL);
+		wal_close(p->wal);
+		goto fail;
+	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->ckpt_lock, NULL);
 	pthread_mutex_init(&p->id_lock, NULL);
@@ -447,6 +496,8 @@ persist_open(const struct persist_config *cfg, struct store *store,
 	*out = p;
 	return 0;
 fail:
+	store_set_warmup(store, NULL);
+	warmup_destroy(p->warmup);
 	ckpt_close(p->ckpt);
 	if (p->lock_fd >= 0)
 		close(p->lock_fd);
@@ -465,6 +516,8 @@ persist_close(struct persist *p)
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->checkpointer, NULL);
+	store_set_warmup(p->store, NULL);
+	warmup_destroy(p->warmup);
 	wal_reader_close(p->ckpt_reader);
 	store_attach_log(p->store, NULL);
 	wal_close(p->wal);
@@ -502,6 +555,8 @@ persist_write_error(struct persist *p)
 void
 persist_get_stats(struct persist *p, struct persist_stats *out)
 {
+	struct warmup_stats ws;
+
 	memset(out, 0, sizeof(*out));
 	out->fsync = p->cfg.fsync;
 	out->wal_lsn = wal_last_lsn(p->wal);
@@ -509,10 +564,15 @@ persist_get_stats(struct persist *p, struct persist_stats *out)
 	out->checkpoint_lsn = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
 	out->wal_bytes = wal_disk_bytes(p->wal);
 	out->checkpoint_bytes = ckpt_file_bytes(p->ckpt);
+	warmup_get_stats(p->warmup, &ws);
 	out->last_recovery_ms = p->last_recovery_ms;
-	out->recovered_items = p->recovered_items;
+	out->recovered_items = p->replayed_items + ws.items;
+	out->warmup_loading = ws.loading;
+	out->warmup_items = ws.items;
+	out->warmup_ms = ws.ms;
 	out->wal_dropped_bytes = p->wal_dropped_bytes;
 	out->wal_appends_waiting = wal_appenders_waiting(p->wal);
+	wal_tail_stats(p->wal, &out->tail);
 	out->wal_error = wal_error(p->wal);
 	out->checkpoint_error = __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED);
 }
@@ -632,8 +692,11 @@ persist_full_sync_begin(struct persist *p)
 	struct persist_identity id;
 	int rc;
 
-	/* The checkpointer stays out until persist_full_sync_end(). */
+	/* The checkpointer stays out until persist_full_sync_end(): no append
+	 * may wait for it meanwhile (its next round sets the bound again). */
 	pthread_mutex_lock(&p->ckpt_lock);
+	wal_tail_limit(p->wal, 0, 0);
+	warmup_stop(p->warmup);  /* what it would load is about to go */
 	wal_reader_close(p->ckpt_reader);
 	p->ckpt_reader = NULL;
 	store_attach_log(p->store, NULL);
@@ -693,10 +756,12 @@ persist_truncate_after(struct persist *p, uint64_t lsn)
 	int rc;
 
 	pthread_mutex_lock(&p->ckpt_lock);
+	wal_tail_limit(p->wal, 0, 0);  /* as in persist_full_sync_begin() */
 	if (__atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED) > lsn) {
 		pthread_mutex_unlock(&p->ckpt_lock);
 		return -ERANGE;
 	}
+	warmup_stop(p->warmup);  /* memory is rebuilt in full below */
 	store_attach_log(p->store, NULL);
 	wal_reader_close(p->ckpt_reader);
 	p->ckpt_reader = NULL;
@@ -706,7 +771,7 @@ persist_truncate_after(struct persist *p, uint64_t lsn)
 		cache_clear(p->cache);
 		rc = ckpt_scan(p->ckpt, load_item, &ctx, &applied);
 		if (rc == 0)
-			rc = wal_recover(p->data_dir, applied, replay_record, p->cache, &rec);
+			rc = wal_recover(p->data_dir, applied, replay_record, p->store, &rec);
 		if (rc != 0)
 			discarded = rc;
 	}

@@ -10,9 +10,10 @@
  * thread), the LMDB checkpoint and the checkpointer thread, which folds
  * closed WAL segments into LMDB and deletes the segments it no longer needs.
  *
- * Startup (persist_open): lock DATA, open the checkpoint, load its unexpired
- * items into the cache, replay the WAL after the checkpoint's LSN (cutting
- * off a torn or corrupt tail), then open the WAL for appending.
+ * Startup (persist_open): lock DATA, open the checkpoint, replay the WAL
+ * after the checkpoint's LSN (cutting off a torn or corrupt tail), open the
+ * WAL for appending, and start the warm-up (storage/warmup.h), which loads
+ * the checkpoint's items while the node serves.
  */
 #ifndef CAIRN_STORAGE_PERSIST_H
 #define CAIRN_STORAGE_PERSIST_H
@@ -39,10 +40,14 @@ struct persist_stats {
 	uint64_t checkpoint_lsn;     /* last LSN folded into LMDB */
 	uint64_t wal_bytes;          /* bytes of WAL segments on disk */
 	uint64_t checkpoint_bytes;   /* bytes of the LMDB data file */
-	uint64_t last_recovery_ms;
-	uint64_t recovered_items;    /* items in memory after recovery */
+	uint64_t last_recovery_ms;   /* exec's persist_open until it could serve */
+	uint64_t recovered_items;    /* items recovered: the WAL tail's, then the warm-up's */
+	bool warmup_loading;         /* the checkpoint is still loading (storage/warmup.h) */
+	uint64_t warmup_items;       /* checkpoint items the warm-up brought into memory */
+	uint64_t warmup_ms;          /* how long it took, or has taken so far */
 	uint64_t wal_dropped_bytes;  /* damaged WAL bytes cut off at startup */
-	uint32_t wal_appends_waiting; /* writes waiting now for WAL buffer space */
+	uint32_t wal_appends_waiting; /* writes waiting now for WAL buffer space or folding */
+	struct wal_tail_stats tail;   /* the unfolded tail and its bound */
 	int wal_error;               /* errno of a failed WAL write, or 0 */
 	int checkpoint_error;        /* errno of the last failed checkpoint, or 0 */
 };

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "storage/wal.h"
+#include "storage/warmup.h"
 
 #define WRITER_LOCKS 1024  /* power of two */
 
@@ -17,6 +18,7 @@ struct store {
 	/* Read under any one writer lock, written under all of them. */
 	struct wal *log;
 	bool follower;
+	struct warmup *warmup;   /* atomic; see store_set_warmup() */
 };
 
 /* The highest LSN appended by this thread since store_take_thread_lsn(). */
@@ -42,6 +44,39 @@ unlock_all_writers(struct store *s)
 {
 	for (int i = WRITER_LOCKS - 1; i >= 0; i--)
 		pthread_mutex_unlock(&s->writers[i]);
+}
+
+/******** WARM-UP ********/
+
+static struct warmup *
+loading_warmup(struct store *s)
+{
+	struct warmup *w = __atomic_load_n(&s->warmup, __ATOMIC_ACQUIRE);
+
+	return w != NULL && warmup_loading(w) ? w : NULL;
+}
+
+/* Before a change to one key reaches memory (key's writer lock held):
+ * while the checkpoint is still loading, the key's checkpoint version is
+ * brought in first if the change depends on it, and the loader is told to
+ * leave the key alone (warmup.h). */
+static void
+before_change(struct store *s, const char *key, size_t nkey, bool depends_on_old)
+{
+	struct warmup *w = loading_warmup(s);
+
+	if (w != NULL)
+		warmup_before_change(w, key, nkey, depends_on_old);
+}
+
+/* An immediate flush_all: nothing still in the checkpoint is live. */
+static void
+after_flush(struct store *s, const struct cache_effect *eff)
+{
+	struct warmup *w = loading_warmup(s);
+
+	if (w != NULL && eff->changed && eff->change.exptime == 0)
+		warmup_note_flush(w);
 }
 
 /******** LOGGING ********/
@@ -79,6 +114,7 @@ log_eviction(void *arg, const char *key, size_t nkey)
 	if (s->log != NULL && !s->follower && !cache_contains(s->cache, key, nkey)) {
 		struct cache_change evict = {.type = CACHE_CHANGE_EVICT, .key = key, .nkey = nkey};
 
+		before_change(s, key, nkey, false);
 		wal_append(s->log, &evict);
 	}
 	pthread_mutex_unlock(lock);
@@ -159,6 +195,7 @@ store_store(struct store *s, struct item *it, enum cache_store_mode mode, uint64
 	enum cache_status st;
 
 	pthread_mutex_lock(lock);
+	before_change(s, item_key(it), it->nkey, mode != CACHE_SET);
 	st = cache_store(s->cache, it, mode, cas, cas_out, &eff);
 	log_effect(s, &eff);
 	pthread_mutex_unlock(lock);
@@ -174,6 +211,7 @@ store_get_and_touch(struct store *s, const char *key, size_t nkey, uint32_t expt
 	struct item *it;
 
 	pthread_mutex_lock(lock);
+	before_change(s, key, nkey, true);
 	it = cache_get_and_touch(s->cache, key, nkey, exptime, &eff);
 	log_effect(s, &eff);
 	pthread_mutex_unlock(lock);
@@ -188,6 +226,7 @@ store_delete(struct store *s, const char *key, size_t nkey)
 	enum cache_status st;
 
 	pthread_mutex_lock(lock);
+	before_change(s, key, nkey, true);  /* the reply says whether it was there */
 	st = cache_delete(s->cache, key, nkey, &eff);
 	log_effect(s, &eff);
 	pthread_mutex_unlock(lock);
@@ -201,6 +240,7 @@ store_discard(struct store *s, const char *key, size_t nkey)
 	struct cache_effect eff;
 
 	pthread_mutex_lock(lock);
+	before_change(s, key, nkey, true);  /* its DELETE must reach the log */
 	cache_discard(s->cache, key, nkey, &eff);
 	log_effect(s, &eff);
 	pthread_mutex_unlock(lock);
@@ -215,6 +255,7 @@ store_incr(struct store *s, const char *key, size_t nkey, bool incr, uint64_t de
 	enum cache_status st;
 
 	pthread_mutex_lock(lock);
+	before_change(s, key, nkey, true);
 	st = cache_incr(s->cache, key, nkey, incr, delta, result, &eff);
 	log_effect(s, &eff);
 	pthread_mutex_unlock(lock);
@@ -232,6 +273,7 @@ store_flush(struct store *s, uint32_t when)
 
 	lock_all_writers(s);
 	cache_flush(s->cache, when, &eff);
+	after_flush(s, &eff);
 	log_effect(s, &eff);
 	unlock_all_writers(s);
 }
@@ -247,8 +289,10 @@ store_run_due_flush(struct store *s)
 	if (!cache_flush_due(s->cache))
 		return;
 	lock_all_writers(s);
-	if (cache_run_due_flush(s->cache, &eff))
+	if (cache_run_due_flush(s->cache, &eff)) {
+		after_flush(s, &eff);
 		log_effect(s, &eff);
+	}
 	unlock_all_writers(s);
 }
 
@@ -273,13 +317,43 @@ store_apply_record(struct store *s, const struct wal_record *rec, bool more)
 		rc = wal_append_record(s->log, rec, more);  /* -EILSEQ: a gap or a repeat */
 	if (rc == 0) {
 		note_lsn(rec->lsn);
-		cache_apply(s->cache, ch);
+		store_replay_change(s, ch);
 	}
 	if (all)
 		unlock_all_writers(s);
 	else
 		pthread_mutex_unlock(lock);
 	return rc;
+}
+
+void
+store_replay_change(struct store *s, const struct cache_change *ch)
+{
+	struct warmup *w = loading_warmup(s);
+
+	if (w != NULL && ch->type == CACHE_CHANGE_FLUSH && ch->exptime == 0)
+		warmup_note_flush(w);
+	else if (w != NULL && ch->type != CACHE_CHANGE_FLUSH)
+		/* A TOUCH changes the item the checkpoint holds: bring it in. */
+		warmup_before_change(w, ch->key, ch->nkey, ch->type == CACHE_CHANGE_TOUCH);
+	cache_apply(s->cache, ch);
+}
+
+void
+store_set_warmup(struct store *s, struct warmup *w)
+{
+	__atomic_store_n(&s->warmup, w, __ATOMIC_RELEASE);
+}
+
+struct item *
+store_get(struct store *s, const char *key, size_t nkey)
+{
+	struct item *it = cache_get(s->cache, key, nkey);
+	struct warmup *w;
+
+	if (it == NULL && (w = loading_warmup(s)) != NULL)
+		it = warmup_read(w, key, nkey);
+	return it;
 }
 
 void

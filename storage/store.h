@@ -58,6 +58,17 @@ void store_attach_log(struct store *s, struct wal *w);
 /* Follower (replica) or leader (primary).  Waits like store_attach_log(). */
 void store_set_follower(struct store *s, bool follower);
 
+/* While a restarted node's checkpoint is still loading (storage/warmup.h),
+ * reads that miss memory and changes that depend on an item's old value
+ * consult the checkpoint, and every change is noted so the loader leaves
+ * its key alone.  NULL: none (after warmup_stop(), before warmup_destroy()).
+ * Set by persist. */
+struct warmup;
+void store_set_warmup(struct store *s, struct warmup *w);
+
+/* A get: cache_get(), or while warming up, the checkpoint's item. */
+struct item *store_get(struct store *s, const char *key, size_t nkey);
+
 /* The protocol's changes: as the cache_* functions of the same names, plus
  * the log.  Each records the LSN it appended for store_take_thread_lsn(). */
 enum cache_status store_store(struct store *s, struct item *it, enum cache_store_mode mode,
@@ -81,6 +92,11 @@ void store_run_due_flush(struct store *s);
  * (the log's writer then wakes once for the run). */
 int store_apply_record(struct store *s, const struct wal_record *rec, bool more);
 void store_apply_end(struct store *s);
+
+/* Apply a change that is already in the log (the WAL tail at startup, a
+ * follower's record) to memory, telling a warm-up about it.  No lock taken:
+ * the caller holds the key's writer lock or is alone. */
+void store_replay_change(struct store *s, const struct cache_change *ch);
 
 /* The highest LSN this thread appended since the previous call (0 if none),
  * and forget it: a connection waits for that LSN to be durable before it

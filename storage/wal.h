@@ -84,10 +84,12 @@ struct wal_segment {
  * array (*out, *n; free() it), or a negative errno. */
 int wal_list_segments(const char *data_dir, struct wal_segment **out, size_t *n);
 
-/* Read a whole segment into memory: *buf (malloc'd, free() it) holds *len
- * bytes of records after the segment header.  Returns 0, -EINVAL for a bad
- * header, or a negative errno. */
+/* Map a whole segment read-only: *buf holds *len bytes of records after
+ * the segment header; wal_release_segment() unmaps it (before anything
+ * truncates the file).  Returns 0, -EINVAL for a bad header, or a negative
+ * errno. */
 int wal_read_segment(const char *path, char **buf, size_t *len);
+void wal_release_segment(char *buf, size_t len);
 
 /******** RECOVERY ********/
 
@@ -97,6 +99,7 @@ struct wal_recovery {
 	uint64_t last_lsn;         /* last valid record of the retained log (0 if none) */
 	uint32_t last_epoch;       /* its epoch (0 if none) */
 	uint64_t replayed;         /* records handed to the callback */
+	uint64_t replayed_bytes;   /* their encoded size (the unfolded tail) */
 	uint64_t dropped_bytes;    /* torn or corrupt bytes cut off, and *.damaged bytes */
 	uint64_t dropped_segments; /* segments set aside as *.damaged */
 	uint64_t covered_segments; /* segments set aside as *.covered (the checkpoint has them) */
@@ -204,6 +207,30 @@ int wal_error(struct wal *w);
 /* Appends waiting right now for buffer space: the disk is slower than the
  * writes (backpressure). */
 uint32_t wal_appenders_waiting(struct wal *w);
+
+/* THE UNFOLDED TAIL: the records after the checkpoint's LSN, which a
+ * restart replays before it serves.  With a bound set, an append waits
+ * while the tail holds max_records records or would pass max_bytes bytes,
+ * until the checkpointer folds (a write stall, as RocksDB's), and asks the
+ * writer for an fsync (only what is on disk is folded).
+ *   init:   after wal_open(), the checkpoint's LSN and the bytes of the
+ *           records after it (recovery's replayed_bytes);
+ *   limit:  set the bound (0, 0: none; persist lifts it while the
+ *           checkpoint cannot be written, so that writes never hang on it);
+ *   folded: the checkpoint now holds every record up to lsn, `bytes` of
+ *           them since the last call. */
+struct wal_tail_stats {
+	uint64_t records, bytes;
+	uint64_t max_records, max_bytes;
+	uint64_t waits;          /* appends that waited for the checkpointer */
+};
+void wal_tail_init(struct wal *w, uint64_t folded_lsn, uint64_t unfolded_bytes);
+void wal_tail_limit(struct wal *w, uint64_t max_records, uint64_t max_bytes);
+void wal_tail_folded(struct wal *w, uint64_t lsn, uint64_t bytes);
+void wal_tail_stats(struct wal *w, struct wal_tail_stats *out);
+
+/* fsync at the writer's next round, whatever the policy. */
+void wal_sync_soon(struct wal *w);
 
 /******** RETENTION: SLOTS AND TRIMMING ********/
 

@@ -124,6 +124,15 @@ struct wal {
 	char *buf;                  /* records not yet handed to the writer */
 	size_t len, cap;
 	uint32_t appenders_waiting; /* atomic: appends waiting for buffer space */
+	/* The unfolded tail (wal_tail_*), under lock: appenders wait on
+	 * `folded` while it is full. */
+	pthread_cond_t folded;
+	uint64_t tail_max_records;  /* 0: no bound */
+	uint64_t tail_max_bytes;
+	uint64_t folded_lsn;        /* the checkpoint's LSN */
+	uint64_t unfolded_bytes;    /* bytes of records after folded_lsn */
+	uint64_t tail_waits;        /* appends that waited for the checkpointer */
+	bool sync_wanted;           /* fsync at the next round, whatever the policy */
 	uint64_t buf_first_lsn;     /* LSN of the first record in buf */
 	uint64_t next_lsn;          /* under lock */
 	uint64_t last_lsn;          /* last handed out; atomic reads */

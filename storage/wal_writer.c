@@ -226,12 +226,33 @@ grown_capacity(size_t cap, size_t need)
 /* Queue one record (caller holds w->lock).  want_lsn 0: the next LSN;
  * else it must be the next LSN.  Returns 0 and *lsn, -EILSEQ, or -ENOMEM
  * (the log then fails like a disk: wal_error). */
+/* Would one more record of `size` bytes overfill the unfolded tail?
+ * (Caller holds w->lock.)  A record bigger than the byte bound still goes
+ * in when the tail is empty. */
+static bool
+tail_full(const struct wal *w, size_t size)
+{
+	if (w->tail_max_records == 0)
+		return false;
+	return w->next_lsn - 1 - w->folded_lsn >= w->tail_max_records ||
+	       (w->unfolded_bytes > 0 && w->unfolded_bytes + size > w->tail_max_bytes);
+}
+
 static int
 do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32_t epoch,
          bool wake, uint64_t *lsn)
 {
 	size_t size = wal_record_size(ch);
 
+	while (tail_full(w, size) && __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0) {
+		/* The checkpointer folds only what is on disk: sync now. */
+		w->sync_wanted = true;
+		pthread_cond_signal(&w->work);
+		w->tail_waits++;
+		__atomic_add_fetch(&w->appenders_waiting, 1, __ATOMIC_RELAXED);
+		pthread_cond_wait(&w->folded, &w->lock);
+		__atomic_sub_fetch(&w->appenders_waiting, 1, __ATOMIC_RELAXED);
+	}
 	while (w->len > 0 && w->len + size > WAL_BUFFER_MAX &&
 	       __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0) {
 		/* A run of records (wake false) has not woken the writer yet:
@@ -269,6 +290,7 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 			pthread_cond_signal(&w->work);
 	}
 	w->len += size;
+	w->unfolded_bytes += size;
 	__atomic_store_n(&w->last_lsn, *lsn, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -336,6 +358,7 @@ do_sync(struct wal *w)
 	if (fdatasync(w->fd) != 0)
 		return -errno;
 	clock_gettime(CLOCK_MONOTONIC, &w->last_sync);
+	__atomic_store_n(&w->sync_wanted, false, __ATOMIC_RELAXED);
 	w->synced_offset = w->segment_bytes;
 	w->unsynced_len = 0;
 	__atomic_store_n(&w->synced_lsn, w->written_lsn, __ATOMIC_RELEASE);
@@ -469,7 +492,7 @@ sync_due(struct wal *w)
 	if (__atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) ==
 	    __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED))
 		return false;
-	return w->fsync == WAL_FSYNC_ALWAYS ||
+	return w->fsync == WAL_FSYNC_ALWAYS || w->sync_wanted ||
 	       (w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync));
 }
 
@@ -678,6 +701,8 @@ wal_open(const struct wal_config *cfg, uint64_t next_lsn, uint32_t epoch,
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->space, NULL);
+	pthread_cond_init(&w->folded, NULL);
+	w->folded_lsn = next_lsn - 1;
 	/* Always a fresh segment: the last one may end in a cut-off tail. */
 	pthread_mutex_lock(&w->lock);
 	rc = do_start_at(w, next_lsn);
@@ -698,6 +723,7 @@ out_destroy:
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->space);
+	pthread_cond_destroy(&w->folded);
 	wal_slots_free(w);
 	free(w->segs);
 out_free:
@@ -735,6 +761,7 @@ wal_close(struct wal *w)
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->space);
+	pthread_cond_destroy(&w->folded);
 	wal_slots_free(w);
 	free(w->segs);
 	free(w->buf);
@@ -782,6 +809,9 @@ wal_reset(struct wal *w, uint64_t next_lsn)
 	do_slots_rebase(w, next_lsn, next_lsn);
 	w->next_lsn = next_lsn;
 	w->unsynced_len = 0;
+	w->folded_lsn = next_lsn - 1;  /* a full resync: the checkpoint has it all */
+	w->unfolded_bytes = 0;
+	pthread_cond_broadcast(&w->folded);
 	__atomic_store_n(&w->last_lsn, next_lsn - 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->written_lsn, next_lsn - 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->synced_lsn, next_lsn - 1, __ATOMIC_RELEASE);
@@ -809,7 +839,7 @@ segment_prefix_through(const char *path, uint64_t lsn)
 			break;
 		pos += used;
 	}
-	free(buf);
+	wal_release_segment(buf, len);
 	return (int64_t)(WAL_SEGMENT_HDR_SIZE + pos);
 }
 
@@ -895,6 +925,59 @@ wal_disk_bytes(struct wal *w)
 		bytes += w->segs[i].size;
 	pthread_mutex_unlock(&w->lock);
 	return bytes;
+}
+
+void
+wal_tail_init(struct wal *w, uint64_t folded_lsn, uint64_t unfolded_bytes)
+{
+	pthread_mutex_lock(&w->lock);
+	w->folded_lsn = folded_lsn;
+	w->unfolded_bytes = unfolded_bytes;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void
+wal_tail_limit(struct wal *w, uint64_t max_records, uint64_t max_bytes)
+{
+	pthread_mutex_lock(&w->lock);
+	w->tail_max_records = max_records;
+	w->tail_max_bytes = max_bytes;
+	pthread_cond_broadcast(&w->folded);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void
+wal_tail_folded(struct wal *w, uint64_t lsn, uint64_t bytes)
+{
+	pthread_mutex_lock(&w->lock);
+	if (lsn > w->folded_lsn)
+		w->folded_lsn = lsn;
+	w->unfolded_bytes = bytes < w->unfolded_bytes ? w->unfolded_bytes - bytes : 0;
+	if (w->folded_lsn >= w->next_lsn - 1)
+		w->unfolded_bytes = 0;  /* nothing left: no drift either */
+	pthread_cond_broadcast(&w->folded);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void
+wal_tail_stats(struct wal *w, struct wal_tail_stats *out)
+{
+	pthread_mutex_lock(&w->lock);
+	out->records = w->next_lsn - 1 - w->folded_lsn;
+	out->bytes = w->unfolded_bytes;
+	out->max_records = w->tail_max_records;
+	out->max_bytes = w->tail_max_bytes;
+	out->waits = w->tail_waits;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void
+wal_sync_soon(struct wal *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->sync_wanted = true;
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->lock);
 }
 
 uint32_t
