@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench.sh: benchmark cairn against memcached and Redis, side by side, in one
-# run, and (sections persistence, replication, failover; run by
-# scripts/bench_cluster.sh) cairn's persistence, replication and failover.
+# run, and (sections replication, failover, restart; run by
+# scripts/bench_cluster.sh) cairn's replication, failover and warm restart.
 #
-# Sections: BENCH_SECTIONS="memcached persistence replication failover" (the
+# Sections: BENCH_SECTIONS="memcached replication failover restart" (the
 # default; "all" is the same). The memcached section (about 11.5 min at the
 # defaults; the estimate is printed first) is:
 #
@@ -30,7 +30,7 @@
 # See docs/benchmarks.md.
 #
 # Environment (all optional):
-#   BENCH_SECTIONS="memcached persistence replication failover"  what to run
+#   BENCH_SECTIONS="memcached replication failover restart"  what to run
 #   BENCH_SECONDS=5        seconds per measurement
 #   BENCH_ROUNDS=3         rounds (medians are over rounds)
 #   BENCH_THREADS=2        server worker threads (-t; memcached and cairn)
@@ -147,15 +147,15 @@ done
 [[ $BENCH_REDIS == [01] ]] || { echo "bench.sh: BENCH_REDIS must be 0 or 1 (got '$BENCH_REDIS')" >&2; exit 2; }
 read -r -a CAIRN_EXTRA <<<"$CAIRN_ARGS"
 read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
-[[ $BENCH_SECTIONS == all ]] && BENCH_SECTIONS="memcached persistence replication failover"
+[[ $BENCH_SECTIONS == all ]] && BENCH_SECTIONS="memcached replication failover restart"
 RUN_MEMCACHED=0
 CLUSTER_SECTIONS=()
 for s in $BENCH_SECTIONS; do
     case $s in
     memcached) RUN_MEMCACHED=1 ;;
-    persistence | replication | failover) CLUSTER_SECTIONS+=("$s") ;;
+    persistence | replication | failover | restart) CLUSTER_SECTIONS+=("$s") ;;
     *)
-        echo "bench.sh: unknown section '$s' in BENCH_SECTIONS (memcached persistence replication failover, or all)" >&2
+        echo "bench.sh: unknown section '$s' in BENCH_SECTIONS (memcached replication failover restart persistence, or all)" >&2
         exit 2
         ;;
     esac

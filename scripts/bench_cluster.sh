@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# bench_cluster.sh: cairn-only benchmarks of persistence, replication,
-# failover and restart warm-up (the last against memcached's own warm restart).
+# bench_cluster.sh: cairn-only benchmarks of replication, failover and
+# restart warm-up (the last against memcached's own warm restart).
 # Normally run by scripts/bench.sh (BENCH_SECTIONS selects the sections); it
 # can also be run on its own:
 #
-#   scripts/bench_cluster.sh [persistence] [replication] [failover] [restart]
+#   scripts/bench_cluster.sh [replication] [failover] [restart]
 #
-# (no arguments = all four). Every server runs on 127.0.0.1 on free ports,
+# (no arguments = all three; `persistence` is another name for `restart`:
+# the per-write cost of persistence is bench.sh's memcached section). Every server runs on 127.0.0.1 on free ports,
 # with data directories under a temp dir; an EXIT trap kills every process
 # this script started, and every wait is bounded. See docs/benchmarks.md.
 #
@@ -85,13 +86,13 @@ if ! [[ $BENCH_RESTART_GET_RATE =~ ^[0-9]+$ ]]; then
     exit 2
 fi
 
-SECTIONS=("$@")
-((${#SECTIONS[@]})) || SECTIONS=(persistence replication failover restart)
+SECTIONS=("${@/#persistence/restart}")
+((${#SECTIONS[@]})) || SECTIONS=(replication failover restart)
 for s in "${SECTIONS[@]}"; do
     case $s in
-    persistence | replication | failover | restart) ;;
+    replication | failover | restart) ;;
     *)
-        echo "bench_cluster.sh: unknown section '$s' (persistence, replication, failover, restart)" >&2
+        echo "bench_cluster.sh: unknown section '$s' (replication, failover, restart or persistence)" >&2
         exit 2
         ;;
     esac
@@ -202,21 +203,6 @@ cmd, a = sys.argv[1], sys.argv[2:]
 if cmd == "stat":  # stat PORT GROUP NAME...
     st = stats(a[0], a[1])
     print(" ".join(st.get(n, "") for n in a[2:]))
-elif cmd == "wait-hit":  # wait-hit PORT KEY T0_NS TIMEOUT: port accepts and KEY hits
-    port, key, t0, end = a[0], a[1].encode(), a[2], deadline(a[3])
-    while time.monotonic() < end:
-        try:
-            s = conn(port, 0.5)
-            s.sendall(b"get " + key + b"\r\n")
-            r = until(s, [b"END\r\n", b"ERROR\r\n"])
-            s.close()
-            if r.startswith(b"VALUE " + key + b" "):
-                print("%.1f" % ms_since(t0))
-                sys.exit(0)
-        except OSError:
-            pass
-        time.sleep(0.002)
-    sys.exit(1)
 elif cmd == "wait-ge":  # wait-ge PORT GROUP NAME VALUE T0_NS TIMEOUT
     port, group, name, want, t0, end = a[0], a[1], a[2], int(a[3]), a[4], deadline(a[5])
     while time.monotonic() < end:
@@ -446,47 +432,6 @@ REPORT=()
 row() { REPORT+=("$(printf '| %s | %s | %s | %s |' "$1" "$2" "$3" "$4")"); }
 
 MB_PER_ITEM=$(awk -v n="$BENCH_BIG_ITEMS" 'BEGIN {print n * 112 / 1e6}') # 12 B key + 100 B value
-
-# --------------------------------------------------------------------------
-# persistence
-
-section_persistence() {
-    local t0 ms st
-    say "== persistence"
-
-    # a. restart time with BENCH_BIG_ITEMS x 100 B (SIGTERM, then kill -9)
-    node_new prst
-    local lrate
-    lrate=$(load_big prst) || { fail "persistence: load of $BENCH_BIG_ITEMS items failed"; return; }
-    say "   loaded $BENCH_BIG_ITEMS items (${lrate} sets/s)"
-    sleep 1.5 # let everysec sync the tail
-    local how
-    for how in TERM KILL; do
-        node_stop prst "$how"
-        t0=$(now_ns)
-        node_spawn prst
-        if ! ms=$(probe wait-hit "${NODE_PORT[prst]}" key:00000000 "$t0" 120); then
-            fail "persistence: node did not serve key:00000000 within 120 s after SIG$how"
-            continue
-        fi
-        st=$(stat_of prst persistence recovered_items last_recovery_ms)
-        read -r ritems rms <<<"$st"
-        local ips
-        ips=$(awk -v n="$ritems" -v ms="$ms" 'BEGIN {printf "%.0f", n / (ms / 1000)}')
-        say "   restart after SIG$how: serving (get hit) ${ms} ms after exec; recovered_items=$ritems, last_recovery_ms=$rms; $ips items/s"
-        if [[ $ritems != "$BENCH_BIG_ITEMS" ]] || ! check_all prst "restart-$how"; then
-            fail "persistence: after SIG$how recovered_items=$ritems (expected $BENCH_BIG_ITEMS) or gets missed"
-        fi
-        row "restart after SIG$how, $BENCH_BIG_ITEMS x 100 B: exec to first get hit" "$(printf '%.0f ms (%s items/s; server says %s ms)' "$ms" "$ips" "$rms")" "<= 2000 ms" \
-            "$(verdict "$ms" "<=" 2000)"
-    done
-    node_rm prst
-
-    # The cost of persistence per write (everysec and always against
-    # --ephemeral, memcached and Redis, and the disk's fsync rate) is
-    # measured by scripts/bench.sh's memcached section, all servers in one
-    # interleaved run; this section keeps what only a cluster run shows.
-}
 
 # --------------------------------------------------------------------------
 # replication
@@ -1018,7 +963,7 @@ section_restart() {
     fi
 }
 
-say "== cairn persistence/replication/failover/restart: ${SECTIONS[*]} ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, -t $BENCH_THREADS)"
+say "== cairn replication/failover/restart: ${SECTIONS[*]} ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, -t $BENCH_THREADS)"
 say "   cairn: $CAIRN_BIN; load: $LOAD_BIN; outputs: $OUT${BENCH_OUT:+ (kept)}"
 for s in "${SECTIONS[@]}"; do
     "section_$s"

@@ -132,7 +132,7 @@ struct wal {
 	uint64_t folded_lsn;        /* the checkpoint's LSN */
 	uint64_t unfolded_bytes;    /* bytes of records after folded_lsn */
 	uint64_t tail_waits;        /* appends that waited for the checkpointer */
-	bool sync_wanted;           /* fsync at the next round, whatever the policy */
+	bool sync_wanted;           /* atomic: fsync at the next round, whatever the policy */
 	uint64_t buf_first_lsn;     /* LSN of the first record in buf */
 	uint64_t next_lsn;          /* under lock */
 	uint64_t last_lsn;          /* last handed out; atomic reads */

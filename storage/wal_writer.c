@@ -246,7 +246,7 @@ do_queue(struct wal *w, const struct cache_change *ch, uint64_t want_lsn, uint32
 
 	while (tail_full(w, size) && __atomic_load_n(&w->error, __ATOMIC_RELAXED) == 0) {
 		/* The checkpointer folds only what is on disk: sync now. */
-		w->sync_wanted = true;
+		__atomic_store_n(&w->sync_wanted, true, __ATOMIC_RELAXED);
 		pthread_cond_signal(&w->work);
 		w->tail_waits++;
 		__atomic_add_fetch(&w->appenders_waiting, 1, __ATOMIC_RELAXED);
@@ -492,7 +492,7 @@ sync_due(struct wal *w)
 	if (__atomic_load_n(&w->written_lsn, __ATOMIC_RELAXED) ==
 	    __atomic_load_n(&w->synced_lsn, __ATOMIC_RELAXED))
 		return false;
-	return w->fsync == WAL_FSYNC_ALWAYS || w->sync_wanted ||
+	return w->fsync == WAL_FSYNC_ALWAYS || __atomic_load_n(&w->sync_wanted, __ATOMIC_RELAXED) ||
 	       (w->fsync == WAL_FSYNC_EVERYSEC && second_elapsed(&w->last_sync));
 }
 
@@ -975,7 +975,7 @@ void
 wal_sync_soon(struct wal *w)
 {
 	pthread_mutex_lock(&w->lock);
-	w->sync_wanted = true;
+	__atomic_store_n(&w->sync_wanted, true, __ATOMIC_RELAXED);
 	pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->lock);
 }

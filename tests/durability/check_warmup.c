@@ -805,11 +805,12 @@ START_TEST(test_memory_full_ends_warmup)
 	ck_assert_uint_lt(ws.items, N);
 	ck_assert_uint_eq(cs.curr_items, ws.items);
 	ck_assert_uint_eq(cs.evictions, 0);
-	/* Loaders check the limit and then add to mem_used, so two of them
-	 * at the same moment could each fit in the last free bytes. */
-	ck_assert_msg(cs.mem_used <= limit, "mem_used %" PRIu64 " over the limit %zu by %" PRIu64
-	              " (an item takes %zu)", cs.mem_used, limit, cs.mem_used - limit,
-	              cache_item_size(12, 100));
+	/* Loaders check the limit and then add to mem_used, so loader
+	 * threads allocating at the same moment may each overshoot it by one
+	 * item (cache.h says so of every allocation); there are at most 4. */
+	ck_assert_msg(cs.mem_used <= limit + 4 * cache_item_size(12, 100),
+	              "mem_used %" PRIu64 " over the limit %zu by %" PRIu64 " (an item takes %zu)",
+	              cs.mem_used, limit, cs.mem_used - limit, cache_item_size(12, 100));
 	/* Still a working cache: a set evicts to make room. */
 	ck_assert_int_eq(store_value(&e, "after", "v", 0, CACHE_SET, NULL), CACHE_STORED);
 	expect_cached(&e, "after", "v", 0, 0);
