@@ -317,17 +317,6 @@ pick_port() {
     return 1
 }
 
-# wait_port PID PORT: bounded poll (10 s) until PORT accepts connections
-wait_port() {
-    local pid=$1 port=$2 i
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        port_open "$port" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # server_kind NAME: memcached | cairn | redis
 server_kind() {
     case $1 in
@@ -391,7 +380,7 @@ start_server() {
         SERVER_DIR[$name]=$dir
         # cairn opens its client port before its replication port: make sure
         # it is still alive a moment after the client port answered
-        if wait_port "$pid" "$port" && sleep 0.3 && kill -0 "$pid" 2>/dev/null; then
+        if wait_port "$pid" "$port" 10 && sleep 0.3 && kill -0 "$pid" 2>/dev/null; then
             return 0
         fi
         say "warning: $name did not come up on port $port; retrying"

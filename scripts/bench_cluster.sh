@@ -714,17 +714,6 @@ stop_timed() {
     return $rc
 }
 
-# wait_port NAME LIMIT_S: node NAME's port accepts (and its process lives)
-wait_port() {
-    local name=$1 i
-    for ((i = 0; i < $2 * 20; i++)); do
-        kill -0 "${NODE_PID[$name]}" 2>/dev/null || return 1
-        port_open "${NODE_PORT[$name]}" && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 # mc_spawn NAME FILE: memcached with its item memory in FILE (-e), on node
 # NAME's port, with bench.sh's memcached flags; not waited for
 mc_spawn() {
@@ -805,7 +794,7 @@ restart_memcached() {
     file=$SHM_WORK/memory
     pick_port mcw
     mc_spawn mcw "$file"
-    if ! wait_port mcw 10; then
+    if ! wait_port "${NODE_PID[mcw]}" "${NODE_PORT[mcw]}" 10; then
         fail "restart: memcached did not come up"
         tail -n 5 "$OUT/node-mcw.log" >&2 || true
         node_stop mcw KILL

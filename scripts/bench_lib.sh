@@ -10,6 +10,18 @@ port_open() {
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
+# wait_port PID PORT LIMIT_S: bounded poll until PORT accepts connections
+# (fails at once if PID has exited)
+wait_port() {
+    local pid=$1 port=$2 i
+    for ((i = 0; i < $3 * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        port_open "$port" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # metric KEY "k=v k=v ...": the value of KEY in a cairn-load -q line
 metric() {
     awk -v k="$1" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' <<<"$2"

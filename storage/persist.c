@@ -65,6 +65,7 @@ struct persist {
 	uint64_t last_recovery_ms;
 	uint64_t replayed_items;       /* items in memory after the WAL tail's replay */
 	uint64_t replayed_bytes;       /* bytes of the WAL tail replayed */
+	bool tail_left_dead;           /* the tail's replay left dead items in memory */
 	uint64_t wal_dropped_bytes;
 };
 
@@ -90,12 +91,23 @@ load_item(void *arg, const struct cache_change *set)
 	return 0;
 }
 
+struct replay_ctx {
+	struct store *store;
+	uint32_t now;
+	bool left_dead;      /* a flush_all or an item already expired was replayed */
+};
+
 static void
 replay_record(void *arg, const struct wal_record *rec)
 {
-	struct store *store = arg;
+	struct replay_ctx *ctx = arg;
+	const struct cache_change *ch = &rec->change;
 
-	store_replay_change(store, &rec->change);
+	if (ch->type == CACHE_CHANGE_FLUSH ||
+	    ((ch->type == CACHE_CHANGE_SET || ch->type == CACHE_CHANGE_TOUCH) &&
+	     ch->exptime != 0 && ch->exptime <= ctx->now))
+		ctx->left_dead = true;
+	store_replay_change(ctx->store, ch);
 }
 
 static uint64_t
@@ -203,6 +215,7 @@ load_identity(struct persist *p)
 static int
 recover(struct persist *p, uint64_t *next_lsn, uint32_t *epoch)
 {
+	struct replay_ctx ctx = {.store = p->store, .now = cache_now()};
 	struct wal_recovery rec;
 	uint64_t applied = ckpt_applied_lsn(p->ckpt);
 	uint32_t pending_flush = ckpt_pending_flush(p->ckpt);
@@ -217,10 +230,11 @@ recover(struct persist *p, uint64_t *next_lsn, uint32_t *epoch)
 
 		cache_apply(p->cache, &flush);
 	}
-	if ((rc = wal_recover(p->data_dir, applied, replay_record, p->store, &rec)) != 0) {
+	if ((rc = wal_recover(p->data_dir, applied, replay_record, &ctx, &rec)) != 0) {
 		log_msg(LOG_ALWAYS, "cannot read the WAL in %s/wal: %s", p->data_dir, strerror(-rc));
 		return rc;
 	}
+	p->tail_left_dead = ctx.left_dead;
 	p->checkpoint_lsn = applied;
 	*next_lsn = (rec.last_lsn > applied ? rec.last_lsn : applied) + 1;
 	*epoch = rec.last_epoch != 0 ? rec.last_epoch : 1;
@@ -242,9 +256,10 @@ finish_recovery(struct persist *p, const struct timespec *start)
 
 	store_run_due_flush(p->store);
 	cache_get_stats(p->cache, &cs);
-	if (cs.curr_items > 0) {
-		/* The tail may have left dead items (flushed later in it, or
-		 * expired while the node was down): count only what is served. */
+	if (p->tail_left_dead) {
+		/* The tail left dead items (flushed later in it, or expired while
+		 * the node was down): count only what is served.  A sweep visits
+		 * every bucket, so only then. */
 		cache_sweep(p->cache, (size_t)1 << cs.hash_power);
 		cache_get_stats(p->cache, &cs);
 	}
@@ -750,6 +765,7 @@ int64_t
 persist_truncate_after(struct persist *p, uint64_t lsn)
 {
 	struct load_ctx ctx = {.cache = p->cache, .now = cache_now()};
+	struct replay_ctx rctx = {.store = p->store, .now = ctx.now};
 	struct wal_recovery rec;
 	uint64_t applied;
 	int64_t discarded;
@@ -771,7 +787,7 @@ persist_truncate_after(struct persist *p, uint64_t lsn)
 		cache_clear(p->cache);
 		rc = ckpt_scan(p->ckpt, load_item, &ctx, &applied);
 		if (rc == 0)
-			rc = wal_recover(p->data_dir, applied, replay_record, p->store, &rec);
+			rc = wal_recover(p->data_dir, applied, replay_record, &rctx, &rec);
 		if (rc != 0)
 			discarded = rc;
 	}

@@ -200,19 +200,7 @@ class WarmupTest(unittest.TestCase):
         self.rng = random.Random("%d-%s" % (SEED, self.id()))
 
     def tearDown(self):
-        errors = []
-        for n in self.nodes:
-            try:
-                n.cleanup()
-            except AssertionError as e:
-                errors.append(str(e))
-        if self.cluster is not None:
-            try:
-                self.cluster.cleanup()
-            except AssertionError as e:
-                errors.append(str(e))
-        if errors:
-            raise AssertionError("\n".join(errors))
+        cluster.cleanup_all(self.nodes + ([self.cluster] if self.cluster is not None else []))
 
     def node_from_template(self):
         """A stopped node whose data directory is a copy of the template."""

@@ -233,6 +233,19 @@ def replica_args(primary, extra=()):
     return ["--replica-of", primary.repl_addr] + list(extra)
 
 
+def cleanup_all(things):
+    """Call cleanup() on each (every one, even after a failure), then raise
+    one AssertionError with every failure's message."""
+    errors = []
+    for t in things:
+        try:
+            t.cleanup()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        raise AssertionError("\n".join(errors))
+
+
 class Cluster:
     """A primary and n replicas, started on construction."""
 
@@ -257,14 +270,7 @@ class Cluster:
         return node
 
     def cleanup(self):
-        errors = []
-        for n in self.nodes:
-            try:
-                n.cleanup()
-            except AssertionError as e:
-                errors.append(str(e))
-        if errors:
-            raise AssertionError("\n".join(errors))
+        cleanup_all(self.nodes)
 
 
 # -- waiting -----------------------------------------------------------------
