@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "node/conn.h"
@@ -572,6 +573,11 @@ server_run(const struct settings *s)
 	log_msg(LOG_ALWAYS, "cairn %s serving on %s:%d (%d threads, %zu MB, %s)",
 	        CAIRN_VERSION, s->listen_addr, s->port, s->threads,
 	        s->mem_limit / (1024 * 1024), s->ephemeral ? "ephemeral" : s->data_dir);
+	/* Under systemd (Type=notify) the unit is up from here: every request
+	 * is answered, even while the checkpoint still loads (warm-up).  A
+	 * no-op without $NOTIFY_SOCKET. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d\nMAINPID=%ld", s->listen_addr, s->port,
+	           (long)getpid());
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	event_base_dispatch(srv.base);
 	status = 0;

@@ -5,7 +5,7 @@
 # compares cairn with: memcached and redis-server).
 
 CAIRN_BUILD_PKGS="cmake gcc make pkg-config libevent-dev liblmdb-dev libprotobuf-c-dev
-protobuf-c-compiler check libxxhash-dev libssl-dev"
+protobuf-c-compiler check libxxhash-dev libssl-dev libsystemd-dev"
 CAIRN_TEST_PKGS="python3 python3-memcache python3-pymemcache libmemcached-tools memcached
 lmdb-utils procps clang libclang-rt-14-dev redis-server"
 

@@ -1319,6 +1319,71 @@ START_TEST(test_append_run_then_kick)
 }
 END_TEST
 
+/* The unfolded tail's bound: with room for 8 records, the 9th append waits
+ * (an appender thread, not the test's) until the checkpointer says it has
+ * folded; lifting the bound lets appends through at once; stats count the
+ * wait. */
+struct tail_appender {
+	struct wal *w;
+	int done;          /* atomic: records appended */
+};
+
+static void *
+tail_append_main(void *arg)
+{
+	struct tail_appender *a = arg;
+	struct cache_change ch = mk_set("k", "v", 0, 0, 1);
+
+	for (int i = 0; i < 4; i++) {
+		ck_assert_uint_ne(wal_append(a->w, &ch), 0);
+		__atomic_add_fetch(&a->done, 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void
+wait_appended(struct tail_appender *a, int n)
+{
+	for (int i = 0; i < 10000 && __atomic_load_n(&a->done, __ATOMIC_ACQUIRE) < n; i++)
+		usleep(1000);
+	ck_assert_int_eq(__atomic_load_n(&a->done, __ATOMIC_ACQUIRE), n);
+}
+
+START_TEST(test_tail_bound_waits_for_folding)
+{
+	struct cache_change ch = mk_set("k", "v", 0, 0, 1);
+	struct wal *w = open_wal(1, 1 << 20);
+	struct tail_appender a = {.w = w};
+	struct wal_tail_stats st;
+	pthread_t t;
+
+	wal_tail_init(w, 0, 0);
+	wal_tail_limit(w, 8, 1 << 20);
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_ne(wal_append(w, &ch), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, tail_append_main, &a), 0);
+	wait_appended(&a, 2);                       /* records 7 and 8 fit */
+	wal_tail_stats(w, &st);
+	ck_assert_uint_eq(st.records, 8);
+	ck_assert_uint_eq(st.max_records, 8);
+	usleep(50 * 1000);                          /* the 9th must still wait */
+	ck_assert_int_eq(__atomic_load_n(&a.done, __ATOMIC_ACQUIRE), 2);
+	wal_tail_folded(w, 1, 0);                   /* room for one more */
+	wait_appended(&a, 3);
+	wal_tail_limit(w, 0, 0);                    /* lifted: the last goes through */
+	wait_appended(&a, 4);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	wal_tail_stats(w, &st);
+	ck_assert_uint_eq(st.records, 9);           /* LSNs 2..10 unfolded */
+	ck_assert_uint_ge(st.waits, 2);
+	wal_tail_folded(w, 10, 0);                  /* everything: no bytes left either */
+	wal_tail_stats(w, &st);
+	ck_assert_uint_eq(st.records, 0);
+	ck_assert_uint_eq(st.bytes, 0);
+	wal_close(w);
+}
+END_TEST
+
 /* The next segment's file exists but its header is not written yet: the
  * reader says "nothing yet" and reads the records once they are there (the
  * bug: it had moved to that segment already and returned 0 for ever). */
@@ -1641,6 +1706,7 @@ wal_suite(void)
 	tcase_add_test(reader, test_reader_segment_header_not_yet_written);
 	tcase_add_test(reader, test_reader_hole_is_enoent);
 	tcase_add_test(reader, test_append_run_then_kick);
+	tcase_add_test(reader, test_tail_bound_waits_for_folding);
 	suite_add_tcase(s, reader);
 
 	tcase_add_checked_fixture(retention, setup_dir, teardown_dir);

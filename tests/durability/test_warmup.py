@@ -36,7 +36,9 @@ import os
 import random
 import re
 import shutil
+import socket
 import sys
+import tempfile
 import time
 import unittest
 
@@ -330,6 +332,37 @@ class WarmupTest(unittest.TestCase):
 
     def curr_items(self, node):
         return int(node.stats()["curr_items"])
+
+    # -- 0. systemd readiness --------------------------------------------------
+
+    def test_systemd_ready_is_sent_once_the_node_answers(self):
+        # Type=notify: READY=1 (with MAINPID) arrives on $NOTIFY_SOCKET, and
+        # from then on a get is answered with the checkpoint's value, while
+        # the warm-up may still be loading.
+        node = self.node_from_template()
+        tmp = tempfile.mkdtemp(prefix="cairn-notify-")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            path = os.path.join(tmp, "notify")
+            sock.bind(path)
+            sock.settimeout(LONG)
+            os.environ["NOTIFY_SOCKET"] = path
+            try:
+                node.start()
+            finally:
+                del os.environ["NOTIFY_SOCKET"]
+            msg = sock.recv(4096)
+        finally:
+            sock.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+        fields = dict(f.split(b"=", 1) for f in msg.split(b"\n") if b"=" in f)
+        self.assertEqual(fields.get(b"READY"), b"1", msg)
+        self.assertEqual(int(fields[b"MAINPID"]), node.server.proc.pid, msg)
+        idx = self.sample(200)
+        with node.conn(timeout=LONG) as c:
+            self.check_keys(c, {key(i): (val(i), flg(i), self.cas[i]) for i in idx},
+                            "right after READY=1")
+        self.wait_warmup_done(node)
 
     # -- 1. reads during warm-up -----------------------------------------------
 
