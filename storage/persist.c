@@ -24,15 +24,17 @@
 /* Records per LMDB write transaction.  Measured (docs/benchmarks.md,
  * docs/warm-restart.md): with random keys each record rewrites about a
  * page, so larger transactions fold faster (4,096: 45k records/s; 16,384:
- * 63-74k/s; 32,768: 106k/s) but the heap keeps the dirty pages of the
- * largest one (RssAnon per item at 1M items: 212 B, 217 B, ~225 B). */
-#define CKPT_BATCH 16384
-#define CKPT_BATCH_BYTES (16u << 20) /* ... or this many bytes of records */
+ * 63-74k/s; 32,768: 106k/s), but the heap keeps the dirty pages of the
+ * largest one: RssAnon per item at 1M items 212 B, 217-219 B, ~225 B, where
+ * memcached takes 196-198 B and the target is 1.1x. */
+#define CKPT_BATCH 4096
+#define CKPT_BATCH_BYTES (4u << 20) /* ... or this many bytes of records */
 /* The checkpointer folds as soon as this much waits, so that the tail a
  * restart replays stays small whenever writes come slower than it folds
- * (docs/warm-restart.md)... */
-#define CKPT_MIN_RECORDS 16384
-#define CKPT_MIN_BYTES ((uint64_t)8 << 20)
+ * (docs/warm-restart.md; 16,384 records cost writes on a busy core: small
+ * folds rewrite the same pages more often)... */
+#define CKPT_MIN_RECORDS 65536
+#define CKPT_MIN_BYTES ((uint64_t)64 << 20)
 /* ...and the unfolded tail's hard bound (wal_tail_*): when writes outrun
  * the checkpointer for long, appends wait for it beyond this (about 0.7 s
  * of replay here).  A bound near the fold trigger cost writes dearly: at
