@@ -19,6 +19,16 @@ log_get_level(void)
 	return __atomic_load_n(&current_level, __ATOMIC_RELAXED);
 }
 
+unsigned long long
+log_ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (unsigned long long)(((long long)now.tv_sec - start->tv_sec) * 1000 +
+	                            ((long long)now.tv_nsec - start->tv_nsec) / 1000000);
+}
+
 void
 log_msg(int level, const char *fmt, ...)
 {

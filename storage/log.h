@@ -12,6 +12,11 @@ enum log_level {
 void log_set_level(int level);
 int log_get_level(void);
 
+/* Milliseconds of CLOCK_MONOTONIC since *start (durations in log lines and
+ * stats). */
+struct timespec;
+unsigned long long log_ms_since(const struct timespec *start);
+
 /* Print one line (a newline is added) if `level` <= the current level. */
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -118,16 +118,6 @@ replay_record(void *arg, const struct wal_record *rec)
 	store_replay_change(ctx->store, ch);
 }
 
-static uint64_t
-elapsed_ms(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)(((int64_t)now.tv_sec - start->tv_sec) * 1000 +
-	                  ((int64_t)now.tv_nsec - start->tv_nsec) / 1000000);
-}
-
 /* One node per data directory: a second one would interleave WAL writes. */
 static int
 lock_data_dir(struct persist *p)
@@ -272,7 +262,7 @@ finish_recovery(struct persist *p, const struct timespec *start)
 		cache_get_stats(p->cache, &cs);
 	}
 	p->replayed_items = cs.curr_items;
-	p->last_recovery_ms = elapsed_ms(start);
+	p->last_recovery_ms = log_ms_since(start);
 	log_msg(LOG_ALWAYS, "recovered the WAL tail in %" PRIu64 " ms (%" PRIu64 " items)",
 	        p->last_recovery_ms, p->replayed_items);
 	return warmup_start(p->warmup);

@@ -57,16 +57,6 @@ struct warmup {
 	struct changed_stripe changed[CHANGED_STRIPES];
 };
 
-static uint64_t
-ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)(((int64_t)now.tv_sec - start->tv_sec) * 1000 +
-	                  ((int64_t)now.tv_nsec - start->tv_nsec) / 1000000);
-}
-
 /******** THE CHANGED SET ********/
 
 static uint64_t
@@ -162,7 +152,7 @@ finish(struct warmup *w, const char *how)
 		pthread_mutex_unlock(&cs->lock);
 	}
 	__atomic_store_n(&w->loading, false, __ATOMIC_RELEASE);
-	ms = ms_since(&w->start);
+	ms = log_ms_since(&w->start);
 	__atomic_store_n(&w->ms, ms, __ATOMIC_RELAXED);
 	items = __atomic_load_n(&w->items, __ATOMIC_RELAXED);
 	bytes = __atomic_load_n(&w->bytes, __ATOMIC_RELAXED);
@@ -175,7 +165,7 @@ finish(struct warmup *w, const char *how)
 static void
 report_progress(struct warmup *w)
 {
-	uint64_t ms = ms_since(&w->start), due = __atomic_load_n(&w->next_report_ms, __ATOMIC_RELAXED);
+	uint64_t ms = log_ms_since(&w->start), due = __atomic_load_n(&w->next_report_ms, __ATOMIC_RELAXED);
 	uint64_t items, bytes;
 	double rate;
 
@@ -560,5 +550,5 @@ warmup_get_stats(const struct warmup *w, struct warmup_stats *out)
 	out->loading = warmup_loading(w);
 	out->items = __atomic_load_n(&w->items, __ATOMIC_RELAXED);
 	out->bytes = __atomic_load_n(&w->bytes, __ATOMIC_RELAXED);
-	out->ms = out->loading ? ms_since(&w->start) : __atomic_load_n(&w->ms, __ATOMIC_RELAXED);
+	out->ms = out->loading ? log_ms_since(&w->start) : __atomic_load_n(&w->ms, __ATOMIC_RELAXED);
 }

@@ -29,8 +29,7 @@ static struct ckpt *ck;
 static void
 setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "%s/t-XXXXXX", basedir);
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	make_test_dir(tmpdir, sizeof(tmpdir), basedir);
 	ck = NULL;
 }
 

@@ -36,8 +36,7 @@ static char tmpdir[256];
 static void
 setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "%s/t-XXXXXX", basedir);
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	make_test_dir(tmpdir, sizeof(tmpdir), basedir);
 }
 
 static void

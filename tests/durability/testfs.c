@@ -53,3 +53,10 @@ run_suite_in_tmpdir(Suite *suite, const char *name, char *basedir, size_t basedi
 	rm_rf(basedir);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+void
+make_test_dir(char *dir, size_t len, const char *basedir)
+{
+	snprintf(dir, len, "%s/t-XXXXXX", basedir);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}

@@ -8,6 +8,10 @@
 /* Remove `path` and everything below it (like rm -rf); errors are ignored. */
 void rm_rf(const char *path);
 
+/* One test's fresh directory: dir (len bytes) becomes basedir/t-XXXXXX,
+ * created (a failed check otherwise). */
+void make_test_dir(char *dir, size_t len, const char *basedir);
+
 /* A unit test program's main(): make basedir (basedir_len bytes) a fresh
  * /tmp/cairn-check-<name>-XXXXXX, run the suite in it, remove it.  Returns
  * the exit status (EXIT_SUCCESS when every test passed). */
