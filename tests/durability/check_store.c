@@ -36,21 +36,6 @@ teardown_dir(void)
 	rm_rf(tmpdir);
 }
 
-static struct cache *
-new_cache(size_t mem_limit)
-{
-	struct cache_config cfg = {
-		.mem_limit = mem_limit,
-		.item_size_max = 1 << 20,
-		.hashpower = 10,
-		.use_cas = true,
-	};
-	struct cache *c = cache_create(&cfg);
-
-	ck_assert_ptr_nonnull(c);
-	return c;
-}
-
 static struct wal *
 open_wal(uint64_t next_lsn)
 {
@@ -114,7 +99,7 @@ record(uint64_t lsn, enum cache_change_type type, const char *key, const char *v
  * its WAL skipped that LSN, and the next record was refused as a gap. */
 START_TEST(test_follower_logs_changes_to_absent_keys)
 {
-	struct cache *c = new_cache(64 << 20);
+	struct cache *c = test_cache(64 << 20);
 	struct store *s = store_create(c);
 	struct wal *w = open_wal(1);
 	struct wal_record r;
@@ -158,7 +143,7 @@ END_TEST
 /* A SET the follower's memory cannot hold is still logged. */
 START_TEST(test_follower_logs_a_set_memory_cannot_hold)
 {
-	struct cache *c = new_cache(16 << 10);
+	struct cache *c = test_cache(16 << 10);
 	struct store *s = store_create(c);
 	struct wal *w = open_wal(10);
 	char *big = malloc(64 << 10);
@@ -197,7 +182,7 @@ put(struct store *s, struct cache *c, const char *key, size_t nbytes)
  * too; a key stored again after its eviction is not logged as evicted. */
 START_TEST(test_leader_logs_evictions)
 {
-	struct cache *c = new_cache(64 << 10);
+	struct cache *c = test_cache(64 << 10);
 	struct store *s = store_create(c);
 	struct wal *w = open_wal(1);
 	struct logged *l;

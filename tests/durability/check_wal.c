@@ -34,22 +34,6 @@
 /******** HELPERS ********/
 
 static struct cache_change
-mk_set(const char *key, const char *value, uint32_t flags, uint32_t exptime, uint64_t cas)
-{
-	struct cache_change ch = {
-		.type = CACHE_CHANGE_SET,
-		.key = key,
-		.nkey = strlen(key),
-		.flags = flags,
-		.exptime = exptime,
-		.cas = cas,
-		.value = value,
-		.nbytes = (uint32_t)strlen(value),
-	};
-	return ch;
-}
-
-static struct cache_change
 mk_keyed(enum cache_change_type type, const char *key, uint32_t exptime)
 {
 	struct cache_change ch = {.type = type, .key = key, .nkey = strlen(key), .exptime = exptime};
@@ -244,7 +228,7 @@ make_sets(size_t n, char keys[][16], char vals[][32])
 	for (i = 0; i < n; i++) {
 		snprintf(keys[i], 16, "k%u", (unsigned)i);
 		snprintf(vals[i], 32, "value-%u-%s", (unsigned)i, i % 3 ? "x" : "longer-one");
-		chs[i] = mk_set(keys[i], vals[i], (uint32_t)i, 0, 1000 + i);
+		chs[i] = test_set(keys[i], vals[i], (uint32_t)i, 0, 1000 + i);
 	}
 	return chs;
 }
@@ -262,9 +246,9 @@ START_TEST(test_roundtrip_every_type)
 	bigval[sizeof(bigval) - 1] = '\0';
 	memset(key250, 'K', 250);
 	key250[250] = '\0';
-	chs[n++] = mk_set("alpha", "hello world", 0xdeadbeefu, 1900000000u, 0x0102030405060708ull);
-	chs[n++] = mk_set("e", "", 0, 0, 1);                   /* empty value */
-	chs[n++] = mk_set(key250, bigval, 7, 12345, UINT64_MAX); /* longest key */
+	chs[n++] = test_set("alpha", "hello world", 0xdeadbeefu, 1900000000u, 0x0102030405060708ull);
+	chs[n++] = test_set("e", "", 0, 0, 1);                   /* empty value */
+	chs[n++] = test_set(key250, bigval, 7, 12345, UINT64_MAX); /* longest key */
 	chs[n++] = mk_keyed(CACHE_CHANGE_DELETE, "gone", 0);
 	chs[n++] = mk_keyed(CACHE_CHANGE_TOUCH, "touched", 1999999999u);
 	chs[n++] = mk_keyed(CACHE_CHANGE_FLUSH, "", 0);
@@ -291,7 +275,7 @@ END_TEST
 /* Records back to back: each decodes with used = its own size. */
 START_TEST(test_decode_consecutive)
 {
-	struct cache_change a = mk_set("a", "1", 1, 0, 5), b = mk_keyed(CACHE_CHANGE_DELETE, "a", 0);
+	struct cache_change a = test_set("a", "1", 1, 0, 5), b = mk_keyed(CACHE_CHANGE_DELETE, "a", 0);
 	size_t sa = wal_record_size(&a), sb = wal_record_size(&b), used;
 	char *buf = malloc(sa + sb);
 	struct wal_record rec;
@@ -312,7 +296,7 @@ END_TEST
 /* The example at the top of wal.c, byte for byte (except checksum and cas). */
 START_TEST(test_documented_example)
 {
-	struct cache_change ch = mk_set("k", "hi", 5, 0, 0x1122334455667788ull);
+	struct cache_change ch = test_set("k", "hi", 5, 0, 0x1122334455667788ull);
 	static const unsigned char expect_head[4] = {0x25, 0, 0, 0};
 	static const unsigned char expect_mid[] = {
 		1, 0, 0, 0, 0, 0, 0, 0,  /* lsn */
@@ -339,7 +323,7 @@ END_TEST
 START_TEST(test_bit_flips_detected)
 {
 	struct cache_change chs[5] = {
-		mk_set("flipkey", "some value bytes", 3, 1800000000u, 99),
+		test_set("flipkey", "some value bytes", 3, 1800000000u, 99),
 		mk_keyed(CACHE_CHANGE_DELETE, "flipkey", 0),
 		mk_keyed(CACHE_CHANGE_TOUCH, "flipkey", 1800000001u),
 		mk_keyed(CACHE_CHANGE_FLUSH, "", 0),
@@ -391,7 +375,7 @@ START_TEST(test_torn_tail_every_offset)
 
 	memset(val, 'x', sizeof(val) - 1);
 	val[sizeof(val) - 1] = '\0';
-	chs[0] = mk_set("tornkey", val, 1, 2, 3);
+	chs[0] = test_set("tornkey", val, 1, 2, 3);
 	chs[1] = mk_keyed(CACHE_CHANGE_DELETE, "tornkey", 0);
 	chs[2] = mk_keyed(CACHE_CHANGE_TOUCH, "tornkey", 5);
 	chs[3] = mk_keyed(CACHE_CHANGE_FLUSH, "", 0);
@@ -445,7 +429,7 @@ END_TEST
  * lengths, body sizes that do not add up. */
 START_TEST(test_impossible_fields)
 {
-	struct cache_change set = mk_set("key", "value", 1, 2, 3);
+	struct cache_change set = test_set("key", "value", 1, 2, 3);
 	struct cache_change del = mk_keyed(CACHE_CHANGE_DELETE, "key", 0);
 	struct cache_change touch = mk_keyed(CACHE_CHANGE_TOUCH, "key", 9);
 	struct wal_record rec;
@@ -914,15 +898,15 @@ START_TEST(test_replay_idempotent)
 {
 	uint32_t far = cache_now() + 100000;
 	struct cache_change chs[] = {
-		mk_set("a", "a1", 1, 0, 10),
-		mk_set("b", "b1", 2, 0, 11),
-		mk_set("c", "c1", 3, 0, 12),
-		mk_set("a", "a2", 4, far, 13),
+		test_set("a", "a1", 1, 0, 10),
+		test_set("b", "b1", 2, 0, 11),
+		test_set("c", "c1", 3, 0, 12),
+		test_set("a", "a2", 4, far, 13),
 		mk_keyed(CACHE_CHANGE_DELETE, "b", 0),
 		mk_keyed(CACHE_CHANGE_TOUCH, "c", far + 5),
-		mk_set("d", "d1", 5, 0, 14),
+		test_set("d", "d1", 5, 0, 14),
 		mk_keyed(CACHE_CHANGE_EVICT, "d", 0),
-		mk_set("e", "e1", 6, 0, 15),
+		test_set("e", "e1", 6, 0, 15),
 		mk_keyed(CACHE_CHANGE_DELETE, "never", 0),   /* of a missing key */
 		mk_keyed(CACHE_CHANGE_TOUCH, "never", far),
 	};
@@ -960,11 +944,11 @@ END_TEST
 START_TEST(test_replay_idempotent_with_flush)
 {
 	struct cache_change chs[] = {
-		mk_set("a", "a1", 1, 0, 10),
-		mk_set("b", "b1", 2, 0, 11),
+		test_set("a", "a1", 1, 0, 10),
+		test_set("b", "b1", 2, 0, 11),
 		mk_keyed(CACHE_CHANGE_FLUSH, "", 0),
-		mk_set("c", "c1", 3, 0, 13),
-		mk_set("a", "a2", 4, 0, 14),
+		test_set("c", "c1", 3, 0, 13),
+		test_set("a", "a2", 4, 0, 14),
 	};
 	struct cache *c = new_cache();
 	struct wal_recovery rec;
@@ -1065,7 +1049,7 @@ START_TEST(test_rotation_gap_free)
 	val[sizeof(val) - 1] = '\0';
 	ck_assert_int_eq(wal_open(&cfg, 1, 2, NULL, NULL, &w), 0);
 	for (int i = 0; i < 1000; i++) {
-		struct cache_change ch = mk_set("rot", val, 0, 0, (uint64_t)i + 1);
+		struct cache_change ch = test_set("rot", val, 0, 0, (uint64_t)i + 1);
 
 		wal_append(w, &ch);
 		/* let the writer take small batches so that it rotates */
@@ -1303,7 +1287,7 @@ START_TEST(test_append_run_then_kick)
 		struct wal_record rec = {.lsn = i, .epoch = 7};
 
 		snprintf(key, sizeof(key), "k%" PRIu64, i);
-		rec.change = mk_set(key, value, 0, 0, i);
+		rec.change = test_set(key, value, 0, 0, i);
 		ck_assert_int_eq(wal_append_record(w, &rec, i < N), 0);
 	}
 	wal_kick(w);
@@ -1331,7 +1315,7 @@ static void *
 tail_append_main(void *arg)
 {
 	struct tail_appender *a = arg;
-	struct cache_change ch = mk_set("k", "v", 0, 0, 1);
+	struct cache_change ch = test_set("k", "v", 0, 0, 1);
 
 	for (int i = 0; i < 4; i++) {
 		ck_assert_uint_ne(wal_append(a->w, &ch), 0);
@@ -1350,7 +1334,7 @@ wait_appended(struct tail_appender *a, int n)
 
 START_TEST(test_tail_bound_waits_for_folding)
 {
-	struct cache_change ch = mk_set("k", "v", 0, 0, 1);
+	struct cache_change ch = test_set("k", "v", 0, 0, 1);
 	struct wal *w = open_wal(1, 1 << 20);
 	struct tail_appender a = {.w = w};
 	struct wal_tail_stats st;
@@ -1537,7 +1521,7 @@ START_TEST(test_trim_respects_open_readers)
 	for (int k = 0; k < NREADERS; k++)
 		ck_assert_int_eq(pthread_create(&th[k], NULL, trim_reader, &t), 0);
 	while (now_s() < t.until && i < 40000) {
-		struct cache_change ch = mk_set("trim", val, 0, 0, ++i);
+		struct cache_change ch = test_set("trim", val, 0, 0, ++i);
 		int rc;
 
 		ck_assert_uint_ne(wal_append(t.w, &ch), 0);
@@ -1594,7 +1578,7 @@ START_TEST(test_slot_beyond_backlog_invalidated)
 	ck_assert_int_eq(wal_slot_set(w, "replica-1", 1, WAL_SLOT_REPLICA), 0);
 	ck_assert_int_eq(wal_slot_set(w, "pin", 1, 0), 0);
 	for (int i = 0; i < 200; i++) {
-		struct cache_change ch = mk_set("slot", val, 0, 0, (uint64_t)i + 1);
+		struct cache_change ch = test_set("slot", val, 0, 0, (uint64_t)i + 1);
 
 		ck_assert_uint_ne(wal_append(w, &ch), 0);
 	}

@@ -64,36 +64,12 @@ open_ckpt(void)
 	return ck;
 }
 
-static struct cache *
-new_cache(size_t mem_limit)
-{
-	struct cache_config cfg = {
-		.mem_limit = mem_limit,
-		.item_size_max = 1 << 20,
-		.hashpower = 10,
-		.use_cas = true,
-	};
-	struct cache *c = cache_create(&cfg);
-
-	ck_assert_ptr_nonnull(c);
-	return c;
-}
-
 /* One item into the checkpoint (its own write transaction). */
 static void
 ckpt_put(struct ckpt *ck, const char *key, const char *value, uint32_t flags, uint32_t exptime,
          uint64_t cas)
 {
-	struct cache_change set = {
-		.type = CACHE_CHANGE_SET,
-		.key = key,
-		.nkey = strlen(key),
-		.flags = flags,
-		.exptime = exptime,
-		.cas = cas,
-		.value = value,
-		.nbytes = (uint32_t)strlen(value),
-	};
+	struct cache_change set = test_set(key, value, flags, exptime, cas);
 
 	ck_assert_int_eq(ckpt_put_items(ck, &set, 1), 0);
 }
@@ -144,7 +120,7 @@ env_open(struct ckpt *ck, size_t mem_limit)
 {
 	struct env e = {.ck = ck};
 
-	e.c = new_cache(mem_limit);
+	e.c = test_cache(mem_limit);
 	e.s = store_create(e.c);
 	ck_assert_ptr_nonnull(e.s);
 	e.w = warmup_create(e.c, ck);

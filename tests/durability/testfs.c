@@ -60,3 +60,35 @@ make_test_dir(char *dir, size_t len, const char *basedir)
 	snprintf(dir, len, "%s/t-XXXXXX", basedir);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 }
+
+struct cache *
+test_cache(size_t mem_limit)
+{
+	struct cache_config cfg = {
+		.mem_limit = mem_limit,
+		.item_size_max = 1 << 20,
+		.hashpower = 10,
+		.use_cas = true,
+	};
+	struct cache *c = cache_create(&cfg);
+
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+struct cache_change
+test_set(const char *key, const char *value, uint32_t flags, uint32_t exptime, uint64_t cas)
+{
+	struct cache_change ch = {
+		.type = CACHE_CHANGE_SET,
+		.key = key,
+		.nkey = strlen(key),
+		.flags = flags,
+		.exptime = exptime,
+		.cas = cas,
+		.value = value,
+		.nbytes = (uint32_t)strlen(value),
+	};
+
+	return ch;
+}
