@@ -367,11 +367,10 @@ out:
 static void
 checkpoint_round(struct persist *p)
 {
-	uint64_t synced, applied;
-	int rc = 0;
-
 	struct wal_tail_stats tail;
-	bool due;
+	uint64_t synced, applied;
+	bool due, attempted = false;
+	int rc = 0;
 
 	synced = wal_synced_lsn(p->wal);
 	applied = __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED);
@@ -391,6 +390,7 @@ checkpoint_round(struct persist *p)
 	if (due && synced > applied) {
 		rc = fold_until(p, synced);
 		p->last_fold = time(NULL);
+		attempted = true;
 	}
 	if (rc == 0) {
 		rc = wal_trim(p->wal, __atomic_load_n(&p->checkpoint_lsn, __ATOMIC_RELAXED), p->cfg.backlog);
@@ -399,12 +399,15 @@ checkpoint_round(struct persist *p)
 	if (rc != 0 && __atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) == 0)
 		log_msg(LOG_ALWAYS, "checkpointer: %s; the WAL keeps the changes, retrying "
 		        "(the tail's bound is lifted meanwhile)", strerror(-rc));
+	/* A fold's error stays until a fold succeeds or nothing is left to
+	 * fold: the rounds in between (every 50 ms) say nothing about it. */
+	if (rc != 0 || attempted || synced <= applied)
+		__atomic_store_n(&p->checkpoint_error, -rc, __ATOMIC_RELAXED);
 	/* Writes wait for folding only while folding works. */
-	if (rc == 0)
+	if (__atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) == 0)
 		wal_tail_limit(p->wal, TAIL_MAX_RECORDS, TAIL_MAX_BYTES);
 	else
 		wal_tail_limit(p->wal, 0, 0);
-	__atomic_store_n(&p->checkpoint_error, -rc, __ATOMIC_RELAXED);
 }
 
 static void *
