@@ -31,8 +31,8 @@
 #define CKPT_BATCH_BYTES (4u << 20) /* ... or this many bytes of records */
 /* The checkpointer folds as soon as this much waits, so that the tail a
  * restart replays stays small whenever writes come slower than it folds
- * (docs/warm-restart.md; 16,384 records cost writes on a busy core: small
- * folds rewrite the same pages more often)... */
+ * (docs/warm-restart.md: 16,384 records measured no better for writes on
+ * the bench's one server core)... */
 #define CKPT_MIN_RECORDS 65536
 #define CKPT_MIN_BYTES ((uint64_t)64 << 20)
 /* ...and the unfolded tail's hard bound (wal_tail_*): when writes outrun
