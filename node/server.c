@@ -63,7 +63,7 @@ struct server {
 	pthread_mutex_t wake_lock;      /* guards awake_workers, notify_repl */
 	int awake_workers;              /* workers the WAL may wake */
 	struct repl *notify_repl;       /* replication, while the WAL may notify it */
-	struct event *sigterm_ev, *sigint_ev, *sweep_ev;
+	struct event *sigterm_ev, *sigint_ev, *sweep_ev, *tick_ev;
 };
 
 /******** WORKERS ********/
@@ -389,6 +389,18 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	cache_sweep(srv->env.cache, budget);
 }
 
+/* Once a second: the warm-up's progress line (its loaders run at idle
+ * priority and may not get the CPU to log it themselves). */
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	persist_tick(srv->env.persist);
+}
+
 static int
 server_start_events(struct server *srv, int listen_fd)
 {
@@ -407,6 +419,11 @@ server_start_events(struct server *srv, int listen_fd)
 	if (srv->sigterm_ev == NULL || srv->sigint_ev == NULL ||
 	    event_add(srv->sigterm_ev, NULL) != 0 || event_add(srv->sigint_ev, NULL) != 0)
 		return -1;
+	if (srv->env.persist != NULL) {
+		srv->tick_ev = event_new(srv->base, -1, EV_PERSIST, tick_cb, srv);
+		if (srv->tick_ev == NULL || event_add(srv->tick_ev, &one_second) != 0)
+			return -1;
+	}
 	if (srv->settings->sweeper) {
 		srv->sweep_ev = event_new(srv->base, -1, EV_PERSIST, sweep_cb, srv);
 		if (srv->sweep_ev == NULL || event_add(srv->sweep_ev, &one_second) != 0)
@@ -434,6 +451,8 @@ server_teardown(struct server *srv)
 	free(srv->workers);
 	if (srv->sweep_ev != NULL)
 		event_free(srv->sweep_ev);
+	if (srv->tick_ev != NULL)
+		event_free(srv->tick_ev);
 	if (srv->sigterm_ev != NULL)
 		event_free(srv->sigterm_ev);
 	if (srv->sigint_ev != NULL)

@@ -103,7 +103,28 @@ struct replay_ctx {
 	struct store *store;
 	uint32_t now;
 	bool left_dead;      /* a flush_all or an item already expired was replayed */
+	const struct timespec *start;  /* of recovery (NULL: no progress lines) */
+	uint64_t replayed;
+	unsigned long long next_report_ms;
 };
+
+#define REPLAY_REPORT_MS 1000
+
+/* A long tail (a burst just before a crash, a slow machine) logs progress
+ * once a second, as the warm-up does after it. */
+static void
+report_replay(struct replay_ctx *ctx)
+{
+	unsigned long long ms;
+
+	if (ctx->start == NULL || ++ctx->replayed % 1024 != 0 ||
+	    (ms = log_ms_since(ctx->start)) < ctx->next_report_ms)
+		return;
+	ctx->next_report_ms = ms + REPLAY_REPORT_MS;
+	log_msg(LOG_ALWAYS, "warm-up: replaying the WAL tail before serving: %" PRIu64
+	        " records so far (%.0f records/s)", ctx->replayed,
+	        ms > 0 ? (double)ctx->replayed * 1000 / (double)ms : 0.0);
+}
 
 static void
 replay_record(void *arg, const struct wal_record *rec)
@@ -116,6 +137,7 @@ replay_record(void *arg, const struct wal_record *rec)
 	     ch->exptime != 0 && ch->exptime <= ctx->now))
 		ctx->left_dead = true;
 	store_replay_change(ctx->store, ch);
+	report_replay(ctx);
 }
 
 /* One node per data directory: a second one would interleave WAL writes. */
@@ -211,9 +233,10 @@ load_identity(struct persist *p)
  * checkpoint (the warm-up notes each change, so that the loader never
  * brings back an older version). */
 static int
-recover(struct persist *p, uint64_t *next_lsn, uint32_t *epoch)
+recover(struct persist *p, const struct timespec *start, uint64_t *next_lsn, uint32_t *epoch)
 {
-	struct replay_ctx ctx = {.store = p->store, .now = cache_now()};
+	struct replay_ctx ctx = {.store = p->store, .now = cache_now(), .start = start,
+	                         .next_report_ms = REPLAY_REPORT_MS};
 	struct wal_recovery rec;
 	uint64_t applied = ckpt_applied_lsn(p->ckpt);
 	uint32_t pending_flush = ckpt_pending_flush(p->ckpt);
@@ -478,7 +501,7 @@ persist_open(const struct persist_config *cfg, struct store *store,
 	if ((rc = load_identity(p)) != 0)
 		goto fail;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	if ((rc = recover(p, &next_lsn, &epoch)) != 0)
+	if ((rc = recover(p, &start, &next_lsn, &epoch)) != 0)
 		goto fail;
 	if (epoch < p->id.epoch)
 		epoch = p->id.epoch;
@@ -566,6 +589,13 @@ int
 persist_write_error(struct persist *p)
 {
 	return wal_error(p->wal);
+}
+
+void
+persist_tick(struct persist *p)
+{
+	if (warmup_loading(p->warmup))
+		warmup_report(p->warmup);
 }
 
 void

@@ -77,6 +77,9 @@ int persist_write_error(struct persist *p);
 
 void persist_get_stats(struct persist *p, struct persist_stats *out);
 
+/* Once a second, from the server's timer: the warm-up's progress line. */
+void persist_tick(struct persist *p);
+
 /******** For replication ********/
 
 /* Who this node's data belongs to, kept with the checkpoint so that a

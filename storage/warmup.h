@@ -82,6 +82,11 @@ void warmup_note_flush(struct warmup *w);
  * memory holds for it if it has changed meanwhile; or NULL. */
 struct item *warmup_read(struct warmup *w, const char *key, size_t nkey);
 
+/* Log a progress line if a second has passed since the last one (the
+ * loaders also do, between chunks; a timer makes sure of one a second even
+ * when they get little CPU). */
+void warmup_report(struct warmup *w);
+
 struct warmup_stats {
 	bool loading;
 	uint64_t items;  /* checkpoint items brought into memory */
