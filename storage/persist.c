@@ -525,6 +525,11 @@ persist_open(const struct persist_config *cfg, struct store *store,
 	pthread_mutex_init(&p->id_lock, NULL);
 	pthread_mutex_init(&p->id_write_lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
+	/* The first time-based fold comes a second after startup, as it did
+	 * when the checkpointer looked once a second (a round 50 ms after
+	 * startup would fold the tail a crash just left at once, before
+	 * anything asks for it). */
+	p->last_fold = time(NULL) - CKPT_MAX_DELAY + 1;
 	if (pthread_create(&p->checkpointer, NULL, checkpointer_main, p) != 0) {
 		rc = -EAGAIN;
 		store_attach_log(store, NULL);
