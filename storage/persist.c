@@ -68,7 +68,7 @@ struct persist {
 	struct persist_identity id;
 
 	uint64_t checkpoint_lsn;       /* atomic */
-	time_t last_fold;              /* checkpointer thread only */
+	struct timespec last_fold;     /* CLOCK_MONOTONIC; checkpointer thread only */
 	int checkpoint_error;          /* atomic */
 	uint64_t last_recovery_ms;
 	uint64_t replayed_items;       /* items in memory after the WAL tail's replay */
@@ -403,16 +403,16 @@ checkpoint_round(struct persist *p)
 	 * than CKPT_MAX_DELAY seconds of the log wait; after a failure, retry
 	 * every second. */
 	due = tail.records >= CKPT_MIN_RECORDS || tail.bytes >= CKPT_MIN_BYTES ||
-	      time(NULL) - p->last_fold >= CKPT_MAX_DELAY;
+	      log_ms_since(&p->last_fold) >= CKPT_MAX_DELAY * 1000ULL;
 	if (__atomic_load_n(&p->checkpoint_error, __ATOMIC_RELAXED) != 0)
-		due = time(NULL) - p->last_fold >= 1;
+		due = log_ms_since(&p->last_fold) >= 1000;
 	/* Only what is on disk is folded: under everysec, ask for the fsync
 	 * now rather than wait for the next second. */
 	if (due && synced < wal_last_lsn(p->wal))
 		wal_sync_soon(p->wal);
 	if (due && synced > applied) {
 		rc = fold_until(p, synced);
-		p->last_fold = time(NULL);
+		clock_gettime(CLOCK_MONOTONIC, &p->last_fold);
 		attempted = true;
 	}
 	if (rc == 0) {
@@ -529,7 +529,8 @@ persist_open(const struct persist_config *cfg, struct store *store,
 	 * when the checkpointer looked once a second (a round 50 ms after
 	 * startup would fold the tail a crash just left at once, before
 	 * anything asks for it). */
-	p->last_fold = time(NULL) - CKPT_MAX_DELAY + 1;
+	clock_gettime(CLOCK_MONOTONIC, &p->last_fold);
+	p->last_fold.tv_sec -= CKPT_MAX_DELAY - 1;
 	if (pthread_create(&p->checkpointer, NULL, checkpointer_main, p) != 0) {
 		rc = -EAGAIN;
 		store_attach_log(store, NULL);

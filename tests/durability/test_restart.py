@@ -328,7 +328,12 @@ class RestartTest(unittest.TestCase):
         st = node.pstats()
         self.assertGreater(st["wal_dropped_bytes"], 0)
         self.assertEqual(st["recovered_items"], m)
-        self.assertEqual(os.path.getsize(seg) < size, True, "damaged segment not truncated")
+        # Cut after its last valid record; or, when the checkpoint already
+        # held the records the damage took (the 300 writes outlasted the
+        # checkpointer's first fold, a second in), set aside as covered.
+        covered = os.path.exists(seg + ".covered")
+        self.assertTrue(covered or os.path.getsize(seg) < size,
+                        "damaged segment neither truncated nor set aside as covered")
 
     # -- the data directory and the checkpoint ---------------------------------
 
