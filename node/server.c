@@ -6,6 +6,7 @@
 #include <event2/listener.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,10 +20,12 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "node/conn.h"
+#include "node/metrics.h"
 #include "storage/log.h"
 #include "node/proto_text.h"
 #include "node/settings.h"
@@ -63,7 +66,8 @@ struct server {
 	pthread_mutex_t wake_lock;      /* guards awake_workers, notify_repl */
 	int awake_workers;              /* workers the WAL may wake */
 	struct repl *notify_repl;       /* replication, while the WAL may notify it */
-	struct event *sigterm_ev, *sigint_ev, *sweep_ev, *tick_ev;
+	struct event *sigterm_ev, *sigint_ev, *sighup_ev, *sweep_ev, *tick_ev;
+	struct metrics *metrics;        /* --metrics-port, or NULL */
 };
 
 /******** WORKERS ********/
@@ -282,60 +286,267 @@ bind_client_socket(const struct settings *s)
 
 /******** PROCESS SETUP ********/
 
-static int
-daemonize(const struct settings *s)
-{
-	pid_t pid = fork();
-	int devnull;
+/* -d: until it serves, the daemon's stderr is a pipe to the parent, which
+ * waits on it.  A NUL byte means "serving"; anything else is log text. */
+#define DAEMON_SERVING '\0'
+#define DAEMON_LOG_KEPT 65536   /* the parent keeps the log's last bytes */
 
-	if (pid < 0) {
-		log_msg(LOG_ALWAYS, "fork: %s", strerror(errno));
+/* Write the last line of log[0 .. len) to stderr. */
+static void
+print_last_line(const char *log, size_t len)
+{
+	size_t start;
+
+	while (len > 0 && log[len - 1] == '\n')
+		len--;
+	for (start = len; start > 0 && log[start - 1] != '\n'; start--)
+		;
+	if (len > start)
+		fprintf(stderr, "%.*s\n", (int)(len - start), log + start);
+}
+
+/* The -d parent: wait until the daemon serves or exits, and return the
+ * exit status the parent should have.  On failure the daemon's last log
+ * line (its error) is printed; with -v, everything it logged. */
+static int
+wait_for_daemon(pid_t pid, int pipe_fd, bool verbose)
+{
+	static char log[DAEMON_LOG_KEPT];
+	size_t len = 0;
+	char buf[4096], *serving = NULL;
+	ssize_t n;
+	int status;
+
+	while (serving == NULL) {
+		n = read(pipe_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		serving = memchr(buf, DAEMON_SERVING, (size_t)n);
+		if (serving != NULL)
+			n = serving - buf;
+		if (len + (size_t)n > sizeof(log))  /* keep the tail */
+			len = 0;
+		memcpy(log + len, buf, (size_t)n);
+		len += (size_t)n;
+	}
+	if (verbose)
+		fwrite(log, 1, len, stderr);
+	if (serving != NULL)
+		return 0;
+	if (!verbose)
+		print_last_line(log, len);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			fprintf(stderr, "cairn: lost the daemon (pid %ld): %s\n", (long)pid,
+			        strerror(errno));
+			return 1;
+		}
+	}
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "cairn: the daemon was killed by signal %d before it served\n",
+		        WTERMSIG(status));
+		return 1;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		return WEXITSTATUS(status);
+	fprintf(stderr, "cairn: the daemon stopped before it served\n");
+	return 1;
+}
+
+/* The caller's stderr, kept by a -v daemon to log to once it serves. */
+static int daemon_saved_stderr = -1;
+
+/* -d: fork.  The parent never returns: it exits once the daemon serves (0)
+ * or has failed (its status, and its error line on stderr), so that
+ * `cairn -d` in a script or an init system reports the node's fate.  In the
+ * daemon, *ready_fd is the pipe to announce serving on (daemon_ready). */
+static int
+daemonize(const struct settings *s, int *ready_fd)
+{
+	int pipefd[2], devnull;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		log_msg(LOG_ALWAYS, "-d: pipe: %s", strerror(errno));
 		return -1;
 	}
-	if (pid > 0)
-		_exit(0);
-	if (setsid() < 0)
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		log_msg(LOG_ALWAYS, "-d: fork: %s", strerror(errno));
 		return -1;
+	}
+	if (pid > 0) {
+		close(pipefd[1]);
+		_exit(wait_for_daemon(pid, pipefd[0], s->verbose > 0));
+	}
+	close(pipefd[0]);
+	*ready_fd = pipefd[1];
+	if (s->verbose > 0)
+		daemon_saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	dup2(pipefd[1], STDERR_FILENO);
+	/* Every path was made absolute by settings_parse(). */
+	if (setsid() < 0 || chdir("/") != 0) {
+		log_msg(LOG_ALWAYS, "-d: cannot detach: %s", strerror(errno));
+		return -1;
+	}
 	devnull = open("/dev/null", O_RDWR);
 	if (devnull < 0)
 		return -1;
 	dup2(devnull, STDIN_FILENO);
 	dup2(devnull, STDOUT_FILENO);
-	if (s->verbose == 0)
-		dup2(devnull, STDERR_FILENO);
-	if (devnull > STDERR_FILENO)
-		close(devnull);
+	close(devnull);
+	return 0;
+}
+
+/* -d: the daemon serves.  Its stderr leaves the pipe for the log file, or
+ * with -v the caller's stderr, or else /dev/null (as memcached's), and the
+ * parent is told, and exits 0.  A no-op without -d. */
+static void
+daemon_ready(int *ready_fd)
+{
+	int fd;
+
+	if (*ready_fd < 0)
+		return;
+	fd = log_file_fd();
+	if (fd < 0)
+		fd = daemon_saved_stderr;
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+	} else if ((fd = open("/dev/null", O_WRONLY)) >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if (daemon_saved_stderr >= 0)
+		close(daemon_saved_stderr);
+	daemon_saved_stderr = -1;
+	if (write(*ready_fd, "", 1) != 1)  /* DAEMON_SERVING */
+		log_msg(LOG_ALWAYS, "-d: cannot tell the parent process: %s", strerror(errno));
+	close(*ready_fd);
+	*ready_fd = -1;
+}
+
+/* -P: the pid file is opened at startup (as root, before -u), without
+ * truncating it, and written only once the node serves: a second node that
+ * fails to start (its data directory in use) leaves the first one's pid in
+ * place. */
+struct pid_file {
+	int fd;           /* -1: none, or written */
+	bool created;     /* by us: removed if we never serve */
+};
+
+static int
+pid_file_open(struct pid_file *pf, const char *path)
+{
+	pf->fd = -1;
+	pf->created = false;
+	if (path == NULL)
+		return 0;
+	pf->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (pf->fd >= 0)
+		pf->created = true;
+	else if (errno == EEXIST)
+		pf->fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (pf->fd < 0) {
+		log_msg(LOG_ALWAYS, "cannot write pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
 static int
-write_pid_file(const char *path)
+pid_file_write(struct pid_file *pf, const char *path)
 {
-	FILE *f = fopen(path, "w");
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%ld\n", (long)getpid()), rc = 0;
 
-	if (f == NULL) {
+	if (pf->fd < 0)
+		return 0;
+	if (ftruncate(pf->fd, 0) != 0 || write(pf->fd, line, (size_t)n) != n) {
 		log_msg(LOG_ALWAYS, "cannot write pid file %s: %s", path, strerror(errno));
-		return -1;
+		rc = -1;
 	}
-	fprintf(f, "%ld\n", (long)getpid());
-	return fclose(f) == 0 ? 0 : -1;
+	close(pf->fd);
+	pf->fd = -1;
+	pf->created = false;
+	return rc;
 }
 
-/* Switch to -u USER when started as root (as memcached does); else no-op. */
-static int
-drop_privileges(const struct settings *s)
+/* Startup failed: close the pid file, and remove it if we made it. */
+static void
+pid_file_abandon(struct pid_file *pf, const char *path)
 {
-	struct passwd *pw;
+	if (pf->fd < 0)
+		return;
+	close(pf->fd);
+	pf->fd = -1;
+	if (pf->created)
+		unlink(path);
+}
 
+/* -u USER when started as root (as memcached): who to become, or NULL. */
+static int
+lookup_user(const struct settings *s, struct passwd **out)
+{
+	*out = NULL;
 	if (getuid() != 0 || s->user == NULL)
 		return 0;
-	pw = getpwnam(s->user);
-	if (pw == NULL) {
+	*out = getpwnam(s->user);
+	if (*out == NULL) {
 		log_msg(LOG_ALWAYS, "-u: no such user '%s'", s->user);
 		return -1;
 	}
+	return 0;
+}
+
+/* Create the data directory and any missing parent (./cairn-data/PORT).
+ * With -u, what we create belongs to that user, who will write it once
+ * privileges are dropped. */
+static int
+make_data_dir(const char *dir, const struct passwd *pw)
+{
+	char path[PATH_MAX];
+	char *slash;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
+		if (slash != NULL)
+			*slash = '\0';
+		if (mkdir(path, 0755) == 0) {
+			if (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) != 0) {
+				log_msg(LOG_ALWAYS, "-u %s: cannot give %s to that user: %s",
+				        pw->pw_name, path, strerror(errno));
+				return -1;
+			}
+		} else if (errno != EEXIST) {
+			log_msg(LOG_ALWAYS, "cannot create data directory %s: %s", path,
+			        strerror(errno));
+			return -1;
+		}
+		if (slash == NULL)
+			return 0;
+		*slash = '/';
+	}
+}
+
+/* Become -u's user (a no-op when pw is NULL).  The data directory must
+ * then be ours to write: say so now, naming the user, rather than fail
+ * later on a file inside it. */
+static int
+drop_privileges(const struct settings *s, const struct passwd *pw)
+{
+	if (pw == NULL)
+		return 0;
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
 		log_msg(LOG_ALWAYS, "-u %s: cannot switch user: %s", s->user, strerror(errno));
+		return -1;
+	}
+	if (!s->ephemeral && access(s->data_dir, R_OK | W_OK | X_OK) != 0) {
+		log_msg(LOG_ALWAYS, "-u %s: data directory %s is not writable by user %s "
+		        "(chown it, or choose another with --data-dir)", s->user, s->data_dir, s->user);
 		return -1;
 	}
 	return 0;
@@ -370,6 +581,21 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	log_msg(LOG_ALWAYS, "signal %d: shutting down", (int)sig);
 	event_base_loopbreak(srv->base);
+}
+
+/* SIGHUP: reopen the --log-file (logrotate has moved it). */
+static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	int rc = log_reopen();
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	if (rc != 0)
+		log_msg(LOG_ALWAYS, "SIGHUP: cannot reopen the log file: %s", strerror(-rc));
+	else
+		log_msg(LOG_INFO, "SIGHUP: log file reopened");
 }
 
 static void
@@ -416,8 +642,10 @@ server_start_events(struct server *srv, int listen_fd)
 	evconnlistener_set_error_cb(srv->listener, accept_error_cb);
 	srv->sigterm_ev = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
 	srv->sigint_ev = evsignal_new(srv->base, SIGINT, signal_cb, srv);
-	if (srv->sigterm_ev == NULL || srv->sigint_ev == NULL ||
-	    event_add(srv->sigterm_ev, NULL) != 0 || event_add(srv->sigint_ev, NULL) != 0)
+	srv->sighup_ev = evsignal_new(srv->base, SIGHUP, sighup_cb, srv);
+	if (srv->sigterm_ev == NULL || srv->sigint_ev == NULL || srv->sighup_ev == NULL ||
+	    event_add(srv->sigterm_ev, NULL) != 0 || event_add(srv->sigint_ev, NULL) != 0 ||
+	    event_add(srv->sighup_ev, NULL) != 0)
 		return -1;
 	if (srv->env.persist != NULL) {
 		srv->tick_ev = event_new(srv->base, -1, EV_PERSIST, tick_cb, srv);
@@ -437,6 +665,8 @@ server_teardown(struct server *srv)
 {
 	int i;
 
+	/* The metrics thread reads the cache, store and replication: first. */
+	metrics_stop(srv->metrics);
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
 	pthread_mutex_lock(&srv->wake_lock);
@@ -457,6 +687,8 @@ server_teardown(struct server *srv)
 		event_free(srv->sigterm_ev);
 	if (srv->sigint_ev != NULL)
 		event_free(srv->sigint_ev);
+	if (srv->sighup_ev != NULL)
+		event_free(srv->sighup_ev);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	store_destroy(srv->env.store);
@@ -520,6 +752,40 @@ start_replication(struct server *srv)
 	return rc;
 }
 
+/* Everything before recovery that may still be told to the terminal: the
+ * log file, the client and metrics sockets (bound as root, before -u), the
+ * pid file, -d, the data directory, -u.  Returns 0 or -1 (said in the log). */
+static int
+server_prepare(struct server *srv, int *listen_fd, struct pid_file *pf, int *ready_fd)
+{
+	const struct settings *s = srv->settings;
+	struct passwd *pw;
+	int rc;
+
+	if (s->log_file != NULL && (rc = log_open_file(s->log_file)) != 0) {
+		log_msg(LOG_ALWAYS, "--log-file: cannot open %s: %s", s->log_file, strerror(-rc));
+		return -1;
+	}
+	raise_fd_limit(s);
+	*listen_fd = bind_client_socket(s);
+	if (*listen_fd < 0)
+		return -1;
+	if (s->metrics_port != 0 &&
+	    (srv->metrics = metrics_open(s->listen_addr, s->metrics_port)) == NULL)
+		return -1;
+	if (pid_file_open(pf, s->pid_file) != 0)
+		return -1;
+	if (s->daemonize && daemonize(s, ready_fd) != 0)
+		return -1;
+	if (lookup_user(s, &pw) != 0 ||
+	    (!s->ephemeral && make_data_dir(s->data_dir, pw) != 0) ||
+	    drop_privileges(s, pw) != 0)
+		return -1;
+	if (srv->metrics != NULL && metrics_start(srv->metrics) != 0)
+		return -1;
+	return 0;
+}
+
 int
 server_run(const struct settings *s)
 {
@@ -530,34 +796,29 @@ server_run(const struct settings *s)
 		.hashpower = s->hashpower,
 		.use_cas = s->use_cas,
 	};
+	struct pid_file pid_file = {-1, false};
 	sigset_t stop_signals, old_mask;
-	int listen_fd, i, status = 1;
+	int listen_fd = -1, ready_fd = -1, i, status = 1;
 
 	signal(SIGPIPE, SIG_IGN);
 	/* A SIGTERM or SIGINT that arrives while we start (clients can connect
-	 * as soon as the socket is bound) must stop us cleanly, not kill us:
-	 * keep both blocked, in this thread and in every thread started below,
-	 * until signal_cb is installed and the workers run; a pending one is
-	 * then delivered to this thread's event loop. */
+	 * as soon as the socket is bound) must stop us cleanly, not kill us,
+	 * and a SIGHUP (logrotate) must not kill us either: keep them blocked,
+	 * in this thread and in every thread started below, until their
+	 * handlers are installed and the workers run; a pending one is then
+	 * delivered to this thread's event loop. */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
-	raise_fd_limit(s);
-	listen_fd = bind_client_socket(s);
-	if (listen_fd < 0)
-		return 1;
-	if (s->daemonize && daemonize(s) != 0) {
-		close(listen_fd);
-		return 1;
-	}
-	if ((s->pid_file != NULL && write_pid_file(s->pid_file) != 0) ||
-	    drop_privileges(s) != 0) {
-		close(listen_fd);
-		return 1;
-	}
 	pthread_mutex_init(&srv.wake_lock, NULL);
 	srv.settings = s;
+	if (server_prepare(&srv, &listen_fd, &pid_file, &ready_fd) != 0) {
+		if (listen_fd >= 0)
+			close(listen_fd);
+		goto out;
+	}
 	srv.env.settings = s;
 	srv.env.started = time(NULL);
 	srv.env.worker_threads = s->threads;
@@ -592,18 +853,26 @@ server_run(const struct settings *s)
 	log_msg(LOG_ALWAYS, "cairn %s serving on %s:%d (%d threads, %zu MB, %s)",
 	        CAIRN_VERSION, s->listen_addr, s->port, s->threads,
 	        s->mem_limit / (1024 * 1024), s->ephemeral ? "ephemeral" : s->data_dir);
-	/* Under systemd (Type=notify) the unit is up from here: every request
-	 * is answered, even while the checkpoint still loads (warm-up).  A
-	 * no-op without $NOTIFY_SOCKET. */
+	/* Under systemd (Type=notify), and for the parent of -d, the node is
+	 * up from here: every request is answered, even while the checkpoint
+	 * still loads (warm-up).  sd_notify is a no-op without $NOTIFY_SOCKET. */
+	if (pid_file_write(&pid_file, s->pid_file) != 0)
+		goto out;
+	if (srv.metrics != NULL)
+		metrics_serving(srv.metrics, &srv.env);
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d\nMAINPID=%ld", s->listen_addr, s->port,
 	           (long)getpid());
+	daemon_ready(&ready_fd);
+	log_set_echo(false);
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	event_base_dispatch(srv.base);
 	status = 0;
 out:
 	server_teardown(&srv);
+	pid_file_abandon(&pid_file, s->pid_file);
 	if (s->pid_file != NULL && status == 0)
 		unlink(s->pid_file);
-	log_msg(LOG_ALWAYS, "stopped");
+	if (status == 0)
+		log_msg(LOG_ALWAYS, "stopped");
 	return status;
 }

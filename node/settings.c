@@ -30,6 +30,9 @@ enum {
 	OPT_SYNC_REPLICAS,
 	OPT_SYNC_TIMEOUT_MS,
 	OPT_SECRET_FILE,
+	OPT_CONFIG,
+	OPT_LOG_FILE,
+	OPT_METRICS_PORT,
 };
 
 void
@@ -46,7 +49,6 @@ settings_init(struct settings *s)
 	s->flush_enabled = true;
 	s->hashpower = 16;
 	s->sweeper = true;
-	s->data_dir = "./cairn-data";
 	s->fsync = WAL_FSYNC_EVERYSEC;
 	s->wal_segment_size = (size_t)64 << 20;
 	s->wal_backlog = (size_t)256 << 20;
@@ -71,8 +73,13 @@ usage(void)
 	       "  -u, --user USER           user to run as when started as root\n"
 	       "  -P, --pidfile FILE        write the process id to FILE\n"
 	       "  -d, --daemon              run in the background\n"
-	       "  -o, --extended OPT[=V],.. hashpower=N, lru_crawler, no_lru_crawler\n"
-	       "      --data-dir DIR        WAL and checkpoint directory (default ./cairn-data)\n"
+	       "  -o, --extended OPT[=V],.. hashpower=N, lru_crawler, no_lru_crawler; memcached's\n"
+	       "                            slab and LRU tuning options are accepted and ignored\n"
+	       "      --config FILE         read flags from FILE (/etc/memcached.conf format);\n"
+	       "                            the command line overrides it\n"
+	       "      --log-file FILE       log to FILE instead of stderr (reopened on SIGHUP)\n"
+	       "      --metrics-port N      HTTP /metrics (Prometheus) and /health on port N\n"
+	       "      --data-dir DIR        WAL and checkpoint directory (default ./cairn-data/PORT)\n"
 	       "      --ephemeral           no persistence at all (like memcached)\n"
 	       "      --fsync POLICY        always | everysec | no (default everysec)\n"
 	       "      --wal-segment-size S  WAL segment size, k/m suffix (default 64m)\n"
@@ -87,15 +94,22 @@ usage(void)
 	       "  -V, --version             print the version\n");
 }
 
+/* Where the flags being parsed come from, and where an error goes. */
+struct parse_ctx {
+	char *err;
+	size_t errlen;
+	const char *where;   /* "FILE:LINE: " for --config lines, else "" */
+};
+
 static enum settings_result
-fail(char *err, size_t errlen, const char *fmt, ...)
+fail(const struct parse_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(err, errlen, "cairn: ");
+	int n = snprintf(ctx->err, ctx->errlen, "cairn: %s", ctx->where);
 
 	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < errlen)
-		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	if (n >= 0 && (size_t)n < ctx->errlen)
+		vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
 	return SETTINGS_EXIT_USAGE;
 }
@@ -142,15 +156,58 @@ parse_size(const char *arg, uint64_t *out)
 	return true;
 }
 
-/* -o: memcached's extended options that mean something in cairn. */
+/* memcached's -o options for its slab allocator, LRU threads and logging,
+ * which cairn (one allocator, no LRU threads) has no use for.  They are in
+ * every memcached.conf written for 1.5/1.6, so they are accepted, each
+ * with or without its value as memcached takes it, and named in one
+ * notice line. */
+enum option_value { VALUE_NONE, VALUE_REQUIRED, VALUE_OPTIONAL };
+
+static const struct {
+	const char *name;
+	enum option_value value;
+} unused_options[] = {
+	{"modern", VALUE_NONE},
+	{"no_modern", VALUE_NONE},
+	{"slab_reassign", VALUE_NONE},
+	{"no_slab_reassign", VALUE_NONE},
+	{"slab_automove", VALUE_OPTIONAL},
+	{"slab_chunk_max", VALUE_REQUIRED},
+	{"lru_maintainer", VALUE_NONE},
+	{"no_lru_maintainer", VALUE_NONE},
+	{"lru_segmented", VALUE_NONE},
+	{"no_lru_segmented", VALUE_NONE},
+	{"hash_algorithm", VALUE_REQUIRED},
+	{"maxconns_fast", VALUE_NONE},
+	{"no_maxconns_fast", VALUE_NONE},
+	{"idle_timeout", VALUE_REQUIRED},
+	{"watcher_logbuf_size", VALUE_REQUIRED},
+	{"worker_logbuf_size", VALUE_REQUIRED},
+	{"track_sizes", VALUE_NONE},
+	{"no_inline_ascii_resp", VALUE_NONE},
+	{"temporary_ttl", VALUE_REQUIRED},
+};
+
+/* Add `opt` to the list of -o options accepted and ignored. */
+static void
+note_unused_option(struct settings *s, const char *opt)
+{
+	size_t used = strlen(s->ignored_options);
+
+	snprintf(s->ignored_options + used, sizeof(s->ignored_options) - used, "%s%s",
+	         used > 0 ? "," : "", opt);
+}
+
+/* -o: memcached's extended options. */
 static enum settings_result
-parse_extended(struct settings *s, const char *arg, char *err, size_t errlen)
+parse_extended(struct settings *s, const char *arg, const struct parse_ctx *ctx)
 {
 	char buf[512];
 	char *save = NULL, *opt;
+	size_t i;
 
 	if (strlen(arg) >= sizeof(buf))
-		return fail(err, errlen, "-o: option list too long");
+		return fail(ctx, "-o: option list too long");
 	snprintf(buf, sizeof(buf), "%s", arg);
 	for (opt = strtok_r(buf, ",", &save); opt != NULL; opt = strtok_r(NULL, ",", &save)) {
 		char *value = strchr(opt, '=');
@@ -160,22 +217,75 @@ parse_extended(struct settings *s, const char *arg, char *err, size_t errlen)
 			*value++ = '\0';
 		if (strcmp(opt, "hashpower") == 0) {
 			if (value == NULL || !parse_int(value, 12, 32, &v))
-				return fail(err, errlen, "-o hashpower: needs a number from 12 to 32");
+				return fail(ctx, "-o hashpower: needs a number from 12 to 32");
 			s->hashpower = (unsigned)v;
+			continue;
 		} else if (strcmp(opt, "lru_crawler") == 0 && value == NULL) {
 			s->sweeper = true;
+			continue;
 		} else if (strcmp(opt, "no_lru_crawler") == 0 && value == NULL) {
 			s->sweeper = false;
-		} else {
-			return fail(err, errlen, "-o: '%s' is not an option cairn supports "
-			            "(supported: hashpower=N, lru_crawler, no_lru_crawler)", opt);
+			continue;
 		}
+		for (i = 0; i < sizeof(unused_options) / sizeof(unused_options[0]); i++) {
+			if (strcmp(opt, unused_options[i].name) == 0)
+				break;
+		}
+		if (i == sizeof(unused_options) / sizeof(unused_options[0]))
+			return fail(ctx, "-o: '%s' is not an option cairn supports (see cairn(1))", opt);
+		if (unused_options[i].value == VALUE_NONE && value != NULL)
+			return fail(ctx, "-o %s: takes no value", opt);
+		if (unused_options[i].value == VALUE_REQUIRED && (value == NULL || *value == '\0'))
+			return fail(ctx, "-o %s: needs a value (%s=...)", opt, opt);
+		note_unused_option(s, opt);
 	}
 	return SETTINGS_RUN;
 }
 
-enum settings_result
-settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errlen)
+/* `path` made absolute against the working directory, into buf.  -d
+ * changes directory to /: a relative path must mean what it meant where
+ * the node was started. */
+static bool
+make_absolute(const char *path, char *buf, size_t len)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (path[0] == '/') {
+		n = snprintf(buf, len, "%s", path);
+	} else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return false;
+		n = snprintf(buf, len, "%s/%s", cwd, strncmp(path, "./", 2) == 0 ? path + 2 : path);
+	}
+	return n >= 0 && (size_t)n < len;
+}
+
+/* Set *field to a malloc'd absolute copy of `path` (replacing an earlier
+ * one); settings_free() frees it. */
+static bool
+own_path(char **field, const char *path)
+{
+	char buf[PATH_MAX];
+	char *copy;
+
+	if (!make_absolute(path, buf, sizeof(buf)) || (copy = strdup(buf)) == NULL)
+		return false;
+	free(*field);
+	*field = copy;
+	return true;
+}
+
+/* What the flags said that matters after all of them are read. */
+struct parse_state {
+	bool item_size_given;
+	bool data_dir_given;
+};
+
+/* Parse one argument vector (the command line, or one --config line). */
+static enum settings_result
+parse_args(struct settings *s, int argc, char **argv, const struct parse_ctx *ctx,
+           struct parse_state *st)
 {
 	static const struct option longopts[] = {
 		{"port", required_argument, NULL, 'p'},
@@ -205,9 +315,11 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 		{"sync-replicas", required_argument, NULL, OPT_SYNC_REPLICAS},
 		{"sync-timeout-ms", required_argument, NULL, OPT_SYNC_TIMEOUT_MS},
 		{"cluster-secret-file", required_argument, NULL, OPT_SECRET_FILE},
+		{"config", required_argument, NULL, OPT_CONFIG},
+		{"log-file", required_argument, NULL, OPT_LOG_FILE},
+		{"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
 		{NULL, 0, NULL, 0},
 	};
-	bool item_size_given = false;
 	long long v;
 	uint64_t size;
 	int opt;
@@ -218,34 +330,34 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 		switch (opt) {
 		case 'p':
 			if (!parse_int(optarg, 1, 65535, &v))
-				return fail(err, errlen, "-p/--port: '%s' is not a port number (1-65535)", optarg);
+				return fail(ctx, "-p/--port: '%s' is not a port number (1-65535)", optarg);
 			s->port = (int)v;
 			break;
 		case 'l':
 			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(s->listen_addr))
-				return fail(err, errlen, "-l/--listen: '%s' is not an address", optarg);
+				return fail(ctx, "-l/--listen: '%s' is not an address", optarg);
 			snprintf(s->listen_addr, sizeof(s->listen_addr), "%s", optarg);
 			break;
 		case 'm':
 			if (!parse_int(optarg, 1, 1024LL * 1024 * 1024, &v))
-				return fail(err, errlen, "-m/--memory-limit: '%s' is not a number of megabytes (at least 1)", optarg);
+				return fail(ctx, "-m/--memory-limit: '%s' is not a number of megabytes (at least 1)", optarg);
 			s->mem_limit = (size_t)v * 1024 * 1024;
 			break;
 		case 'c':
 			if (!parse_int(optarg, 1, INT_MAX, &v))
-				return fail(err, errlen, "-c/--conn-limit: '%s' is not a positive number", optarg);
+				return fail(ctx, "-c/--conn-limit: '%s' is not a positive number", optarg);
 			s->conn_limit = (int)v;
 			break;
 		case 't':
 			if (!parse_int(optarg, 1, THREADS_MAX, &v))
-				return fail(err, errlen, "-t/--threads: '%s' is not a thread count (1-%d)", optarg, THREADS_MAX);
+				return fail(ctx, "-t/--threads: '%s' is not a thread count (1-%d)", optarg, THREADS_MAX);
 			s->threads = (int)v;
 			break;
 		case 'I':
 			if (!parse_size(optarg, &size) || size < ITEM_SIZE_MIN || size > ITEM_SIZE_MAX_LIMIT)
-				return fail(err, errlen, "-I/--max-item-size: '%s' is not a size from 1k to 1g", optarg);
+				return fail(ctx, "-I/--max-item-size: '%s' is not a size from 1k to 1g", optarg);
 			s->item_size_max = (size_t)size;
-			item_size_given = true;
+			st->item_size_given = true;
 			break;
 		case 'v':
 			if (s->verbose < 2)
@@ -253,7 +365,7 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 			break;
 		case 'U':
 			if (strcmp(optarg, "0") != 0)
-				return fail(err, errlen, "-U/--udp-port: UDP is not supported; only -U 0 is accepted");
+				return fail(ctx, "-U/--udp-port: UDP is not supported; only -U 0 is accepted");
 			break;
 		case 'C':
 			s->use_cas = false;
@@ -265,13 +377,14 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 			s->user = optarg;
 			break;
 		case 'P':
-			s->pid_file = optarg;
+			if (!own_path(&s->pid_file, optarg))
+				return fail(ctx, "-P/--pidfile: '%s' cannot be made an absolute path", optarg);
 			break;
 		case 'd':
 			s->daemonize = true;
 			break;
 		case 'o':
-			if (parse_extended(s, optarg, err, errlen) != SETTINGS_RUN)
+			if (parse_extended(s, optarg, ctx) != SETTINGS_RUN)
 				return SETTINGS_EXIT_USAGE;
 			break;
 		case 'h':
@@ -281,80 +394,265 @@ settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errl
 			printf("cairn %s\n", CAIRN_VERSION);
 			return SETTINGS_EXIT_OK;
 		case OPT_DATA_DIR:
-			if (optarg[0] == '\0')
-				return fail(err, errlen, "--data-dir: needs a directory");
-			s->data_dir = optarg;
+			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(s->data_dir) - 256)
+				return fail(ctx, "--data-dir: needs a directory");
+			snprintf(s->data_dir, sizeof(s->data_dir), "%s", optarg);
+			st->data_dir_given = true;
 			break;
 		case OPT_EPHEMERAL:
 			s->ephemeral = true;
 			break;
 		case OPT_FSYNC:
 			if (!wal_fsync_parse(optarg, &s->fsync))
-				return fail(err, errlen, "--fsync: '%s' is not one of always, everysec, no", optarg);
+				return fail(ctx, "--fsync: '%s' is not one of always, everysec, no", optarg);
 			break;
 		case OPT_WAL_SEGMENT_SIZE:
 			if (!parse_size(optarg, &size) || size < WAL_SEGMENT_MIN || size > ((uint64_t)1 << 32))
-				return fail(err, errlen, "--wal-segment-size: '%s' is not a size from 4k to 4g", optarg);
+				return fail(ctx, "--wal-segment-size: '%s' is not a size from 4k to 4g", optarg);
 			s->wal_segment_size = (size_t)size;
 			break;
 		case OPT_WAL_BACKLOG:
 			if (!parse_size(optarg, &size))
-				return fail(err, errlen, "--wal-backlog: '%s' is not a size", optarg);
+				return fail(ctx, "--wal-backlog: '%s' is not a size", optarg);
 			s->wal_backlog = (size_t)size;
 			break;
 		case OPT_REPL_PORT:
 			if (!parse_int(optarg, 1, 65535, &v))
-				return fail(err, errlen, "--repl-port: '%s' is not a port number (1-65535)", optarg);
+				return fail(ctx, "--repl-port: '%s' is not a port number (1-65535)", optarg);
 			s->repl_port = (int)v;
 			break;
 		case OPT_REPLICA_OF: {
 			const char *colon = strrchr(optarg, ':');
 
 			if (colon == NULL || colon == optarg || !parse_int(colon + 1, 1, 65535, &v))
-				return fail(err, errlen, "--replica-of: '%s' is not HOST:PORT", optarg);
+				return fail(ctx, "--replica-of: '%s' is not HOST:PORT", optarg);
 			s->replica_of = optarg;
 			break;
 		}
 		case OPT_NODE_ID:
 			if (optarg[0] == '\0' || strlen(optarg) >= 64 || strpbrk(optarg, " ,=\r\n") != NULL)
-				return fail(err, errlen, "--node-id: '%s' must be 1-63 characters without spaces, ',' or '='", optarg);
+				return fail(ctx, "--node-id: '%s' must be 1-63 characters without spaces, ',' or '='", optarg);
 			snprintf(s->node_id, sizeof(s->node_id), "%s", optarg);
 			break;
 		case OPT_SYNC_REPLICAS:
 			if (!parse_int(optarg, 0, 64, &v))
-				return fail(err, errlen, "--sync-replicas: '%s' is not a number from 0 to 64", optarg);
+				return fail(ctx, "--sync-replicas: '%s' is not a number from 0 to 64", optarg);
 			s->sync_replicas = (int)v;
 			break;
 		case OPT_SYNC_TIMEOUT_MS:
 			if (!parse_int(optarg, 1, 3600000, &v))
-				return fail(err, errlen, "--sync-timeout-ms: '%s' is not a number of milliseconds", optarg);
+				return fail(ctx, "--sync-timeout-ms: '%s' is not a number of milliseconds", optarg);
 			s->sync_timeout_ms = (int)v;
 			break;
 		case OPT_SECRET_FILE:
 			if (access(optarg, R_OK) != 0)
-				return fail(err, errlen, "--cluster-secret-file: cannot read '%s': %s", optarg, strerror(errno));
-			s->secret_file = optarg;
+				return fail(ctx, "--cluster-secret-file: cannot read '%s': %s", optarg, strerror(errno));
+			if (!own_path(&s->secret_file, optarg))
+				return fail(ctx, "--cluster-secret-file: '%s' cannot be made an absolute path", optarg);
+			break;
+		case OPT_CONFIG:
+			/* settings_parse() read it before the command line. */
+			if (ctx->where[0] != '\0')
+				return fail(ctx, "--config: a config file cannot name another");
+			break;
+		case OPT_LOG_FILE:
+			if (optarg[0] == '\0')
+				return fail(ctx, "--log-file: needs a file name");
+			if (!own_path(&s->log_file, optarg))
+				return fail(ctx, "--log-file: '%s' cannot be made an absolute path", optarg);
+			break;
+		case OPT_METRICS_PORT:
+			if (!parse_int(optarg, 1, 65535, &v))
+				return fail(ctx, "--metrics-port: '%s' is not a port number (1-65535)", optarg);
+			s->metrics_port = (int)v;
 			break;
 		case ':':
-			return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
+			return fail(ctx, "%s: needs a value", argv[optind - 1]);
 		default:
 			if (optopt != 0)
-				return fail(err, errlen, "-%c: unknown option (see --help)", optopt);
-			return fail(err, errlen, "%s: unknown option (see --help)", argv[optind - 1]);
+				return fail(ctx, "-%c: unknown option (see --help)", optopt);
+			return fail(ctx, "%s: unknown option (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return fail(err, errlen, "'%s': unexpected argument (see --help)", argv[optind]);
+		return fail(ctx, "'%s': unexpected argument (see --help)", argv[optind]);
+	return SETTINGS_RUN;
+}
+
+/******** --config FILE ********/
+
+#define CONFIG_MAX_BYTES (1024 * 1024)
+
+/* The --config FILE named in argv (as "--config F" or "--config=F"), NULL
+ * if none.  *twice is set when it is given more than once. */
+static const char *
+find_config_flag(int argc, char **argv, bool *twice)
+{
+	const char *file = NULL;
+	int i, found = 0;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			file = argv[++i];
+			found++;
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			file = argv[i] + 9;
+			found++;
+		}
+	}
+	*twice = found > 1;
+	return file;
+}
+
+/* Read FILE whole into s->config_text (NUL-terminated). */
+static enum settings_result
+read_config(struct settings *s, const char *file, const struct parse_ctx *ctx)
+{
+	FILE *f = fopen(file, "r");
+	size_t n;
+
+	if (f == NULL)
+		return fail(ctx, "--config: cannot read '%s': %s", file, strerror(errno));
+	s->config_text = malloc(CONFIG_MAX_BYTES + 1);
+	if (s->config_text == NULL) {
+		fclose(f);
+		return fail(ctx, "--config: out of memory");
+	}
+	n = fread(s->config_text, 1, CONFIG_MAX_BYTES + 1, f);
+	if (ferror(f) || n > CONFIG_MAX_BYTES) {
+		fclose(f);
+		return fail(ctx, "--config: '%s' is unreadable or larger than 1 MB", file);
+	}
+	fclose(f);
+	s->config_text[n] = '\0';
+	return SETTINGS_RUN;
+}
+
+/* Apply FILE, in /etc/memcached.conf's format: one flag per line with its
+ * value after the first run of blanks ("-m 64", "--fsync always"), blank
+ * lines and lines starting with '#' ignored.  Debian's memcached.conf also
+ * has "logfile FILE" (read by its start script): taken as --log-file. */
+static enum settings_result
+parse_config(struct settings *s, const char *file, char *err, size_t errlen,
+             struct parse_state *st)
+{
+	struct parse_ctx ctx = {err, errlen, ""};
+	char where[PATH_MAX + 32];
+	char *line, *next;
+	unsigned lineno = 0;
+
+	if (read_config(s, file, &ctx) != SETTINGS_RUN)
+		return SETTINGS_EXIT_USAGE;
+	ctx.where = where;
+	for (line = s->config_text; line != NULL; line = next) {
+		char *argv[4] = {(char *)"cairn", NULL, NULL, NULL};
+		char *flag, *value, *end;
+		int argc = 2;
+
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u: ", file, lineno);
+		flag = line + strspn(line, " \t\r");
+		if (*flag == '\0' || *flag == '#')
+			continue;
+		value = flag + strcspn(flag, " \t\r");
+		if (*value != '\0') {
+			*value++ = '\0';
+			value += strspn(value, " \t\r");
+			end = value + strlen(value);
+			while (end > value && strchr(" \t\r", end[-1]) != NULL)
+				*--end = '\0';
+		}
+		if (strcmp(flag, "logfile") == 0)
+			flag = (char *)"--log-file";
+		if (flag[0] != '-')
+			return fail(&ctx, "'%s' is not a flag (lines look like \"-m 64\")", flag);
+		argv[1] = flag;
+		if (*value != '\0')
+			argv[argc++] = value;
+		if (parse_args(s, argc, argv, &ctx, st) != SETTINGS_RUN)
+			return SETTINGS_EXIT_USAGE;
+	}
+	return SETTINGS_RUN;
+}
+
+/******** AFTER THE FLAGS ********/
+
+/* Without --data-dir: ./cairn-data/PORT, one directory per client port, so
+ * that several nodes started from one directory do not collide.  A
+ * ./cairn-data laid out as before (data directly in it: its LOCK file) is
+ * still used as it is, so an upgraded node comes back warm. */
+static void
+default_data_dir(struct settings *s)
+{
+	if (access("./cairn-data/LOCK", F_OK) == 0)
+		snprintf(s->data_dir, sizeof(s->data_dir), "./cairn-data");
+	else
+		snprintf(s->data_dir, sizeof(s->data_dir), "./cairn-data/%d", s->port);
+}
+
+static enum settings_result
+check_settings(struct settings *s, const struct parse_ctx *ctx, const struct parse_state *st)
+{
+	char dir[PATH_MAX];
+
 	if (s->ephemeral && (s->replica_of != NULL || s->sync_replicas > 0))
-		return fail(err, errlen, "--ephemeral: replication streams the WAL, so it needs persistence");
+		return fail(ctx, "--ephemeral: replication streams the WAL, so it needs persistence");
 	if (s->repl_port == 0)
 		s->repl_port = s->port + 10000 <= 65535 ? s->port + 10000 : s->port - 10000;
 	if (s->repl_port == s->port)
-		return fail(err, errlen, "--repl-port: must differ from the client port %d", s->port);
+		return fail(ctx, "--repl-port: must differ from the client port %d", s->port);
+	if (s->metrics_port != 0 && (s->metrics_port == s->port || s->metrics_port == s->repl_port))
+		return fail(ctx, "--metrics-port: must differ from the client and replication ports");
 	if (s->node_id[0] == '\0')
 		snprintf(s->node_id, sizeof(s->node_id), "%s:%d", s->listen_addr, s->port);
-	if (item_size_given && s->item_size_max > s->mem_limit / 2)
-		return fail(err, errlen, "-I/--max-item-size: cannot be more than half of -m (%zu MB)",
+	if (st->item_size_given && s->item_size_max > s->mem_limit / 2)
+		return fail(ctx, "-I/--max-item-size: cannot be more than half of -m (%zu MB)",
 		            s->mem_limit / (1024 * 1024));
+	if (!st->data_dir_given)
+		default_data_dir(s);
+	/* Absolute, as every path (make_absolute), and so stats say where. */
+	if (!make_absolute(s->data_dir, dir, sizeof(dir)))
+		return fail(ctx, "--data-dir: '%s' cannot be made an absolute path", s->data_dir);
+	snprintf(s->data_dir, sizeof(s->data_dir), "%s", dir);
 	return SETTINGS_RUN;
+}
+
+enum settings_result
+settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errlen)
+{
+	struct parse_ctx ctx = {err, errlen, ""};
+	struct parse_state st = {false, false};
+	enum settings_result r;
+	bool twice;
+
+	s->config_file = find_config_flag(argc, argv, &twice);
+	if (twice)
+		return fail(&ctx, "--config: given more than once");
+	if (s->config_file != NULL &&
+	    (r = parse_config(s, s->config_file, err, errlen, &st)) != SETTINGS_RUN)
+		return r;
+	if ((r = parse_args(s, argc, argv, &ctx, &st)) != SETTINGS_RUN)
+		return r;
+	return check_settings(s, &ctx, &st);
+}
+
+void
+settings_print_notices(const struct settings *s, FILE *f)
+{
+	if (s->ignored_options[0] != '\0')
+		fprintf(f, "cairn: -o %s: accepted for memcached compatibility and ignored "
+		        "(cairn has no slab allocator or LRU threads to tune)\n", s->ignored_options);
+}
+
+void
+settings_free(struct settings *s)
+{
+	free(s->config_text);
+	free(s->pid_file);
+	free(s->log_file);
+	free(s->secret_file);
+	s->config_text = s->pid_file = s->log_file = s->secret_file = NULL;
 }

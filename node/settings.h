@@ -8,8 +8,10 @@
 #ifndef CAIRN_NODE_SETTINGS_H
 #define CAIRN_NODE_SETTINGS_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "storage/wal.h"
 
@@ -24,11 +26,12 @@ struct settings {
 	bool use_cas;             /* false with -C */
 	bool flush_enabled;       /* false with -F */
 	const char *user;         /* -u: user to switch to when root, or NULL */
-	const char *pid_file;     /* -P: where to write our pid, or NULL */
+	char *pid_file;           /* -P: where to write our pid, or NULL */
 	bool daemonize;           /* -d */
 	unsigned hashpower;       /* -o hashpower=N: initial table 2^N buckets */
 	bool sweeper;             /* -o no_lru_crawler turns it off */
-	const char *data_dir;     /* --data-dir: WAL and checkpoint */
+	char data_dir[PATH_MAX];  /* --data-dir, made absolute; default
+	                           * ./cairn-data/PORT (settings_parse) */
 	bool ephemeral;           /* --ephemeral: no persistence at all */
 	enum wal_fsync fsync;     /* --fsync always|everysec|no */
 	size_t wal_segment_size;  /* --wal-segment-size */
@@ -38,7 +41,14 @@ struct settings {
 	char node_id[300];        /* --node-id (default listen:port) */
 	int sync_replicas;        /* --sync-replicas N */
 	int sync_timeout_ms;      /* --sync-timeout-ms */
-	const char *secret_file;  /* --cluster-secret-file */
+	char *secret_file;        /* --cluster-secret-file */
+	const char *config_file;  /* --config: flags read from this file */
+	char *log_file;           /* --log-file (or `logfile` in --config) */
+	int metrics_port;         /* --metrics-port: HTTP /metrics; 0 = off */
+	char ignored_options[256];/* -o options accepted for memcached's sake
+	                           * and ignored ("modern,lru_maintainer") */
+	char *config_text;        /* the --config file's text, which string
+	                           * fields may point into; settings_free() */
 };
 
 /* What main() should do after settings_parse(). */
@@ -51,10 +61,21 @@ enum settings_result {
 /* Fill *s with the defaults. */
 void settings_init(struct settings *s);
 
-/* Parse argv into *s (which settings_init() prepared).  Help and version text
- * go to stdout.  On SETTINGS_EXIT_USAGE, `err` (errlen bytes) holds one line,
- * without newline, naming the flag and what is wrong with it. */
+/* Parse argv into *s (which settings_init() prepared).  A `--config FILE`
+ * anywhere in argv is read first, line by line, so that every flag given on
+ * the command line overrides the file.  Help and version text go to stdout.
+ * On SETTINGS_EXIT_USAGE, `err` (errlen bytes) holds one line, without
+ * newline, naming the flag (and the file and line, for --config) and what
+ * is wrong with it.  -P, --log-file, --cluster-secret-file and --data-dir
+ * are made absolute (-d changes directory to /); other string fields may
+ * point into argv, which must outlive *s. */
 enum settings_result settings_parse(struct settings *s, int argc, char **argv,
                                     char *err, size_t errlen);
+
+/* One line on `f` naming the -o options accepted and ignored, if any. */
+void settings_print_notices(const struct settings *s, FILE *f);
+
+/* Free what settings_parse() allocated (the --config text, the paths). */
+void settings_free(struct settings *s);
 
 #endif

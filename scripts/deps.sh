@@ -7,7 +7,7 @@
 CAIRN_BUILD_PKGS="cmake gcc make pkg-config libevent-dev liblmdb-dev libprotobuf-c-dev
 protobuf-c-compiler check libxxhash-dev libssl-dev libsystemd-dev"
 CAIRN_TEST_PKGS="python3 python3-memcache python3-pymemcache libmemcached-tools memcached
-lmdb-utils procps clang libclang-rt-14-dev redis-server"
+lmdb-utils procps clang libclang-rt-14-dev redis-server prometheus man-db systemd"
 
 install_deps() {
   local want="$CAIRN_BUILD_PKGS" missing=() p

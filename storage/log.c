@@ -1,11 +1,70 @@
-/* Logging to stderr with a timestamp, filtered by verbosity. */
+/* Logging with a timestamp, filtered by verbosity, to stderr or a file. */
 #include "storage/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int current_level;
+static int log_fd = -1;            /* set once at startup; kept by reopen */
+static bool echo_stderr;
+static char log_path[PATH_MAX];
+
+static int
+open_log(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+int
+log_open_file(const char *path)
+{
+	int fd;
+
+	if (strlen(path) >= sizeof(log_path))
+		return -ENAMETOOLONG;
+	fd = open_log(path);
+	if (fd < 0)
+		return -errno;
+	snprintf(log_path, sizeof(log_path), "%s", path);
+	__atomic_store_n(&echo_stderr, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int
+log_reopen(void)
+{
+	int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), fresh, rc = 0;
+
+	if (fd < 0)
+		return 0;
+	fresh = open_log(log_path);
+	if (fresh < 0)
+		return -errno;
+	/* dup2 swaps the file under the same number in one step. */
+	if (dup2(fresh, fd) < 0)
+		rc = -errno;
+	close(fresh);
+	return rc;
+}
+
+void
+log_set_echo(bool echo)
+{
+	__atomic_store_n(&echo_stderr, echo, __ATOMIC_RELAXED);
+}
+
+int
+log_file_fd(void)
+{
+	return __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+}
 
 void
 log_set_level(int level)
@@ -32,10 +91,11 @@ log_ms_since(const struct timespec *start)
 void
 log_msg(int level, const char *fmt, ...)
 {
-	char line[1024], stamp[32];
+	char line[1024], stamp[32], out[1100];
 	struct tm tm;
 	time_t now;
 	va_list ap;
+	int n, fd;
 
 	if (level > log_get_level())
 		return;
@@ -45,6 +105,17 @@ log_msg(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* One fprintf per line, so lines from different threads do not mix. */
-	fprintf(stderr, "%s cairn: %s\n", stamp, line);
+	/* One write per line, so lines from different threads do not mix. */
+	n = snprintf(out, sizeof(out), "%s cairn: %s\n", stamp, line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(out))
+		n = sizeof(out) - 1;
+	/* A line the log file refuses goes to stderr; one stderr refuses too is
+	 * lost, with nowhere left to say so. */
+	fd = log_file_fd();
+	if (fd >= 0 && write(fd, out, (size_t)n) < 0)
+		fd = -1;
+	if (fd < 0 || __atomic_load_n(&echo_stderr, __ATOMIC_RELAXED))
+		(void)!write(STDERR_FILENO, out, (size_t)n);
 }

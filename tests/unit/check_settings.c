@@ -3,10 +3,12 @@
 #include "node/settings.h"
 
 #include <check.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_ARGS 32
 
@@ -32,6 +34,7 @@ parse(const char *first, ...)
 	}
 	va_end(ap);
 	argv[argc] = NULL;
+	settings_free(&s);
 	settings_init(&s);
 	err[0] = '\0';
 	return settings_parse(&s, argc, argv, err, sizeof(err));
@@ -193,6 +196,81 @@ START_TEST(test_user_and_pidfile_flags_keep_their_values)
 	              s.user ? s.user : "(null)");
 	ck_assert_msg(s.pid_file != NULL && strcmp(s.pid_file, "/tmp/cairn.pid") == 0,
 	              "-P gave '%s'", s.pid_file ? s.pid_file : "(null)");
+}
+END_TEST
+
+/* -d changes directory to /: every path is made absolute at parse time. */
+START_TEST(test_paths_are_made_absolute)
+{
+	char cwd[PATH_MAX], want[PATH_MAX + 64];
+
+	ck_assert(getcwd(cwd, sizeof(cwd)) != NULL);
+	ASSERT_RUN(parse("-P", "x.pid", "--log-file", "./x.log", "--data-dir", "d", NULL));
+	snprintf(want, sizeof(want), "%s/x.pid", cwd);
+	ck_assert_str_eq(s.pid_file, want);
+	snprintf(want, sizeof(want), "%s/x.log", cwd);
+	ck_assert_str_eq(s.log_file, want);
+	snprintf(want, sizeof(want), "%s/d", cwd);
+	ck_assert_str_eq(s.data_dir, want);
+}
+END_TEST
+
+/* Without --data-dir: one directory per client port. */
+START_TEST(test_default_data_dir_is_per_port)
+{
+	char cwd[PATH_MAX], want[PATH_MAX + 64];
+
+	ck_assert(getcwd(cwd, sizeof(cwd)) != NULL);
+	ck_assert_msg(access("./cairn-data/LOCK", F_OK) != 0, "run from a directory without "
+	              "an old-layout ./cairn-data");
+	ASSERT_RUN(parse("-p", "11311", NULL));
+	snprintf(want, sizeof(want), "%s/cairn-data/11311", cwd);
+	ck_assert_str_eq(s.data_dir, want);
+}
+END_TEST
+
+START_TEST(test_memcached_tuning_options_are_accepted_and_listed)
+{
+	ASSERT_RUN(parse("-o", "modern,slab_automove=1,lru_crawler", "-o",
+	                 "slab_chunk_max=524288,hashpower=18", NULL));
+	ck_assert_str_eq(s.ignored_options, "modern,slab_automove,slab_chunk_max");
+	ck_assert_msg(s.hashpower == 18 && s.sweeper, "honoured options lost");
+	ASSERT_USAGE("-o modern", "-o", "modern=1");
+	ASSERT_USAGE("-o slab_chunk_max", "-o", "slab_chunk_max");
+	ASSERT_USAGE("no_such_thing", "-o", "modern,no_such_thing");
+}
+END_TEST
+
+START_TEST(test_metrics_port_is_checked)
+{
+	ASSERT_RUN(parse("--metrics-port", "9150", NULL));
+	ck_assert_int_eq(s.metrics_port, 9150);
+	ASSERT_USAGE("--metrics-port", "--metrics-port", "0");
+	ASSERT_USAGE("--metrics-port", "--metrics-port", "abc");
+	ASSERT_USAGE("--metrics-port", "-p", "5000", "--metrics-port", "5000");
+}
+END_TEST
+
+/* A config file in /etc/memcached.conf's format; the command line wins. */
+START_TEST(test_config_file_then_command_line)
+{
+	char path[] = "/tmp/cairn-settings-XXXXXX";
+	static const char text[] = "# comment\n\n  -m 32\n-p 11999\n--fsync always\n"
+	                           "logfile /var/log/x.log\n-vv\n";
+	int fd = mkstemp(path);
+
+	ck_assert(fd >= 0);
+	ck_assert(write(fd, text, sizeof(text) - 1) == (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	ASSERT_RUN(parse("--config", path, "-m", "48", NULL));
+	ck_assert_msg(s.mem_limit == (size_t)48 << 20, "the command line's -m must win");
+	ck_assert_int_eq(s.port, 11999);
+	ck_assert_int_eq(s.fsync, WAL_FSYNC_ALWAYS);
+	ck_assert_str_eq(s.log_file, "/var/log/x.log");
+	ck_assert_int_eq(s.verbose, 2);
+	ASSERT_USAGE("--config", "--config", path, "--config", path);
+	unlink(path);
+	ASSERT_USAGE("--config", "--config", path);
 }
 END_TEST
 
@@ -404,6 +482,11 @@ settings_suite(void)
 	tcase_add_test(tc, test_udp_port_zero_is_accepted);
 	tcase_add_test(tc, test_switch_flags_set_their_booleans);
 	tcase_add_test(tc, test_user_and_pidfile_flags_keep_their_values);
+	tcase_add_test(tc, test_paths_are_made_absolute);
+	tcase_add_test(tc, test_default_data_dir_is_per_port);
+	tcase_add_test(tc, test_memcached_tuning_options_are_accepted_and_listed);
+	tcase_add_test(tc, test_metrics_port_is_checked);
+	tcase_add_test(tc, test_config_file_then_command_line);
 	tcase_add_test(tc, test_extended_options_set_hashpower_and_sweeper);
 	tcase_add_test(tc, test_all_flags_together);
 	suite_add_tcase(su, tc);
@@ -439,5 +522,6 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	settings_free(&s);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
