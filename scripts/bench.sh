@@ -336,7 +336,7 @@ start_server() {
         pick_port || { echo "bench.sh: no free port" >&2; return 1; }
         port=$PORT_PICKED
         # every start gets a fresh, empty working directory, so a server that
-        # persists to a relative path (cairn: ./cairn-data) starts empty and
+        # persists to a relative path (cairn: ./cairn-data/PORT) starts empty and
         # nothing is written where the script was run from
         STARTS=$((STARTS + 1))
         local dir=$WORK/$name-$STARTS
