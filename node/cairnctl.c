@@ -4,13 +4,20 @@
  *
  *   cairnctl [-s HOST:PORT] status
  *   cairnctl [-s HOST:PORT] promote
- *   cairnctl [-s HOST:PORT] replicaof HOST:PORT      (the primary's replication port)
+ *   cairnctl [-s HOST:PORT] replicaof [--no-check] HOST:PORT  (the primary's replication port)
  *   cairnctl -s PRIMARY failover [--to HOST:PORT] [--timeout-ms N]
+ *   cairnctl -h | --help | -V | --version
+ *
+ * Before `replicaof`, cairnctl connects to HOST:PORT itself and checks that
+ * it is a replication port (see probe_repl_port), so a client port given by
+ * mistake is refused with the right address instead of a link that stays
+ * down.
  *
  * Exit status: 0 done, 1 the node refused or could not be reached (the
- * message says why), 2 bad usage.
+ * message says why), 2 bad usage (one line on stderr).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -26,6 +33,11 @@
 #define FAILOVER_TIMEOUT_MS 10000
 #define POLL_INTERVAL_MS 20
 #define STATS_MAX 64
+/* A replication port speaks first (a Challenge frame, replication/wire.c);
+ * a client port waits for a command.  How long to wait for that greeting
+ * before asking the port for its `version`. */
+#define PROBE_GREETING_MS 1000
+#define PROBE_BYTES 8
 
 struct node {
 	char host[256];
@@ -53,17 +65,48 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
+#define USAGE_LINE \
+	"cairnctl [-s HOST:PORT] status|promote|replicaof [--no-check] HOST:REPL_PORT|" \
+	"failover [--to HOST:PORT] [--timeout-ms N]"
+
+/* --help: the whole text on stdout, exit 0. */
+static void __attribute__((noreturn))
+help(void)
+{
+	printf("cairnctl " CAIRN_VERSION ": admin client for cairn nodes\n"
+	       "usage: cairnctl [-s HOST:PORT] status\n"
+	       "       cairnctl [-s HOST:PORT] promote\n"
+	       "       cairnctl [-s HOST:PORT] replicaof [--no-check] HOST:REPL_PORT\n"
+	       "       cairnctl -s PRIMARY failover [--to HOST:PORT] [--timeout-ms N]\n"
+	       "       cairnctl -h | --help | -V | --version\n"
+	       "\n"
+	       "  -s HOST:PORT  the node to talk to: its client port (default 127.0.0.1:11211)\n"
+	       "  status        role, epoch, LSN, items, replication link and persistence\n"
+	       "  promote       make the node a primary (epoch + 1); a no-op on a primary\n"
+	       "  replicaof HOST:REPL_PORT\n"
+	       "                make the node follow the primary whose replication port\n"
+	       "                this is (its client port + 10000 by default); refused if\n"
+	       "                HOST:REPL_PORT is not a replication port (--no-check: skip\n"
+	       "                that check, e.g. when only the node can reach the primary)\n"
+	       "  failover      planned switchover that loses nothing: pause writes on\n"
+	       "                PRIMARY, wait until the replica holds every write, promote\n"
+	       "                it, make the others follow it, resume writes\n"
+	       "    --to HOST:PORT   the replica to promote: its client address, as addr= in\n"
+	       "                     PRIMARY's `stats replication` (default: the connected\n"
+	       "                     replica with the highest acked LSN)\n"
+	       "    --timeout-ms N   give up (and resume writes) after N ms (default %d)\n"
+	       "\n"
+	       "Exit status: 0 done, 1 refused or unreachable (the message says why),\n"
+	       "2 bad usage.\n",
+	       FAILOVER_TIMEOUT_MS);
+	exit(0);
+}
+
+/* Bad usage: one line on stderr, exit 2. */
 static void __attribute__((noreturn))
 usage(const char *why)
 {
-	if (why != NULL)
-		fprintf(stderr, "cairnctl: %s\n", why);
-	fprintf(stderr,
-	        "usage: cairnctl [-s HOST:PORT] status\n"
-	        "       cairnctl [-s HOST:PORT] promote\n"
-	        "       cairnctl [-s HOST:PORT] replicaof HOST:REPL_PORT\n"
-	        "       cairnctl -s PRIMARY failover [--to HOST:PORT] [--timeout-ms N]\n"
-	        "-s defaults to 127.0.0.1:11211 (a node's client port).\n");
+	fprintf(stderr, "cairnctl: %s; usage: " USAGE_LINE " (cairnctl --help for more)\n", why);
 	exit(2);
 }
 
@@ -82,34 +125,71 @@ split_addr(const char *s, char *host, size_t hostlen, char *port, size_t portlen
 	return true;
 }
 
-static void
-node_connect(struct node *n)
+/* Connect to host:port within timeout_ms; returns a blocking socket, or -1
+ * with the reason in err. */
+static int
+connect_to(const char *host, const char *port, int timeout_ms, char *err, size_t errlen)
 {
 	struct addrinfo hints = {0}, *res, *ai;
-	int rc;
+	int rc, fd = -1, soerr = 0;
 
 	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(n->host, n->port, &hints, &res);
-	if (rc != 0)
-		die("%s:%s: %s", n->host, n->port, gai_strerror(rc));
-	n->fd = -1;
-	for (ai = res; ai != NULL && n->fd < 0; ai = ai->ai_next) {
-		n->fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-		if (n->fd >= 0 && connect(n->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-			close(n->fd);
-			n->fd = -1;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s:%s: %s", host, port, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		struct pollfd pfd;
+		socklen_t len = sizeof(soerr);
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd < 0) {
+			soerr = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			soerr = 0;
+		} else if (errno != EINPROGRESS) {
+			soerr = errno;
+		} else {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			pfd.revents = 0;
+			rc = poll(&pfd, 1, timeout_ms);
+			if (rc == 0)
+				soerr = ETIMEDOUT;
+			else if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+				soerr = errno;
+		}
+		if (soerr != 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+			if (soerr == 0)
+				soerr = errno;
+			close(fd);
+			fd = -1;
 		}
 	}
 	freeaddrinfo(res);
+	if (fd < 0)
+		snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(soerr));
+	return fd;
+}
+
+static void
+node_connect(struct node *n)
+{
+	char err[512];
+
+	n->fd = connect_to(n->host, n->port, IO_TIMEOUT_MS, err, sizeof(err));
 	if (n->fd < 0)
-		die("cannot connect to %s:%s: %s", n->host, n->port, strerror(errno));
+		die("%s", err);
 }
 
 static void
 node_init(struct node *n, const char *addr)
 {
 	if (!split_addr(addr, n->host, sizeof(n->host), n->port, sizeof(n->port)))
-		usage("addresses are HOST:PORT");
+		die("'%s' is not HOST:PORT", addr);
 	node_connect(n);
 }
 
@@ -307,13 +387,108 @@ cmd_status(struct node *n)
 	return 0;
 }
 
-static int
-cmd_replicaof(struct node *n, const char *target)
+/* Wait up to timeout_ms until buf holds at least `want` bytes (or, when
+ * `until` is not NULL, text containing it), the peer closes, or time runs
+ * out.  Returns the bytes in buf (NUL-terminated). */
+static size_t
+read_some(int fd, char *buf, size_t buflen, size_t want, const char *until, int timeout_ms)
 {
-	char host[256], port[16], req[320];
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	while (len < want && len + 1 < buflen && !(until != NULL && strstr(buf, until) != NULL)) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		uint64_t now = now_ms();
+		ssize_t k;
+
+		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) != 1)
+			break;
+		k = read(fd, buf + len, buflen - 1 - len);
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+		buf[len] = '\0';
+	}
+	return len;
+}
+
+/* The first bytes a replication port sends on every new connection: a
+ * Frame (u32 big-endian length, then protobuf) whose field 1 is a
+ * Challenge whose field 1 is the nonce:
+ *   00 00 00 L   0a L-2   0a 20 <32-byte nonce> [10 01]
+ * (proto/replication.proto, replication/wire.c, primary_side_accept). */
+static bool
+is_challenge(const unsigned char *b, size_t len)
+{
+	uint32_t flen;
+
+	if (len < PROBE_BYTES)
+		return false;
+	flen = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	return flen >= 4 && flen < 128 && b[4] == 0x0a && b[5] == flen - 2 && b[6] == 0x0a;
+}
+
+/* Is host:port a cairn replication port?  It speaks first (a Challenge);
+ * a client port stays silent, then answers `version` with `VERSION ...`,
+ * and its `stats replication` names the node's replication address, which
+ * the message suggests.  Returns true, or false with the reason in why. */
+static bool
+probe_repl_port(const char *host, const char *port, char *why, size_t whylen)
+{
+	char buf[4096], err[512], hint[300] = "";
+	size_t len;
+	int fd = connect_to(host, port, IO_TIMEOUT_MS, err, sizeof(err));
+
+	if (fd < 0) {
+		snprintf(why, whylen, "%s (to skip this check: replicaof --no-check)", err);
+		return false;
+	}
+	len = read_some(fd, buf, sizeof(buf), PROBE_BYTES, NULL, PROBE_GREETING_MS);
+	if (len == 0) {
+		/* Silent so far: a client port?  (A slow replication port may
+		 * still send its Challenge: it is recognised below.) */
+		if (write(fd, "version\r\n", 9) == 9)
+			len = read_some(fd, buf, sizeof(buf), sizeof(buf), "\n", IO_TIMEOUT_MS);
+	}
+	if (is_challenge((const unsigned char *)buf, len)) {
+		close(fd);
+		return true;
+	}
+	if (strncmp(buf, "VERSION ", 8) == 0) {
+		char *p = NULL, *colon;
+		long rport = strtol(port, NULL, 10) + 10000;
+
+		/* The node's own word for its replication port, if it gives it. */
+		if (write(fd, "stats replication\r\n", 19) == 19 &&
+		    read_some(fd, buf, sizeof(buf), sizeof(buf), "END\r\n", IO_TIMEOUT_MS) > 0)
+			p = strstr(buf, "STAT repl_addr ");
+		if (p != NULL && (colon = strchr(p, ':')) != NULL)
+			rport = strtol(colon + 1, NULL, 10);
+		if (rport > 0 && rport <= 65535)
+			snprintf(hint, sizeof(hint), " (try %s:%ld)", host, rport);
+		snprintf(why, whylen, "%s:%s is a client port, not a replication port%s", host, port, hint);
+	} else if (len == 0) {
+		snprintf(why, whylen, "%s:%s did not answer like a cairn replication port "
+		         "(it sent nothing)", host, port);
+	} else {
+		snprintf(why, whylen, "%s:%s is not a cairn replication port (it answered '%.*s')",
+		         host, port, (int)strcspn(buf, "\r\n"), buf);
+	}
+	close(fd);
+	return false;
+}
+
+static int
+cmd_replicaof(struct node *n, const char *server, const char *target, bool check)
+{
+	char host[256], port[16], req[320], why[1024];
 
 	if (!split_addr(target, host, sizeof(host), port, sizeof(port)))
 		usage("replicaof needs HOST:PORT (the primary's replication port)");
+	if (check && !probe_repl_port(host, port, why, sizeof(why)))
+		die("%s", why);
+	node_init(n, server);
 	snprintf(req, sizeof(req), "replicaof %s %s\r\n", host, port);
 	node_command(n, req);
 	printf("%s:%s now follows %s\n", n->host, n->port, target);
@@ -410,16 +585,26 @@ main(int argc, char **argv)
 {
 	const char *server = "127.0.0.1:11211", *to = NULL;
 	int timeout_ms = FAILOVER_TIMEOUT_MS, i = 1, rc;
+	char host[256], port[16];
+	bool check = true;
 	struct node n;
 
-	if (i + 1 < argc && strcmp(argv[i], "-s") == 0) {
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		help();
+	if (argc == 2 && (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0)) {
+		printf("cairnctl %s\n", CAIRN_VERSION);
+		return 0;
+	}
+	if (i < argc && strcmp(argv[i], "-s") == 0) {
+		if (i + 1 >= argc)
+			usage("-s needs HOST:PORT");
 		server = argv[i + 1];
 		i += 2;
 	}
 	if (i >= argc)
-		usage(NULL);
-	if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-		usage(NULL);
+		usage("no command");
+	if (!split_addr(server, host, sizeof(host), port, sizeof(port)))
+		usage("-s: addresses are HOST:PORT");
 	if (strcmp(argv[i], "status") == 0 && i + 1 == argc) {
 		node_init(&n, server);
 		rc = cmd_status(&n);
@@ -428,9 +613,14 @@ main(int argc, char **argv)
 		node_command(&n, "promote\r\n");
 		printf("%s is primary\n", server);
 		rc = 0;
-	} else if (strcmp(argv[i], "replicaof") == 0 && i + 2 == argc) {
-		node_init(&n, server);
-		rc = cmd_replicaof(&n, argv[i + 1]);
+	} else if (strcmp(argv[i], "replicaof") == 0) {
+		if (i + 1 < argc && strcmp(argv[i + 1], "--no-check") == 0) {
+			check = false;
+			i++;
+		}
+		if (i + 2 != argc)
+			usage("replicaof needs HOST:PORT (the primary's replication port)");
+		rc = cmd_replicaof(&n, server, argv[i + 1], check);
 	} else if (strcmp(argv[i], "failover") == 0) {
 		for (i++; i < argc; i += 2) {
 			if (i + 1 >= argc)
@@ -447,8 +637,13 @@ main(int argc, char **argv)
 		}
 		node_init(&n, server);
 		rc = cmd_failover(&n, to, timeout_ms);
+	} else if (strcmp(argv[i], "status") == 0 || strcmp(argv[i], "promote") == 0) {
+		usage("too many arguments");
 	} else {
-		usage("unknown command or wrong arguments");
+		char why[128];
+
+		snprintf(why, sizeof(why), "unknown command '%.64s'", argv[i]);
+		usage(why);
 	}
 	close(n.fd);
 	return rc;

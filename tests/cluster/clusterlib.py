@@ -255,7 +255,7 @@ class Cluster:
         env = dict(os.environ)
         env["CAIRN_BASE_PORT"] = str(self.base)
         env["CAIRN_ARGS"] = self.cairn_args
-        env.pop("CAIRN_CLUSTER_DIR", None)
+        env["CAIRN_CLUSTER_DIR"] = self.data_dir()
         return env
 
     def sh(self, *args, timeout=90):

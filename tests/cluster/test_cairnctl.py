@@ -3,7 +3,12 @@
 # scripts/cluster.sh.
 #   test_commands: `status` on the primary and on a replica prints the role,
 #     epoch, lsn (and primary/link on a replica) and exits 0; a closed port
-#     exits 1 with a message on stderr; bad usage exits 2 with the usage;
+#     exits 1 with a message on stderr; bad usage exits 2 with one line on
+#     stderr (naming the usage); --help/-h print the usage on stdout and exit
+#     0; --version prints "cairnctl <version>" (cairn's version);
+#     `replicaof` a client port (or a closed port) is refused with exit 1
+#     and a message naming the replication port to use, and the node keeps
+#     following its primary; `replicaof --no-check` skips the probe;
 #     `promote` on a primary and `replicaof` the primary already followed are
 #     no-ops that exit 0; then a manual switch with cairnctl alone: promote
 #     node 3, `replicaof` node 3 on nodes 2 and 1: writes on node 3 reach
@@ -25,6 +30,7 @@
 import os
 import re
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -81,18 +87,55 @@ class Cairnctl(clusterlib.ClusterTest):
         self.assertEqual(p.returncode, 1, p)
         self.assertTrue(p.stderr.startswith("cairnctl: "), p.stderr)
 
-        # Bad usage: exit 2 with the usage on stderr, nothing done.
-        for args in ([], ["bogus"], ["status", "extra"], ["-s", "nocolon", "status"],
+        # Bad usage: exit 2 with one line on stderr naming the usage, nothing done.
+        for args in ([], ["bogus"], ["status", "extra"], ["-s", "nocolon", "status"], ["-s"],
                      ["-s", c.addr(3), "replicaof"], ["-s", c.addr(3), "replicaof", "127.0.0.1"],
                      ["-s", c.addr(3), "replicaof", "127.0.0.1:port"],
+                     ["-s", c.addr(3), "replicaof", "--no-check"],
+                     ["-s", c.addr(3), "replicaof", c.repl_addr(1), "extra"],
                      ["-s", c.addr(1), "failover", "--timeout-ms", "0"],
                      ["-s", c.addr(1), "failover", "--to"],
-                     ["-s", c.addr(1), "failover", "--bogus", "1"]):
+                     ["-s", c.addr(1), "failover", "--bogus", "1"],
+                     ["--help", "status"], ["--version", "extra"]):
             p = c.ctl(*args)
             self.assertEqual(p.returncode, 2, "cairnctl %s: %r" % (args, p))
-            self.assertIn("usage: cairnctl", p.stderr, args)
+            self.assertRegex(p.stderr, r"\Acairnctl: [^\n]*usage: cairnctl [^\n]*\n\Z", args)
+            self.assertEqual(p.stdout, "", args)
         self.assertEqual(c.stats(3)["primary"], c.repl_addr(1))
         self.assertEqual(c.stats(1)["role"], "primary")
+
+        # --help and -h: the usage on stdout, exit 0; --version and -V.
+        for flag in ("--help", "-h"):
+            p = c.ctl(flag)
+            self.assertEqual((p.returncode, p.stderr), (0, ""), "cairnctl %s: %r" % (flag, p))
+            for cmd in ("status", "promote", "replicaof", "failover", "--to", "--timeout-ms",
+                        "--no-check", "--version"):
+                self.assertIn(cmd, p.stdout, "cairnctl %s does not mention %s" % (flag, cmd))
+            self.assertRegex(p.stdout, r"(?m)^usage: cairnctl ")
+        server_version = subprocess.run([c.args.bin, "--version"], stdout=subprocess.PIPE,
+                                        text=True, timeout=30).stdout.split()[-1]
+        for flag in ("--version", "-V"):
+            p = c.ctl(flag)
+            self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "cairnctl %s\n" % server_version, ""),
+                             "cairnctl %s" % flag)
+
+        # replicaof a client port: refused before the node is asked, with the
+        # replication port to use; node 3 keeps following node 1.
+        p = c.ctl("-s", c.addr(3), "replicaof", c.addr(1))
+        self.assertEqual(p.returncode, 1, p)
+        self.assertEqual(p.stderr, "cairnctl: %s is a client port, not a replication port (try %s)\n"
+                         % (c.addr(1), c.repl_addr(1)))
+        self.assertEqual(p.stdout, "")
+        # A closed port: refused too (the node would never reach it).
+        p = c.ctl("-s", c.addr(3), "replicaof", "127.0.0.1:%d" % closed)
+        self.assertEqual(p.returncode, 1, p)
+        self.assertRegex(p.stderr, r"\Acairnctl: cannot connect to 127\.0\.0\.1:%d: .*--no-check" % closed)
+        st = c.stats(3)
+        self.assertEqual((st["role"], st["primary"], st["link"]), ("replica", c.repl_addr(1), "up"))
+        self.assertEqual(c.stats(1)["connected_replicas"], "2")
+        # --no-check skips the probe (here: the primary already followed, a no-op).
+        p = self.ctl_ok("-s", c.addr(3), "replicaof", "--no-check", c.repl_addr(1))
+        self.assertIn("now follows %s" % c.repl_addr(1), p.stdout)
 
         # No-ops: promote a primary, replicaof the primary already followed.
         p = self.ctl_ok("-s", c.addr(1), "promote")
