@@ -21,8 +21,10 @@
 #include <unistd.h>
 
 #include "storage/log.h"
+#include "node/proto_dump.h"
 #include "node/settings.h"
 #include "node/stats.h"
+#include "node/stats_report.h"
 #include "storage/cache.h"
 #include "storage/store.h"
 #include "storage/persist.h"
@@ -31,7 +33,7 @@
 #define MAX_TOKENS 24
 #define REALTIME_MAXDELTA (60 * 60 * 24 * 30)  /* 30 days: relative vs absolute */
 #define VALUE_BY_REFERENCE 16384               /* larger values are not copied */
-#define VERSION_STRING "1.6.21-cairn-" CAIRN_VERSION
+#define VERSION_STRING STATS_VERSION_STRING
 
 struct token {
 	char *value;   /* NUL-terminated; NULL in the terminal token if the line ended */
@@ -603,141 +605,13 @@ process_verbosity(struct token *tokens, size_t ntokens, struct evbuffer *out)
 /******** STATS ********/
 
 static void
-stat_u64(struct evbuffer *out, const char *name, uint64_t v)
-{
-	evbuffer_add_printf(out, "STAT %s %" PRIu64 "\r\n", name, v);
-}
-
-static void
 stat_str(struct evbuffer *out, const char *name, const char *v)
 {
 	evbuffer_add_printf(out, "STAT %s %s\r\n", name, v);
 }
 
-static void
-stats_general(struct proto_state *ps, struct evbuffer *out)
-{
-	const struct settings *s = ps->env->settings;
-	struct thread_stats ts;
-	struct cache_stats cs;
-	struct rusage ru;
-	time_t now = time(NULL);
-
-	stats_sum(&ts);
-	cache_get_stats(ps->env->cache, &cs);
-	getrusage(RUSAGE_SELF, &ru);
-	stat_u64(out, "pid", (uint64_t)getpid());
-	stat_u64(out, "uptime", (uint64_t)(now - ps->env->started));
-	stat_u64(out, "time", (uint64_t)now);
-	stat_str(out, "version", VERSION_STRING);
-	stat_str(out, "libevent", event_get_version());
-	stat_u64(out, "pointer_size", sizeof(void *) * 8);
-	evbuffer_add_printf(out, "STAT rusage_user %ld.%06ld\r\n",
-	                    (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
-	evbuffer_add_printf(out, "STAT rusage_system %ld.%06ld\r\n",
-	                    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
-	stat_u64(out, "max_connections", (uint64_t)s->conn_limit);
-	stat_u64(out, "curr_connections", __atomic_load_n(&conn_stats.curr_connections, __ATOMIC_RELAXED));
-	stat_u64(out, "total_connections", __atomic_load_n(&conn_stats.total_connections, __ATOMIC_RELAXED));
-	stat_u64(out, "rejected_connections", __atomic_load_n(&conn_stats.rejected_connections, __ATOMIC_RELAXED));
-#define STATS_PRINT(name) stat_u64(out, #name, ts.name);
-	THREAD_STATS_FIELDS(STATS_PRINT)
-#undef STATS_PRINT
-	stat_u64(out, "limit_maxbytes", s->mem_limit);
-	stat_u64(out, "threads", (uint64_t)ps->env->worker_threads);
-	stat_u64(out, "hash_power_level", cs.hash_power);
-	stat_u64(out, "hash_bytes", cs.hash_bytes);
-	stat_u64(out, "bytes", cs.bytes);
-	stat_u64(out, "curr_items", cs.curr_items);
-	stat_u64(out, "total_items", cs.total_items);
-	stat_u64(out, "evictions", cs.evictions);
-	stat_u64(out, "reclaimed", cs.reclaimed);
-}
-
-static void
-stats_settings(struct proto_state *ps, struct evbuffer *out)
-{
-	const struct settings *s = ps->env->settings;
-
-	stat_u64(out, "maxbytes", s->mem_limit);
-	stat_u64(out, "maxconns", (uint64_t)s->conn_limit);
-	stat_u64(out, "tcpport", (uint64_t)s->port);
-	stat_u64(out, "udpport", 0);
-	stat_str(out, "inter", s->listen_addr);
-	stat_u64(out, "verbosity", (uint64_t)log_get_level());
-	stat_u64(out, "num_threads", (uint64_t)ps->env->worker_threads);
-	stat_str(out, "cas_enabled", s->use_cas ? "yes" : "no");
-	stat_str(out, "flush_enabled", s->flush_enabled ? "yes" : "no");
-	stat_u64(out, "item_size_max", s->item_size_max);
-	stat_u64(out, "hashpower_init", s->hashpower);
-	stat_str(out, "lru_crawler", s->sweeper ? "yes" : "no");
-	stat_str(out, "evictions", "on");
-}
-
-/* cairn has no slab classes: all items are reported as class 1. */
-static void
-stats_items(struct proto_state *ps, struct evbuffer *out)
-{
-	struct cache_stats cs;
-
-	cache_get_stats(ps->env->cache, &cs);
-	if (cs.curr_items == 0)
-		return;
-	stat_u64(out, "items:1:number", cs.curr_items);
-	stat_u64(out, "items:1:age", cs.oldest_item_age);
-	stat_u64(out, "items:1:evicted", cs.evictions);
-	stat_u64(out, "items:1:reclaimed", cs.reclaimed);
-}
-
-static void
-stats_slabs(struct proto_state *ps, struct evbuffer *out)
-{
-	struct cache_stats cs;
-
-	cache_get_stats(ps->env->cache, &cs);
-	if (cs.curr_items > 0) {
-		stat_u64(out, "1:used_chunks", cs.curr_items);
-		stat_u64(out, "1:total_chunks", cs.curr_items);
-		stat_u64(out, "1:mem_requested", cs.bytes);
-	}
-	stat_u64(out, "active_slabs", cs.curr_items ? 1 : 0);
-	stat_u64(out, "total_malloced", cs.mem_used);
-}
-
-static void
-stats_persistence(struct proto_state *ps, struct evbuffer *out)
-{
-	struct persist_stats st;
-
-	if (ps->env->persist == NULL) {
-		stat_str(out, "enabled", "no");
-		return;
-	}
-	persist_get_stats(ps->env->persist, &st);
-	stat_str(out, "enabled", "yes");
-	stat_str(out, "data_dir", ps->env->settings->data_dir);
-	stat_str(out, "fsync", wal_fsync_name(st.fsync));
-	stat_u64(out, "wal_lsn", st.wal_lsn);
-	stat_u64(out, "wal_synced_lsn", st.wal_synced_lsn);
-	stat_u64(out, "checkpoint_lsn", st.checkpoint_lsn);
-	stat_u64(out, "wal_bytes", st.wal_bytes);
-	stat_u64(out, "checkpoint_bytes", st.checkpoint_bytes);
-	stat_u64(out, "last_recovery_ms", st.last_recovery_ms);
-	stat_u64(out, "recovered_items", st.recovered_items);
-	stat_str(out, "warmup", st.warmup_loading ? "loading" : "done");
-	stat_u64(out, "warmup_items", st.warmup_items);
-	stat_u64(out, "warmup_ms", st.warmup_ms);
-	stat_u64(out, "wal_dropped_bytes", st.wal_dropped_bytes);
-	stat_u64(out, "wal_appends_waiting", st.wal_appends_waiting);
-	stat_u64(out, "wal_tail_records", st.tail.records);
-	stat_u64(out, "wal_tail_bytes", st.tail.bytes);
-	stat_u64(out, "wal_tail_max_records", st.tail.max_records);
-	stat_u64(out, "wal_tail_max_bytes", st.tail.max_bytes);
-	stat_u64(out, "wal_tail_waits", st.tail.waits);
-	stat_str(out, "wal_error", st.wal_error ? strerror(st.wal_error) : "none");
-	stat_str(out, "checkpoint_error", st.checkpoint_error ? strerror(st.checkpoint_error) : "none");
-}
-
+/* The stats themselves come from node/stats_report.c, which the metrics
+ * endpoint shares: here each pair becomes a "STAT name value" line. */
 static void
 emit_stat(void *arg, const char *name, const char *value)
 {
@@ -751,20 +625,24 @@ process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	const char *sub = tokens[1].value;
 
 	if (ntokens == 2) {
-		stats_general(ps, out);
+		stats_report_general(ps->env, emit_stat, out);
 	} else if (strcmp(sub, "reset") == 0) {
 		stats_reset();
 		cache_reset_stats(ps->env->cache);
 		reply(out, false, "RESET");
 		return;
 	} else if (strcmp(sub, "settings") == 0) {
-		stats_settings(ps, out);
+		stats_report_settings(ps->env, emit_stat, out);
 	} else if (strcmp(sub, "items") == 0) {
-		stats_items(ps, out);
+		stats_report_items(ps->env, emit_stat, out);
 	} else if (strcmp(sub, "slabs") == 0) {
-		stats_slabs(ps, out);
+		stats_report_slabs(ps->env, emit_stat, out);
 	} else if (strcmp(sub, "persistence") == 0) {
-		stats_persistence(ps, out);
+		stats_report_persistence(ps->env, emit_stat, out);
+	} else if (strcmp(sub, "cachedump") == 0) {
+		proto_dump_cachedump(ps->env, ntokens > 4 ? tokens[2].value : NULL,
+		                     ntokens > 4 ? tokens[3].value : NULL, out);
+		return;
 	} else if (strcmp(sub, "replication") == 0) {
 		if (ps->env->repl != NULL)
 			repl_write_stats(ps->env->repl, emit_stat, out);
@@ -1035,6 +913,9 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 		process_promote(ps, out);
 	} else if (strcmp(cmd, "replicaof") == 0) {
 		process_replicaof(ps, tokens, ntokens, out);
+	} else if (strcmp(cmd, "lru_crawler") == 0) {
+		proto_dump_lru_crawler(ps->env, ntokens - 2, tokens[1].value,
+		                       ntokens > 3 ? tokens[2].value : NULL, out);
 	} else if (strcmp(cmd, "mn") == 0) {
 		reply(out, false, "MN");
 	} else if (tokens[ntokens - 2].value != NULL &&

@@ -172,9 +172,9 @@ cache_item_size(size_t nkey, size_t nbytes)
 	return sizeof(struct item) + nkey + nbytes + 2;
 }
 
-bool
-cache_item_too_large(const struct cache *c, size_t nkey, size_t nbytes,
-                     uint32_t flags)
+size_t
+cache_item_memcached_size(const struct cache *c, size_t nkey, size_t nbytes,
+                          uint32_t flags)
 {
 	size_t total = MEMCACHED_ITEM_HEADER + nkey + 1 + nbytes + 2;
 
@@ -182,7 +182,14 @@ cache_item_too_large(const struct cache *c, size_t nkey, size_t nbytes,
 		total += sizeof(uint32_t);
 	if (c->use_cas)
 		total += sizeof(uint64_t);
-	return total > c->item_size_max;
+	return total;
+}
+
+bool
+cache_item_too_large(const struct cache *c, size_t nkey, size_t nbytes,
+                     uint32_t flags)
+{
+	return cache_item_memcached_size(c, nkey, nbytes, flags) > c->item_size_max;
 }
 
 static void
@@ -745,9 +752,12 @@ cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
 	return status;
 }
 
+/* A lookup for a client (`fetch`: the item is marked fetched, as memcached
+ * marks what get/gets/gat/touch find) or for a change applied from
+ * elsewhere (a replayed or replicated touch is no client's read). */
 static struct item *
 get_common(struct cache *c, const char *key, size_t nkey, bool touch,
-           uint32_t exptime, struct cache_effect *eff)
+           uint32_t exptime, struct cache_effect *eff, bool fetch)
 {
 	uint64_t hv = hash_key(key, nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
@@ -759,6 +769,8 @@ get_common(struct cache *c, const char *key, size_t nkey, bool touch,
 	if (it != NULL) {
 		__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&it->active, 1, __ATOMIC_RELAXED);
+		if (fetch)
+			it->fetched = 1;  /* only ever read under this stripe */
 		if (touch) {
 			__atomic_store_n(&it->exptime, exptime, __ATOMIC_RELAXED);
 			effect_key(eff, CACHE_CHANGE_TOUCH, it);
@@ -771,14 +783,14 @@ get_common(struct cache *c, const char *key, size_t nkey, bool touch,
 struct item *
 cache_get(struct cache *c, const char *key, size_t nkey)
 {
-	return get_common(c, key, nkey, false, 0, NULL);
+	return get_common(c, key, nkey, false, 0, NULL, true);
 }
 
 struct item *
 cache_get_and_touch(struct cache *c, const char *key, size_t nkey,
                     uint32_t exptime, struct cache_effect *eff)
 {
-	return get_common(c, key, nkey, true, exptime, eff);
+	return get_common(c, key, nkey, true, exptime, eff, true);
 }
 
 enum cache_status
@@ -1005,7 +1017,7 @@ cache_apply(struct cache *c, const struct cache_change *ch)
 		status = cache_delete(c, ch->key, ch->nkey, NULL);
 		break;
 	case CACHE_CHANGE_TOUCH:
-		it = cache_get_and_touch(c, ch->key, ch->nkey, ch->exptime, NULL);
+		it = get_common(c, ch->key, ch->nkey, true, ch->exptime, NULL, false);
 		if (it == NULL)
 			status = CACHE_NOT_FOUND;
 		cache_item_put(c, it);
@@ -1049,6 +1061,145 @@ cache_sweep(struct cache *c, size_t budget)
 		pthread_mutex_unlock(stripe);
 	}
 	return removed;
+}
+
+/******** WALKING (dumps) ********/
+
+#define WALK_BATCH 64   /* items copied per round of callbacks */
+
+/* One copied item and the cursor of the bucket it came from. */
+struct walk_entry {
+	uint64_t bucket;
+	struct cache_walk_item item;
+};
+
+static uint64_t
+reverse_bits(uint64_t v)
+{
+	v = ((v >> 1) & UINT64_C(0x5555555555555555)) | ((v & UINT64_C(0x5555555555555555)) << 1);
+	v = ((v >> 2) & UINT64_C(0x3333333333333333)) | ((v & UINT64_C(0x3333333333333333)) << 2);
+	v = ((v >> 4) & UINT64_C(0x0f0f0f0f0f0f0f0f)) | ((v & UINT64_C(0x0f0f0f0f0f0f0f0f)) << 4);
+	return __builtin_bswap64(v);
+}
+
+/* The bucket after `v` in reversed-bit order for a table of mask + 1
+ * buckets; 0 once every bucket has been visited.  Counting on the reversed
+ * bits means that the buckets visited so far are exactly those whose
+ * reversed index is below the cursor's, which stays true when the table
+ * doubles: a visited bucket's two halves are both below it. */
+static uint64_t
+walk_next(uint64_t v, uint64_t mask)
+{
+	v |= ~mask;
+	return reverse_bits(reverse_bits(v) + 1);
+}
+
+/* Does `it` belong to logical bucket b of the current table?  While the
+ * table grows, bucket_of() may give an old chain that also holds the keys
+ * of b's sibling, which must wait for their own visit. */
+static bool
+walk_owns(struct cache *c, const struct item *it, uint64_t b, uint64_t mask)
+{
+	return !c->expanding || (hash_key(item_key(it), it->nkey) & mask) == b;
+}
+
+static void
+walk_copy(struct walk_entry *e, uint64_t bucket, const struct item *it)
+{
+	struct cache_walk_item *w = &e->item;
+
+	e->bucket = bucket;
+	w->cas = __atomic_load_n(&it->cas, __ATOMIC_RELAXED);
+	w->exptime = __atomic_load_n(&it->exptime, __ATOMIC_RELAXED);
+	w->stored_time = it->stored_time;
+	w->flags = it->flags;
+	w->nbytes = it->nbytes;
+	w->fetched = it->fetched != 0;
+	w->nkey = it->nkey;
+	memcpy(w->key, item_key(it), it->nkey);
+	w->key[it->nkey] = '\0';
+}
+
+/* Hand batch[0 .. n) to fn (no lock held).  Returns the index of the item
+ * fn refused, or n. */
+static size_t
+walk_deliver(struct walk_entry *batch, size_t n, cache_walk_fn *fn, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!fn(arg, &batch[i].item))
+			break;
+	}
+	return i;
+}
+
+size_t
+cache_walk(struct cache *c, uint64_t *cursor, size_t max_items,
+           cache_walk_fn *fn, void *arg)
+{
+	size_t cap = WALK_BATCH, n = 0, taken = 0, i;
+	struct walk_entry *batch = malloc(cap * sizeof(*batch));
+	uint64_t v = *cursor;
+	bool done = false;
+
+	if (batch == NULL)
+		return 0;
+	while (!done && (max_items == 0 || taken + n < max_items)) {
+		pthread_mutex_t *stripe = stripe_of(c, v);  /* v's low bits: any table size */
+		uint32_t now = cache_now();
+		uint64_t mask, b;
+		struct item *it;
+		size_t live = 0;
+
+		pthread_mutex_lock(stripe);
+		/* hashpower and the table change only with every stripe held. */
+		mask = (UINT64_C(1) << c->hashpower) - 1;
+		b = v & mask;
+		for (it = *bucket_of(c, b); it != NULL; it = it->hash_next) {
+			if (walk_owns(c, it, b, mask) && !item_is_dead(c, it, now))
+				live++;
+		}
+		if (n + live > cap || (max_items != 0 && taken + n + live > max_items &&
+		                       taken + n > 0)) {
+			pthread_mutex_unlock(stripe);
+			if (n == 0 && live > cap) {
+				/* A chain longer than the batch: grow it and look again. */
+				struct walk_entry *bigger = realloc(batch, live * sizeof(*batch));
+
+				if (bigger == NULL)
+					break;
+				batch = bigger;
+				cap = live;
+				continue;
+			}
+			if (n == 0)
+				break;  /* the bucket would exceed max_items */
+			i = walk_deliver(batch, n, fn, arg);
+			taken += i;
+			if (i < n) {
+				v = batch[i].bucket;
+				goto out;
+			}
+			n = 0;
+			continue;  /* the same bucket again, with room */
+		}
+		for (it = *bucket_of(c, b); it != NULL; it = it->hash_next) {
+			if (walk_owns(c, it, b, mask) && !item_is_dead(c, it, now))
+				walk_copy(&batch[n++], v, it);
+		}
+		v = walk_next(v, mask);
+		pthread_mutex_unlock(stripe);
+		done = v == 0;
+	}
+	i = walk_deliver(batch, n, fn, arg);
+	taken += i;
+	if (i < n)
+		v = batch[i].bucket;
+out:
+	*cursor = v;
+	free(batch);
+	return taken;
 }
 
 /******** LOADING (a warm-up brings the checkpoint in) ********/

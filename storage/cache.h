@@ -47,6 +47,9 @@ struct item {
 	uint8_t nkey;            /* key length, 1..250 */
 	uint8_t linked;          /* in the hash table and LRU (under stripe lock) */
 	uint8_t active;          /* read since it last reached the LRU tail */
+	uint8_t fetched;         /* read or touched by a client since it was
+	                          * created (memcached's ITEM_FETCHED, metadump's
+	                          * fetch=); set under the key's stripe lock */
 	char data[];             /* key, value, "\r\n" */
 };
 
@@ -154,10 +157,15 @@ void cache_destroy(struct cache *c);
 /* Bytes an item of this key and value size takes from the memory account. */
 size_t cache_item_size(size_t nkey, size_t nbytes);
 
+/* An item's size as memcached 1.6 counts it (ITEM_ntotal of an unchunked
+ * item: its 48-byte header, the key's NUL, the "\r\n", 4 bytes of flags
+ * when they are non-zero, 8 of CAS unless -C).  Dumps report it as size=. */
+size_t cache_item_memcached_size(const struct cache *c, size_t nkey, size_t nbytes,
+                                 uint32_t flags);
+
 /* True when an item is over the -I limit.  The size is counted as memcached
- * 1.6 counts it (its 48-byte header, the key's NUL, the "\r\n", 4 bytes of
- * flags when they are non-zero, 8 of CAS unless -C), so that the largest
- * storable value is byte for byte the same as memcached's. */
+ * 1.6 counts it (cache_item_memcached_size), so that the largest storable
+ * value is byte for byte the same as memcached's. */
 bool cache_item_too_large(const struct cache *c, size_t nkey, size_t nbytes,
                           uint32_t flags);
 
@@ -261,6 +269,57 @@ size_t cache_drain_evictions(struct cache *c, cache_evicted_fn *fn, void *arg);
  * item cannot be allocated, DELETE/TOUCH/EVICT of a missing key
  * CACHE_NOT_FOUND, everything else CACHE_STORED. */
 enum cache_status cache_apply(struct cache *c, const struct cache_change *change);
+
+/******** Walking: every live item, for dumps (node/proto_dump.h) ********/
+
+/* What cache_walk() copies out of one live item while it holds the item's
+ * stripe lock.  The copy is all the callback sees: it runs with no lock
+ * held, so the item itself may have changed or gone by then. */
+struct cache_walk_item {
+	uint64_t cas;
+	uint32_t exptime;          /* absolute unix time, 0 = never */
+	uint32_t stored_time;      /* unix time when linked (stored); reads
+	                            * and touches do not move it */
+	uint32_t flags;
+	uint32_t nbytes;           /* value length, without the "\r\n" */
+	bool fetched;              /* struct item's `fetched` */
+	uint8_t nkey;
+	char key[CACHE_KEY_MAX + 1];  /* NUL-terminated for the caller's ease */
+};
+
+/* Called once per item; return false to stop the walk at this item (it
+ * counts as not taken: see cache_walk). */
+typedef bool cache_walk_fn(void *arg, const struct cache_walk_item *item);
+
+/* Visit the live (unexpired, unflushed) items, hash bucket by hash bucket,
+ * starting at *cursor (0 for a new walk), and hand each to fn.
+ *
+ * Locking: each bucket is read holding only its stripe lock, and what fn
+ * needs is copied into a small batch there; fn is called with no lock held
+ * (it may write to a socket or an evbuffer, or call back into the cache).
+ * A walk therefore never stops writers for more than one bucket.
+ *
+ * The order is the table's, in reversed-bit bucket order (as Redis's SCAN):
+ * the table may grow during a walk, and with that order every item linked
+ * for the whole walk is visited exactly once, before and after growth.
+ * Items linked or unlinked while the walk runs may or may not be seen; a
+ * key is never seen twice in one walk.  Items a warm-up has not linked yet
+ * (storage/warmup.h) are not in the table and are not visited.
+ *
+ * Bounds: stops after max_items items (0: no bound), never splitting a
+ * bucket, so one call may hand over fewer; only a single bucket holding
+ * more than max_items items (far beyond the table's fill) makes a call that
+ * has handed nothing yet exceed it, so that every call makes progress.
+ * *cursor is then where the next call goes on; it is 0 once the walk has
+ * visited every bucket.  When fn returns false, the walk stops and *cursor
+ * is left at that item's bucket, so a walk resumed from it hands fn that
+ * bucket's items again, the refused one included.
+ *
+ * Returns the number of items fn took (returned true for).  Out of memory
+ * for its batch, a call stops early, *cursor at the first bucket it could
+ * not copy (a call that cannot allocate at all hands over nothing). */
+size_t cache_walk(struct cache *c, uint64_t *cursor, size_t max_items,
+                  cache_walk_fn *fn, void *arg);
 
 /******** Loading: a warm-up brings a checkpoint's items in (storage/warmup.h) ********/
 

@@ -157,6 +157,30 @@ proto_seeds(void)
 	           "get a b c d e f g h i j k l m n o p q r s t u v w x y z a b c\r\n"
 	           "gets a b c\n"
 	           "get a\n");
+	proto_seed("dump", 3, 0,
+	           "set a%b 0 0 1\r\nx\r\n"
+	           "set \xc3\xa9t\xc3\xa9 7 100 2\r\nyy\r\n"
+	           "set dead 0 -1 1\r\nz\r\n"
+	           "get a%b\r\n"
+	           "stats cachedump 1 0\r\n"
+	           "stats cachedump 1 1\r\n"
+	           "stats cachedump 2 0\r\n"
+	           "stats cachedump 64 0\r\n"
+	           "stats cachedump x 0\r\n"
+	           "stats cachedump 1\r\n"
+	           "lru_crawler metadump all\r\n"
+	           "lru_crawler metadump hash\r\n"
+	           "lru_crawler metadump 1,2\r\n"
+	           "lru_crawler metadump ,\r\n"
+	           "lru_crawler metadump 0\r\n"
+	           "lru_crawler crawl all\r\n"
+	           "lru_crawler crawl hash\r\n"
+	           "lru_crawler sleep 1000001\r\n"
+	           "lru_crawler tocrawl 10\r\n"
+	           "lru_crawler enable\r\n"
+	           "lru_crawler disable\r\n"
+	           "lru_crawler mgdump all\r\n"
+	           "lru_crawler\r\n");
 	proto_seed("partial", 1, 0x01,
 	           "set x 0 0 10\r\n01234");
 	proto_seed("noreply_pipeline", 4, 0x20,

@@ -1006,6 +1006,348 @@ START_TEST(test_sweep_continues_where_it_stopped)
 }
 END_TEST
 
+/******** WALK ********/
+
+enum { WALK_KEYS = 3000 };
+
+/* What a walk saw: how often each "s<n>" key came (stable keys), how many
+ * other keys, the largest count of one key, and the fields of one key. */
+struct seen {
+	unsigned stable[WALK_KEYS];
+	size_t total;
+	size_t refuse_after;       /* fn says false at this call (0: never) */
+	size_t calls;
+	char dup[CACHE_KEY_MAX + 1];  /* a key seen twice, if any */
+	struct cache_walk_item probe; /* the last item whose key is "probe" */
+	bool probe_seen;
+	char other[64][CACHE_KEY_MAX + 1];  /* non-"s" keys, up to 64 */
+	size_t others;
+};
+
+static bool
+note_item(void *arg, const struct cache_walk_item *w)
+{
+	struct seen *sn = arg;
+	char *end;
+	long n;
+
+	sn->calls++;
+	if (sn->refuse_after != 0 && sn->calls == sn->refuse_after)
+		return false;
+	ck_assert_msg(strlen(w->key) == w->nkey, "key %s not NUL-terminated at %u", w->key, w->nkey);
+	sn->total++;
+	if (w->key[0] == 's' && (n = strtol(w->key + 1, &end, 10)) >= 0 && n < WALK_KEYS &&
+	    *end == '\0') {
+		if (++sn->stable[n] > 1)
+			snprintf(sn->dup, sizeof(sn->dup), "%s", w->key);
+	} else if (strcmp(w->key, "probe") == 0) {
+		sn->probe = *w;
+		sn->probe_seen = true;
+	} else if (sn->others < 64) {
+		snprintf(sn->other[sn->others++], sizeof(sn->other[0]), "%s", w->key);
+	}
+	return true;
+}
+
+static void
+store_stable_keys(struct cache *c, int n)
+{
+	char key[32];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "s%d", i);
+		ck_assert_int_eq(store(c, key, "v"), CACHE_STORED);
+	}
+}
+
+static void
+assert_each_stable_key_once(const struct seen *sn, int n)
+{
+	int i;
+
+	ck_assert_msg(sn->dup[0] == '\0', "key %s handed over twice", sn->dup);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(sn->stable[i] == 1, "key s%d seen %u times", i, sn->stable[i]);
+}
+
+START_TEST(test_walk_visits_every_live_item_once)
+{
+	struct seen *sn = calloc(1, sizeof(*sn));
+	uint64_t cursor = 0;
+	size_t n;
+
+	store_stable_keys(cache, 1000);
+	n = cache_walk(cache, &cursor, 0, note_item, sn);
+	ck_assert_msg(n == 1000 && sn->total == 1000, "walk took %zu, saw %zu of 1000", n, sn->total);
+	ck_assert_msg(cursor == 0, "a complete walk left the cursor at %" PRIu64, cursor);
+	assert_each_stable_key_once(sn, 1000);
+	free(sn);
+}
+END_TEST
+
+START_TEST(test_walk_cursor_resumes_with_a_bounded_count)
+{
+	struct seen *sn = calloc(1, sizeof(*sn));
+	uint64_t cursor = 0;
+	size_t n, calls = 0, sum = 0;
+
+	store_stable_keys(cache, 1000);
+	do {
+		n = cache_walk(cache, &cursor, 16, note_item, sn);
+		/* 1000 keys in 1024 buckets: no bucket holds 16 (far too
+		 * unlikely), so no call may go over. */
+		ck_assert_msg(n <= 16, "call %zu handed %zu items, max 16", calls, n);
+		sum += n;
+		calls++;
+		ck_assert_msg(calls <= 1000, "walk not done after %zu calls", calls);
+	} while (cursor != 0);
+	ck_assert_msg(sum == 1000 && sn->total == 1000, "resumed walk took %zu, saw %zu of 1000",
+	              sum, sn->total);
+	ck_assert_msg(calls >= 1000 / 16, "only %zu calls of at most 16 items", calls);
+	assert_each_stable_key_once(sn, 1000);
+	free(sn);
+}
+END_TEST
+
+START_TEST(test_walk_skips_expired_and_flushed_items)
+{
+	struct seen *sn = calloc(1, sizeof(*sn));
+	uint32_t base = cache_now() + 1000;
+	uint64_t cursor = 0;
+	char key[32];
+	int i;
+
+	set_now(base);
+	for (i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "x%d", i);  /* expire at base + 5 */
+		store_full(cache, key, "v", 0, base + 5, CACHE_SET, 0, NULL);
+	}
+	for (i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "f%d", i);  /* flushed below */
+		store(cache, key, "v");
+	}
+	cache_flush(cache, 0, NULL);
+	store_stable_keys(cache, 100);              /* stored after the flush */
+	store_full(cache, "probe", "v", 0, base + 100, CACHE_SET, 0, NULL);
+	set_now(base + 5);                          /* x* expire now (exptime <= now) */
+	cache_walk(cache, &cursor, 0, note_item, sn);
+	ck_assert_msg(sn->others == 0, "dead item %s listed", sn->other[0]);
+	ck_assert_msg(sn->total == 101 && sn->probe_seen, "saw %zu items of 101, probe %d",
+	              sn->total, sn->probe_seen);
+	assert_each_stable_key_once(sn, 100);
+	/* Not listing is not removing: the dead items are still linked,
+	 * for the sweeper to reclaim. */
+	ck_assert_uint_eq(stats_of(cache).curr_items, 301);
+	free(sn);
+}
+END_TEST
+
+START_TEST(test_walk_copies_the_fields_of_an_item)
+{
+	struct seen *sn = calloc(1, sizeof(*sn));
+	uint32_t base = cache_now() + 1000;
+	uint64_t cursor = 0, cas = 0;
+	struct item *it;
+
+	set_now(base);
+	ck_assert_int_eq(store_full(cache, "probe", "hello", 42, base + 60, CACHE_SET, 0, &cas),
+	                 CACHE_STORED);
+	cache_walk(cache, &cursor, 0, note_item, sn);
+	ck_assert_msg(sn->probe_seen, "probe not listed");
+	ck_assert_msg(sn->probe.nkey == 5 && sn->probe.nbytes == 5 && sn->probe.flags == 42 &&
+	              sn->probe.exptime == base + 60 && sn->probe.cas == cas &&
+	              sn->probe.stored_time == base && !sn->probe.fetched,
+	              "copied nkey %u nbytes %u flags %u exptime %u (want %u) cas %" PRIu64
+	              " (want %" PRIu64 ") stored %u (want %u) fetched %d",
+	              sn->probe.nkey, sn->probe.nbytes, sn->probe.flags, sn->probe.exptime,
+	              base + 60, sn->probe.cas, cas, sn->probe.stored_time, base,
+	              sn->probe.fetched);
+	/* A read marks it fetched (memcached's fetch=yes); so does a touch. */
+	it = cache_get(cache, "probe", 5);
+	cache_item_put(cache, it);
+	memset(sn, 0, sizeof(*sn));
+	cursor = 0;
+	cache_walk(cache, &cursor, 0, note_item, sn);
+	ck_assert_msg(sn->probe_seen && sn->probe.fetched, "a read item is not marked fetched");
+	store(cache, "t", "v");
+	it = cache_get_and_touch(cache, "t", 1, 0, NULL);
+	ck_assert_msg(it != NULL && it->fetched, "a touched item is not marked fetched");
+	cache_item_put(cache, it);
+	free(sn);
+}
+END_TEST
+
+START_TEST(test_walk_replayed_touch_is_not_a_fetch)
+{
+	struct cache_change ch = {.type = CACHE_CHANGE_TOUCH, .key = "probe", .nkey = 5,
+	                          .exptime = 0};
+	struct seen *sn = calloc(1, sizeof(*sn));
+	uint64_t cursor = 0;
+
+	/* A touch replayed from the WAL or a primary is no client's read. */
+	store(cache, "probe", "v");
+	ck_assert_int_eq(cache_apply(cache, &ch), CACHE_STORED);
+	cache_walk(cache, &cursor, 0, note_item, sn);
+	ck_assert_msg(sn->probe_seen && !sn->probe.fetched,
+	              "an applied touch marked the item fetched (seen %d)", sn->probe_seen);
+	free(sn);
+}
+END_TEST
+
+/* fn refusing an item stops the walk at that item's bucket: resuming
+ * hands the refused item over again, and nothing is lost. */
+START_TEST(test_walk_stops_when_fn_refuses_and_resumes_there)
+{
+	struct seen *sn = calloc(1, sizeof(*sn));
+	uint64_t cursor = 0;
+	size_t n, rounds = 0;
+	int i;
+
+	store_stable_keys(cache, 500);
+	sn->refuse_after = 100;
+	n = cache_walk(cache, &cursor, 0, note_item, sn);
+	ck_assert_msg(n == 99 && sn->total == 99, "refusing the 100th: took %zu, saw %zu", n,
+	              sn->total);
+	ck_assert_msg(cursor != 0, "a stopped walk says it is done");
+	/* Resume: items of the refused one's bucket may come twice, no other. */
+	sn->refuse_after = 0;
+	while (cursor != 0) {
+		cache_walk(cache, &cursor, 0, note_item, sn);
+		ck_assert_msg(++rounds < 10, "resumed walk did not finish");
+	}
+	for (i = 0; i < 500; i++)
+		ck_assert_msg(sn->stable[i] >= 1 && sn->stable[i] <= 2, "s%d seen %u times", i,
+		              sn->stable[i]);
+	ck_assert_msg(sn->total <= 500 + 8, "%zu items for 500 keys: more than one bucket again",
+	              sn->total);
+	free(sn);
+}
+END_TEST
+
+/* The table doubles (several times) between the calls of one walk: keys
+ * present throughout are seen exactly once, and no key twice. */
+START_TEST(test_walk_sees_each_key_once_while_the_table_grows)
+{
+	struct seen *sn = calloc(1, sizeof(*sn));
+	uint64_t cursor = 0;
+	size_t calls = 0, before = stats_of(cache).hash_power;
+	char key[32];
+	int added = 0, i;
+
+	store_stable_keys(cache, WALK_KEYS);
+	do {
+		cache_walk(cache, &cursor, 40, note_item, sn);
+		for (i = 0; i < 200 && added < 20000; i++, added++) {
+			snprintf(key, sizeof(key), "g%d", added);
+			store(cache, key, "v");
+		}
+		ck_assert_msg(++calls < 100000, "walk not done after %zu calls", calls);
+	} while (cursor != 0);
+	ck_assert_msg(stats_of(cache).hash_power >= before + 2, "table did not grow (power %zu)",
+	              (size_t)stats_of(cache).hash_power);
+	assert_each_stable_key_once(sn, WALK_KEYS);
+	free(sn);
+}
+END_TEST
+
+/* The table starts doubling at 1.5 items per bucket and moves its old
+ * buckets over a few hundred per change: right after the 1537th item in
+ * 1024 buckets, every item is still in an old bucket, which holds the keys
+ * of two new ones.  A walk then, and one that goes on while the buckets
+ * move, sees each key once. */
+START_TEST(test_walk_during_incremental_growth)
+{
+	struct seen *sn = calloc(1, sizeof(*sn));
+	uint64_t cursor = 0;
+	size_t calls = 0;
+	char key[32];
+	int added = 0;
+
+	ck_assert_uint_eq(stats_of(cache).hash_power, 10);
+	store_stable_keys(cache, 1537);
+	ck_assert_uint_eq(stats_of(cache).hash_power, 11);
+	cache_walk(cache, &cursor, 0, note_item, sn);
+	ck_assert_msg(cursor == 0 && sn->total == 1537, "walk while growing saw %zu of 1537",
+	              sn->total);
+	assert_each_stable_key_once(sn, 1537);
+
+	memset(sn, 0, sizeof(*sn));
+	do {
+		cache_walk(cache, &cursor, 8, note_item, sn);
+		snprintf(key, sizeof(key), "g%d", added++);  /* moves 256 old buckets */
+		store(cache, key, "v");
+		ck_assert_msg(++calls < 100000, "walk not done after %zu calls", calls);
+	} while (cursor != 0);
+	assert_each_stable_key_once(sn, 1537);
+	free(sn);
+}
+END_TEST
+
+struct churn {
+	struct cache *c;
+	volatile bool stop;
+	int added;
+};
+
+static void *
+churn_thread(void *arg)
+{
+	struct churn *ch = arg;
+	char key[32];
+	int i;
+
+	for (i = 0; !__atomic_load_n(&ch->stop, __ATOMIC_RELAXED) && i < 2000000; i++) {
+		snprintf(key, sizeof(key), "c%d", i % 5000);
+		if (i % 3 == 2)
+			cache_delete(ch->c, key, strlen(key), NULL);
+		else
+			store(ch->c, key, "churn");
+		if (i % 4 == 0) {
+			snprintf(key, sizeof(key), "g%d", i);
+			store(ch->c, key, "grow");
+		}
+	}
+	return NULL;
+}
+
+/* Writers change and grow the table while a walk runs in small steps:
+ * the keys nobody touches are each seen once. */
+START_TEST(test_walk_with_concurrent_writers)
+{
+	struct seen *sn = calloc(1, sizeof(*sn));
+	struct churn ch = {.c = cache};
+	uint64_t cursor = 0;
+	size_t calls = 0;
+	pthread_t t;
+
+	store_stable_keys(cache, WALK_KEYS);
+	ck_assert_int_eq(pthread_create(&t, NULL, churn_thread, &ch), 0);
+	do {
+		cache_walk(cache, &cursor, 8, note_item, sn);
+		ck_assert_msg(++calls < 10000000, "walk not done after %zu calls", calls);
+	} while (cursor != 0);
+	__atomic_store_n(&ch.stop, true, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	assert_each_stable_key_once(sn, WALK_KEYS);
+	free(sn);
+}
+END_TEST
+
+START_TEST(test_memcached_size_counts_as_memcached)
+{
+	struct cache *nocas = make_cache(1024 * 1024, 1024 * 1024, 10, false);
+
+	/* Observed on memcached 1.6.18 (metadump size=): key "a", 1-byte
+	 * value: 61; with flags: 65; key "plain": 65. */
+	ck_assert_uint_eq(cache_item_memcached_size(cache, 1, 1, 0), 61);
+	ck_assert_uint_eq(cache_item_memcached_size(cache, 1, 1, 7), 65);
+	ck_assert_uint_eq(cache_item_memcached_size(cache, 5, 1, 0), 65);
+	ck_assert_uint_eq(cache_item_memcached_size(nocas, 1, 1, 0), 53);
+	cache_destroy(nocas);
+}
+END_TEST
+
 /******** SIZE LIMIT ********/
 
 START_TEST(test_item_too_large_boundary_matches_memcached)
@@ -1301,6 +1643,21 @@ cache_suite(void)
 	tcase_add_checked_fixture(tc, setup_default, teardown);
 	tcase_add_test(tc, test_sweep_removes_expired_and_flushed_items);
 	tcase_add_test(tc, test_sweep_continues_where_it_stopped);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("walk");
+	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_set_timeout(tc, 100);
+	tcase_add_test(tc, test_walk_visits_every_live_item_once);
+	tcase_add_test(tc, test_walk_cursor_resumes_with_a_bounded_count);
+	tcase_add_test(tc, test_walk_skips_expired_and_flushed_items);
+	tcase_add_test(tc, test_walk_copies_the_fields_of_an_item);
+	tcase_add_test(tc, test_walk_replayed_touch_is_not_a_fetch);
+	tcase_add_test(tc, test_walk_stops_when_fn_refuses_and_resumes_there);
+	tcase_add_test(tc, test_walk_sees_each_key_once_while_the_table_grows);
+	tcase_add_test(tc, test_walk_during_incremental_growth);
+	tcase_add_test(tc, test_walk_with_concurrent_writers);
+	tcase_add_test(tc, test_memcached_size_counts_as_memcached);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits_and_stats");
