@@ -434,8 +434,13 @@ conn_process(struct conn *c)
 			event_add(c->pause_ev, &tv);
 			return true;
 		}
-		/* The parser pauses when output piles up; go on once it is sent. */
-		if (used == 0 || c->rlen == 0 || evbuffer_get_length(c->out) > 0)
+		/* The parser pauses when output piles up; go on once it is sent
+		 * (conn_write_cb).  A metadump goes on without new input. */
+		if (evbuffer_get_length(c->out) > 0)
+			return true;
+		if (c->proto.dump.active)
+			continue;
+		if (used == 0 || c->rlen == 0)
 			return true;
 	}
 }
@@ -498,8 +503,9 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		event_add(c->read_ev, NULL);
 		c->reading = true;
 	}
-	/* Requests may be waiting in rbuf since the parser paused. */
-	if (c->rlen > 0)
+	/* Requests may be waiting in rbuf since the parser paused, or the
+	 * rest of a metadump. */
+	if (c->rlen > 0 || c->proto.dump.active)
 		conn_process(c);
 }
 

@@ -252,12 +252,14 @@ parse_classes(const char *arg)
 	return found;
 }
 
-static void
-metadump(const struct proto_env *env, const char *arg, struct evbuffer *out)
-{
-	struct metadump *d;
-	uint64_t cursor = 0;
+/* Items formatted per proto_dump_continue() round: small enough that the
+ * output limit is overshot by little, large enough to cost few walks. */
+#define METADUMP_SLICE 512
 
+static void
+metadump(const struct proto_env *env, const char *arg, struct evbuffer *out,
+         struct proto_dump_stream *stream)
+{
 	/* memcached refuses a metadump while its crawler is off; cairn's
 	 * crawler is the sweeper (-o no_lru_crawler), which a dump does not
 	 * need, but clients are told what memcached would tell them. */
@@ -281,19 +283,40 @@ metadump(const struct proto_env *env, const char *arg, struct evbuffer *out)
 	}
 	/* memcached walks the LRUs ("all", class ids) or the hash table
 	 * ("hash"); cairn has one table and walks it for both.  Unlike
-	 * cachedump there is no cap: the whole table is listed. */
+	 * cachedump there is no cap: the whole table is listed, a slice at a
+	 * time (proto_dump_continue). */
+	stream->active = true;
+	stream->cursor = 0;
+}
+
+bool
+proto_dump_continue(const struct proto_env *env, struct proto_dump_stream *s,
+                    struct evbuffer *out, size_t out_limit)
+{
+	struct metadump *d;
+
+	if (!s->active)
+		return false;
 	d = malloc(sizeof(*d));
 	if (d == NULL) {
 		reply(out, "SERVER_ERROR out of memory");
-		return;
+		s->active = false;
+		return false;
 	}
 	d->env = env;
 	d->out = out;
 	d->used = 0;
-	cache_walk(env->cache, &cursor, 0, metadump_line, d);
-	metadump_flush(d);
+	/* cache_walk() starts at cursor 0 and sets it back to 0 at the end. */
+	do {
+		cache_walk(env->cache, &s->cursor, METADUMP_SLICE, metadump_line, d);
+		metadump_flush(d);
+	} while (s->cursor != 0 && evbuffer_get_length(out) <= out_limit);
 	free(d);
-	evbuffer_add(out, "END\r\n", 5);
+	if (s->cursor == 0) {
+		evbuffer_add(out, "END\r\n", 5);
+		s->active = false;
+	}
+	return s->active;
 }
 
 /******** lru_crawler ********/
@@ -328,12 +351,13 @@ crawl(const struct proto_env *env, const char *arg, struct evbuffer *out)
 
 void
 proto_dump_lru_crawler(const struct proto_env *env, size_t nargs,
-                       const char *sub, const char *arg, struct evbuffer *out)
+                       const char *sub, const char *arg, struct evbuffer *out,
+                       struct proto_dump_stream *stream)
 {
 	uint32_t v;
 
 	if (nargs == 2 && strcmp(sub, "metadump") == 0) {
-		metadump(env, arg, out);
+		metadump(env, arg, out, stream);
 	} else if (nargs == 2 && strcmp(sub, "crawl") == 0) {
 		crawl(env, arg, out);
 	} else if (nargs == 2 && (strcmp(sub, "sleep") == 0 || strcmp(sub, "tocrawl") == 0)) {

@@ -16,12 +16,16 @@
  * memcached.
  *
  * Called from node/proto_text.c, on a worker thread, with the words of the
- * request line; they write the whole reply to `out`.
+ * request line.  A cachedump reply is written whole (it is capped at 2 MB);
+ * a metadump, which lists every item, is streamed: it is written a slice at
+ * a time, as the client reads it (struct proto_dump_stream).
  */
 #ifndef CAIRN_NODE_PROTO_DUMP_H
 #define CAIRN_NODE_PROTO_DUMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct evbuffer;
 struct proto_env;
@@ -38,13 +42,30 @@ struct proto_env;
 void proto_dump_cachedump(const struct proto_env *env, const char *class_id,
                           const char *limit, struct evbuffer *out);
 
+/* A metadump being sent, in a connection's protocol state: while `active`,
+ * the connection sends the rest of it before reading the next request, so
+ * the reply never has to be held in memory whole (memcached also streams
+ * it, from its crawler thread). */
+struct proto_dump_stream {
+	bool active;
+	uint64_t cursor;   /* cache_walk()'s position */
+};
+
+/* Append more of the metadump in `s` to `out`, until `out` holds more than
+ * `out_limit` bytes or the dump is complete (then "END\r\n" is appended and
+ * `active` cleared).  Returns s->active. */
+bool proto_dump_continue(const struct proto_env *env, struct proto_dump_stream *s,
+                         struct evbuffer *out, size_t out_limit);
+
 /* `lru_crawler <sub> [<arg>]`: `nargs` is the number of words after
  * "lru_crawler" on the line, `sub` the first and `arg` the second (NULL
  * when missing).  metadump lists every live item as
  * "key=<uri-encoded key> exp=.. la=.. cas=.. fetch=.. cls=1 size=..\n",
- * then "END\r\n"; crawl, enable, disable, sleep and tocrawl answer as
- * docs/protocol.md says. */
+ * then "END\r\n": it only starts `stream` (proto_dump_continue sends it);
+ * crawl, enable, disable, sleep and tocrawl answer as docs/protocol.md
+ * says. */
 void proto_dump_lru_crawler(const struct proto_env *env, size_t nargs,
-                            const char *sub, const char *arg, struct evbuffer *out);
+                            const char *sub, const char *arg, struct evbuffer *out,
+                            struct proto_dump_stream *stream);
 
 #endif

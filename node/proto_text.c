@@ -915,7 +915,7 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 		process_replicaof(ps, tokens, ntokens, out);
 	} else if (strcmp(cmd, "lru_crawler") == 0) {
 		proto_dump_lru_crawler(ps->env, ntokens - 2, tokens[1].value,
-		                       ntokens > 3 ? tokens[2].value : NULL, out);
+		                       ntokens > 3 ? tokens[2].value : NULL, out, &ps->dump);
 	} else if (strcmp(cmd, "mn") == 0) {
 		reply(out, false, "MN");
 	} else if (tokens[ntokens - 2].value != NULL &&
@@ -965,8 +965,12 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 
 	*need = 0;
 	ps->paused = false;
+	/* A metadump goes out whole before the next request is read. */
+	if (ps->dump.active && proto_dump_continue(ps->env, &ps->dump, out, out_limit))
+		return 0;
 	while (pos < len && !ps->close && evbuffer_get_length(out) <= out_limit &&
-	       ps->role_ticket == 0 && (ps->max_requests == 0 || done < ps->max_requests)) {
+	       ps->role_ticket == 0 && !ps->dump.active &&
+	       (ps->max_requests == 0 || done < ps->max_requests)) {
 		size_t rest = len - pos, linelen, data_used;
 		char *nl, *line;
 		enum line_result r;
@@ -1009,6 +1013,8 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 		}
 		pos = (size_t)(nl + 1 - buf) + data_used;
 		done++;
+		if (ps->dump.active)  /* a metadump began: what fits now */
+			proto_dump_continue(ps->env, &ps->dump, out, out_limit);
 	}
 	return pos;
 }

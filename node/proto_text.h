@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "node/proto_dump.h"
+
 struct cache;
 struct evbuffer;
 struct persist;
@@ -50,6 +52,9 @@ struct proto_state {
 	uint64_t role_ticket;        /* a promote/replicaof being carried out:
 	                              * its reply is owed (proto_role_reply), and
 	                              * no request after it is read until then */
+	struct proto_dump_stream dump; /* a metadump being sent: the rest goes
+	                              * out (proto_process, once `out` is below
+	                              * its limit) before the next request */
 };
 
 /* Longest request line memcached accepts before a newline, except for
@@ -78,7 +83,10 @@ bool proto_role_reply(struct proto_state *ps, struct evbuffer *out);
  * input memcached also drops the connection for (a line longer than
  * PROTO_LINE_MAX without a newline, an HTTP request).  Stops early, with
  * requests left unconsumed, once `out` holds more than `out_limit` bytes, so
- * a client that pipelines without reading cannot grow our memory. */
+ * a client that pipelines without reading cannot grow our memory.  A
+ * metadump (`lru_crawler metadump`) is sent the same way, a slice at a
+ * time: while ps->dump.active, the caller must call again once `out` has
+ * been sent, even when no new bytes arrived. */
 size_t proto_process(struct proto_state *ps, char *buf, size_t len,
                      struct evbuffer *out, size_t out_limit, size_t *need);
 

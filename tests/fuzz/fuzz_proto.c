@@ -158,7 +158,7 @@ conn_process(struct conn_sim *c, const struct proto_env *env)
 
 			CHECK(l != 0 && l <= used);
 		}
-		if (used == 0 && need == 0 && !c->ps.close && !c->ps.paused &&
+		if (used == 0 && need == 0 && !c->ps.close && !c->ps.paused && !c->ps.dump.active &&
 		    out_before <= c->out_limit && c->rlen > 0 && c->ps.swallow == 0) {
 			/* The parser made no progress: the input must hold no
 			 * complete line. */
@@ -185,6 +185,8 @@ conn_process(struct conn_sim *c, const struct proto_env *env)
 			reset_globals(env);
 			continue;
 		}
+		if (c->ps.dump.active)
+			continue;  /* the rest of a metadump, as the client reads */
 		if (used == 0 || c->rlen == 0)
 			return;
 	}

@@ -510,6 +510,25 @@ class CairnOnly(unittest.TestCase):
                 self.assertRegex(reply, rb"^" + re.escape(value) + meta.pattern + meta.pattern
                                  + re.escape(value) + rb"$")
 
+    def test_metadump_larger_than_the_output_limit_is_streamed(self):
+        # ~9 MB of lines, over a connection's 4 MB output limit: the dump
+        # goes out in slices as the client reads, and the request pipelined
+        # behind it is answered after its END.
+        n = 80000
+        with harness.Server(external=False) as srv:
+            with srv.conn(timeout=BIG_TIMEOUT) as c:
+                for start in range(0, n, 5000):
+                    c.send(b"".join(b"set streamed-key-%060d 0 0 1 noreply\r\nx\r\n" % i
+                                    for i in range(start, min(n, start + 5000))))
+                    c.exchange(b"")
+                self.assertEqual(c.stats()["curr_items"], str(n))
+                c.send(b"lru_crawler metadump all\r\nmn\r\n")
+                reply = c.read_until(b"END\r\nMN\r\n", timeout=BIG_TIMEOUT)
+        self.assertGreater(len(reply), 8 << 20)
+        keys = re.findall(rb"^key=streamed-key-(\d{60}) ", reply, re.M)
+        self.assertEqual(len(keys), n)
+        self.assertEqual(len(set(keys)), n, "a key listed twice")
+
     def test_cas_is_zero_with_C(self):
         with harness.Server(args=["-C"], external=False) as srv:
             with srv.conn() as c:

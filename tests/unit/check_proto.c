@@ -1039,6 +1039,60 @@ START_TEST(test_need_is_the_size_of_the_pending_request)
 }
 END_TEST
 
+/* lru_crawler metadump lists every item, so it is streamed: with a small
+ * output limit each call adds about one slice, nothing after it is read
+ * until END has gone out, and the slices add up to every item once. */
+START_TEST(test_metadump_is_streamed_under_the_output_limit)
+{
+	enum { ITEMS = 3000, LIMIT = 4096 };
+	static const char req[] = "lru_crawler metadump all\r\nmn\r\n";
+	char line[64], *got, *p;
+	size_t used, len, calls = 0, lines = 0, most = 0, total = 0;
+	char *seen = calloc(ITEMS, 1);
+	int i;
+
+	for (i = 0; i < ITEMS; i++) {
+		snprintf(line, sizeof(line), "set key%d 0 0 1\r\nv\r\n", i);
+		EXPECT(line, "STORED\r\n");
+	}
+	used = feed_limit(req, sizeof(req) - 1, LIMIT);
+	ck_assert_msg(used == strlen("lru_crawler metadump all\r\n"),
+	              "consumed %zu: the request after a metadump waits for its END", used);
+	got = malloc(1);
+	got[0] = '\0';
+	for (;;) {
+		size_t n = evbuffer_get_length(out);
+		char *chunk;
+
+		if (n > most)
+			most = n;
+		chunk = take_output(&len);
+		got = realloc(got, total + len + 1);
+		memcpy(got + total, chunk, len + 1);
+		total += len;
+		free(chunk);
+		if (!ps.dump.active)
+			break;
+		ck_assert_msg(++calls < ITEMS, "the dump does not end");
+		ck_assert_msg(feed_limit("mn\r\n", 4, LIMIT) == 0, "read a request mid-dump");
+	}
+	ck_assert_msg(calls > 3, "%zu calls: the dump was not sent in slices", calls);
+	ck_assert_msg(most <= LIMIT + 512 * 120, "one call left %zu bytes in the output", most);
+	ck_assert_msg(total > 5 && strcmp(got + total - 5, "END\r\n") == 0, "no END at the end");
+	for (p = got; strncmp(p, "key=key", 7) == 0; p = strchr(p, '\n') + 1) {
+		i = atoi(p + 7);
+		ck_assert_msg(i >= 0 && i < ITEMS && !seen[i], "key%d listed twice or unknown", i);
+		seen[i] = 1;
+		lines++;
+	}
+	ck_assert_msg(lines == ITEMS, "%zu of %d items listed", lines, ITEMS);
+	free(got);
+	free(seen);
+	/* The pipelined request is read once the dump is over. */
+	EXPECT("mn\r\n", "MN\r\n");
+}
+END_TEST
+
 START_TEST(test_out_limit_pauses_and_resumes)
 {
 	enum { GETS = 50 };
@@ -1344,6 +1398,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_partial_line_waits_for_more);
 	tcase_add_test(tc, test_need_is_the_size_of_the_pending_request);
 	tcase_add_test(tc, test_out_limit_pauses_and_resumes);
+	tcase_add_test(tc, test_metadump_is_streamed_under_the_output_limit);
 	tcase_add_test(tc, test_one_shot_stream_gives_the_expected_replies);
 	tcase_add_test(tc, test_stream_split_at_every_byte_boundary_gives_the_same_replies);
 	tcase_add_test(tc, test_stream_fed_one_byte_at_a_time_gives_the_same_replies);
