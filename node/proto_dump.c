@@ -148,22 +148,6 @@ metadump_flush(struct metadump *d)
 	d->used = 0;
 }
 
-/* Append the decimal digits of v. */
-static char *
-put_u64(char *p, uint64_t v)
-{
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	while (n > 0)
-		*p++ = tmp[--n];
-	return p;
-}
-
 static char *
 put_str(char *p, const char *s)
 {
@@ -194,15 +178,15 @@ metadump_line(void *arg, const struct cache_walk_item *it)
 	p = put_str(d->chunk + d->used, "key=");
 	p = uri_encode(p, it->key, it->nkey);
 	p = put_str(p, " exp=");
-	p = it->exptime == 0 ? put_str(p, "-1") : put_u64(p, it->exptime);
+	p = it->exptime == 0 ? put_str(p, "-1") : proto_format_u64(p, it->exptime);
 	p = put_str(p, " la=");
-	p = put_u64(p, it->stored_time);
+	p = proto_format_u64(p, it->stored_time);
 	p = put_str(p, " cas=");
-	p = put_u64(p, d->env->settings->use_cas ? it->cas : 0);
+	p = proto_format_u64(p, d->env->settings->use_cas ? it->cas : 0);
 	p = put_str(p, it->fetched ? " fetch=yes cls=" : " fetch=no cls=");
-	p = put_u64(p, CAIRN_CLASS);
+	p = proto_format_u64(p, CAIRN_CLASS);
 	p = put_str(p, " size=");
-	p = put_u64(p, cache_item_memcached_size(d->env->cache, it->nkey, it->nbytes, it->flags));
+	p = proto_format_u64(p, cache_item_memcached_size(d->env->cache, it->nkey, it->nbytes, it->flags));
 	*p++ = '\n';
 	d->used = (size_t)(p - d->chunk);
 	return true;
@@ -252,6 +236,32 @@ parse_classes(const char *arg)
 	return found;
 }
 
+/* What metadump and crawl both check first, with memcached's answers:
+ * the crawler is on, and `arg` names classes.  Returns false once the
+ * refusal is written to `out`; else *classes says which were named. */
+static bool
+crawler_request_ok(const struct proto_env *env, const char *arg, struct evbuffer *out,
+                   enum class_list *classes)
+{
+	/* memcached refuses while its crawler is off; cairn's crawler is the
+	 * sweeper (-o no_lru_crawler), which a dump does not need, but
+	 * clients are told what memcached would tell them. */
+	if (!env->settings->sweeper) {
+		reply(out, "CLIENT_ERROR lru crawler disabled");
+		return false;
+	}
+	*classes = parse_classes(arg);
+	if (*classes == CLASSES_BAD) {
+		reply(out, "BADCLASS invalid class id");
+		return false;
+	}
+	if (*classes == CLASSES_NONE) {
+		reply(out, "NOTSTARTED no items to crawl");
+		return false;
+	}
+	return true;
+}
+
 /* Items formatted per proto_dump_continue() round: small enough that the
  * output limit is overshot by little, large enough to cost few walks. */
 #define METADUMP_SLICE 512
@@ -260,26 +270,13 @@ static void
 metadump(const struct proto_env *env, const char *arg, struct evbuffer *out,
          struct proto_dump_stream *stream)
 {
-	/* memcached refuses a metadump while its crawler is off; cairn's
-	 * crawler is the sweeper (-o no_lru_crawler), which a dump does not
-	 * need, but clients are told what memcached would tell them. */
-	if (!env->settings->sweeper) {
-		reply(out, "CLIENT_ERROR lru crawler disabled");
+	enum class_list classes;
+
+	if (!crawler_request_ok(env, arg, out, &classes))
 		return;
-	}
-	switch (parse_classes(arg)) {
-	case CLASSES_BAD:
-		reply(out, "BADCLASS invalid class id");
-		return;
-	case CLASSES_NONE:
-		reply(out, "NOTSTARTED no items to crawl");
-		return;
-	case CLASSES_OTHERS:
+	if (classes == CLASSES_OTHERS) {
 		evbuffer_add(out, "END\r\n", 5);
 		return;
-	case CLASSES_OURS:
-	case CLASSES_HASH:
-		break;
 	}
 	/* memcached walks the LRUs ("all", class ids) or the hash table
 	 * ("hash"); cairn has one table and walks it for both.  Unlike
@@ -324,17 +321,14 @@ proto_dump_continue(const struct proto_env *env, struct proto_dump_stream *s,
 static void
 crawl(const struct proto_env *env, const char *arg, struct evbuffer *out)
 {
-	if (!env->settings->sweeper) {
-		reply(out, "CLIENT_ERROR lru crawler disabled");
+	enum class_list classes;
+
+	if (!crawler_request_ok(env, arg, out, &classes))
 		return;
-	}
-	switch (parse_classes(arg)) {
+	switch (classes) {
 	case CLASSES_BAD:
-		reply(out, "BADCLASS invalid class id");
-		break;
 	case CLASSES_NONE:
-		reply(out, "NOTSTARTED no items to crawl");
-		break;
+		break;  /* answered by crawler_request_ok */
 	case CLASSES_HASH:
 		/* memcached 1.6.18 takes "hash" and fails to start the crawl. */
 		reply(out, "ERROR an unknown error happened");

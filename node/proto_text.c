@@ -159,8 +159,8 @@ reply(struct evbuffer *out, bool noreply, const char *text)
 	evbuffer_add(out, "\r\n", 2);
 }
 
-static char *
-format_u64(char *p, uint64_t v)
+char *
+proto_format_u64(char *p, uint64_t v)
 {
 	char tmp[21];
 	int n = 0;
@@ -204,12 +204,12 @@ reply_value(struct proto_state *ps, struct evbuffer *out, struct item *it,
 	memcpy(p, item_key(it), it->nkey);
 	p += it->nkey;
 	*p++ = ' ';
-	p = format_u64(p, it->flags);
+	p = proto_format_u64(p, it->flags);
 	*p++ = ' ';
-	p = format_u64(p, it->nbytes);
+	p = proto_format_u64(p, it->nbytes);
 	if (with_cas) {
 		*p++ = ' ';
-		p = format_u64(p, ps->env->settings->use_cas ? it->cas : 0);
+		p = proto_format_u64(p, ps->env->settings->use_cas ? it->cas : 0);
 	}
 	*p++ = '\r';
 	*p++ = '\n';
@@ -482,7 +482,7 @@ process_arithmetic(struct proto_state *ps, struct token *tokens, size_t ntokens,
 			STATS_INCR(ps->stats, incr_hits);
 		else
 			STATS_INCR(ps->stats, decr_hits);
-		*format_u64(digits, result) = '\0';
+		*proto_format_u64(digits, result) = '\0';
 		reply(out, noreply, digits);
 		break;
 	case CACHE_NON_NUMERIC:

@@ -66,6 +66,10 @@ struct proto_state {
  * until proto_writes_paused() turns false.  Process-wide; any thread. */
 bool proto_writes_paused(void);
 
+/* Append the decimal digits of v at p (no NUL); returns the end.  Replies
+ * are formatted by hand where every item costs a format (get, metadump). */
+char *proto_format_u64(char *p, uint64_t v);
+
 void proto_state_init(struct proto_state *ps, const struct proto_env *env,
                       struct thread_stats *stats);
 

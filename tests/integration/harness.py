@@ -195,6 +195,25 @@ def pid_alive(pid):
         return False
 
 
+def read_pid(path):
+    """The pid in `path`, or None if missing / not (yet) a number."""
+    try:
+        with open(path) as f:
+            s = f.read().strip()
+    except OSError:
+        return None
+    return int(s) if s.isdigit() else None
+
+
+def proc_uid(pid):
+    """The real uid process `pid` runs as."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    return None
+
+
 def wait_until(cond, timeout, interval=0.02):
     """Poll cond() until true or timeout; return its last truthy value or False."""
     deadline = time.monotonic() + timeout

@@ -56,24 +56,6 @@ def run(args, timeout=10):
                           timeout=timeout)
 
 
-def read_pid(path):
-    """The pid in `path`, or None if missing / not (yet) a number."""
-    try:
-        with open(path) as f:
-            s = f.read().strip()
-    except OSError:
-        return None
-    return int(s) if s.isdigit() else None
-
-
-def proc_uid(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
-    return None
-
-
 class Flags(unittest.TestCase):
     def test_help_exits_0_with_usage(self):
         p = run(["-h"])
@@ -116,8 +98,8 @@ class Flags(unittest.TestCase):
         pidfile = os.path.join(d, "x.pid")
         srv = harness.Server(["-P", pidfile], external=False).start()
         try:
-            self.assertTrue(harness.wait_until(lambda: read_pid(pidfile), 5))
-            self.assertEqual(read_pid(pidfile), srv.proc.pid)
+            self.assertTrue(harness.wait_until(lambda: harness.read_pid(pidfile), 5))
+            self.assertEqual(harness.read_pid(pidfile), srv.proc.pid)
         finally:
             rc = srv.stop()
         self.assertEqual(rc, 0)
@@ -136,8 +118,8 @@ class Flags(unittest.TestCase):
                                             "-p", str(port)]), timeout=15)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertTrue(harness.wait_until(
-                lambda: read_pid(pidfile), 10), "daemon wrote no pid file")
-            daemon_pid = read_pid(pidfile)
+                lambda: harness.read_pid(pidfile), 10), "daemon wrote no pid file")
+            daemon_pid = harness.read_pid(pidfile)
             self.assertTrue(harness.pid_alive(daemon_pid))
             self.assertTrue(harness.wait_until(lambda: harness.can_connect("127.0.0.1", port), 10))
             c = harness.Conn("127.0.0.1", port)
@@ -171,9 +153,9 @@ class Flags(unittest.TestCase):
         srv = harness.Server(["-m", "64", "-u", user, "-P", pidfile], external=False)
         srv.start()
         try:
-            self.assertTrue(harness.wait_until(lambda: read_pid(pidfile), 5))
-            self.assertEqual(read_pid(pidfile), srv.proc.pid)
-            self.assertTrue(harness.wait_until(lambda: proc_uid(srv.proc.pid) == uid, 5),
+            self.assertTrue(harness.wait_until(lambda: harness.read_pid(pidfile), 5))
+            self.assertEqual(harness.read_pid(pidfile), srv.proc.pid)
+            self.assertTrue(harness.wait_until(lambda: harness.proc_uid(srv.proc.pid) == uid, 5),
                             "did not drop privileges to %s" % user)
             with srv.conn() as c:
                 self.assertEqual(c.set("deb", "ok"), b"STORED\r\n")

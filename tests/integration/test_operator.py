@@ -56,15 +56,6 @@ def service_user():
     raise unittest.SkipTest("no unprivileged user to run as")
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            s = f.read().strip()
-    except OSError:
-        return None
-    return int(s) if s.isdigit() else None
-
-
 def read_text(path):
     """The file's text, or "" while it does not exist."""
     try:
@@ -72,14 +63,6 @@ def read_text(path):
             return f.read()
     except FileNotFoundError:
         return ""
-
-
-def proc_uid(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
-    return None
 
 
 class Node:
@@ -169,7 +152,7 @@ class OperatorTest(unittest.TestCase):
         pidfile = os.path.join(self.dir, "cairn.pid")
         p = run_cairn(self.daemon_args(port, repl_port, pidfile, ["--data-dir", "rel-data"]),
                       cwd=self.dir)
-        pid = read_pid(pidfile)
+        pid = harness.read_pid(pidfile)
         if pid:
             self.daemons.append(pid)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -195,7 +178,7 @@ class OperatorTest(unittest.TestCase):
         first = run_cairn(self.daemon_args(port, repl_port, pidfile, ["--data-dir", data]),
                           cwd=self.dir)
         self.assertEqual(first.returncode, 0, first.stderr)
-        first_pid = read_pid(pidfile)
+        first_pid = harness.read_pid(pidfile)
         self.daemons.append(first_pid)
         for extra in ([], ["--log-file", os.path.join(self.dir, "second.log")]):
             with self.subTest(extra=extra):
@@ -210,7 +193,7 @@ class OperatorTest(unittest.TestCase):
                 self.assertIn(data, lines[0])
                 self.assertFalse(harness.can_connect(HOST, port2))
                 # The running daemon's pid file is untouched.
-                self.assertEqual(read_pid(pidfile), first_pid)
+                self.assertEqual(harness.read_pid(pidfile), first_pid)
         self.assertTrue(harness.pid_alive(first_pid))
 
     # ---- -u ----
@@ -220,7 +203,7 @@ class OperatorTest(unittest.TestCase):
         pw = service_user()
         # /etc/memcached.conf's command line, plus a free port.
         n = self.node(["-u", pw.pw_name, "-m", "64", "-c", "1024"]).start()
-        self.assertTrue(harness.wait_until(lambda: proc_uid(n.proc.pid) == pw.pw_uid, 5))
+        self.assertTrue(harness.wait_until(lambda: harness.proc_uid(n.proc.pid) == pw.pw_uid, 5))
         data = os.path.join(self.dir, "cairn-data", str(n.port))
         self.assertEqual(os.stat(data).st_uid, pw.pw_uid, "data dir not made for %s" % pw.pw_name)
         with n.conn() as c:
@@ -366,12 +349,12 @@ class OperatorTest(unittest.TestCase):
         self.assertIn("\n-d\n", "\n" + text)
         conf = self.write("memcached.conf", text)
         p = run_cairn(["--config", conf, "--repl-port", str(harness.free_port())], cwd=self.dir)
-        pid = read_pid(pidfile)
+        pid = harness.read_pid(pidfile)
         if pid:
             self.daemons.append(pid)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIsNotNone(pid)
-        self.assertEqual(proc_uid(pid), service_user().pw_uid)
+        self.assertEqual(harness.proc_uid(pid), service_user().pw_uid)
         with harness.Conn(HOST, port) as c:
             self.assertEqual(c.set("debian", "conf"), b"STORED\r\n")
         with open(log) as f:
