@@ -275,6 +275,9 @@ warmup_read(struct warmup *w, const char *key, size_t nkey)
 	 * has not changed meanwhile. */
 	if (ckpt_get(w->ck, key, nkey, fetch_item, &f) <= 0 || f.it == NULL)
 		return cache_get(w->cache, key, nkey);
+	/* A client reads it (metadump's fetch=yes); set while no other thread
+	 * can see the item yet. */
+	f.it->fetched = 1;
 	pthread_mutex_lock(&cs->lock);
 	linked = link_noted(w, cs, h, f.it);
 	pthread_mutex_unlock(&cs->lock);

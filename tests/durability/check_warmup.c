@@ -294,6 +294,9 @@ START_TEST(test_read_before_load_returns_checkpoint_item)
 
 	expect_not_cached(&e, "k");
 	it = store_get(e.s, "k", 1);
+	/* A client read it: metadump says fetch=yes, as for any read. */
+	ck_assert_msg(it != NULL && it->fetched, "an item read from the checkpoint is not "
+	              "marked fetched");
 	check_item(e.c, it, "k", "ckpt-value", 0xdeadbeef, 777);
 	/* Now in memory: an add is refused and memory keeps the checkpoint's. */
 	ck_assert_int_eq(store_value(&e, "k", "added", 0, CACHE_ADD, NULL), CACHE_NOT_STORED);
