@@ -816,7 +816,7 @@ process_me(struct proto_state *ps, struct token *tokens, size_t ntokens,
 {
 	struct cache_meta_read rd = {0};  /* me neither bumps nor marks */
 	struct cache_meta_view view;
-	char keybuf[CACHE_KEY_MAX], shown[CACHE_KEY_MAX * 2];
+	char keybuf[CACHE_KEY_MAX], shown[3 + CACHE_KEY_MAX * 2];
 	const char *key = tokens[1].value;
 	size_t nkey = tokens[1].length;
 	uint32_t now = cache_now();
@@ -841,14 +841,16 @@ process_me(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		proto_reply(out, false, "EN");
 		return;
 	}
+	/* The key as bytes (it may hold a NUL, from a b key ma created). */
+	memcpy(shown, "ME ", 3);
 	if (view.key_binary) {
-		end = b64_encode(item_key(it), it->nkey, shown);
+		end = b64_encode(item_key(it), it->nkey, shown + 3);
 	} else {
-		memcpy(shown, item_key(it), it->nkey);
-		end = shown + it->nkey;
+		memcpy(shown + 3, item_key(it), it->nkey);
+		end = shown + 3 + it->nkey;
 	}
-	evbuffer_add_printf(out, "ME %.*s exp=%lld la=%u cas=%llu fetch=%s cls=1 size=%zu\r\n",
-	                    (int)(end - shown), shown,
+	evbuffer_add(out, shown, (size_t)(end - shown));
+	evbuffer_add_printf(out, " exp=%lld la=%u cas=%llu fetch=%s cls=1 size=%zu\r\n",
 	                    view.exptime == 0 ? -1LL : (long long)now - view.exptime,
 	                    now > view.stored_time ? now - view.stored_time : 0,
 	                    (unsigned long long)shown_cas(ps, view.cas),
