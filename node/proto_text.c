@@ -8,6 +8,8 @@
  * which only get/gets use (long multi-key gets).
  */
 #include "node/proto_text.h"
+#include "node/proto_meta.h"
+#include "node/proto_shared.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -30,22 +32,16 @@
 #include "storage/persist.h"
 #include "replication/repl.h"
 
-#define MAX_TOKENS 24
 #define REALTIME_MAXDELTA (60 * 60 * 24 * 30)  /* 30 days: relative vs absolute */
 #define VALUE_BY_REFERENCE 16384               /* larger values are not copied */
 #define VERSION_STRING STATS_VERSION_STRING
-
-struct token {
-	char *value;   /* NUL-terminated; NULL in the terminal token if the line ended */
-	size_t length; /* 0 only in the terminal token */
-};
 
 /* Split `line` (NUL-terminated, modified in place) like memcached's
  * tokenize_command: returns the token count including a terminal token of
  * length 0 whose value points at the unparsed rest of the line, or is NULL
  * when the whole line was consumed. */
-static size_t
-tokenize(char *line, struct token *tokens, size_t max_tokens)
+size_t
+proto_tokenize(char *line, struct token *tokens, size_t max_tokens)
 {
 	size_t ntokens = 0, len = strlen(line), i;
 	char *s = line, *e = line;
@@ -85,8 +81,8 @@ ends_number(const char *end, const char *start)
 	                        *end == '\r' || *end == '\n');
 }
 
-static bool
-parse_u64(const char *s, uint64_t *out)
+bool
+proto_parse_u64(const char *s, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;
@@ -102,8 +98,8 @@ parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
-static bool
-parse_u32(const char *s, uint32_t *out)
+bool
+proto_parse_u32(const char *s, uint32_t *out)
 {
 	unsigned long v;
 	char *end;
@@ -120,8 +116,8 @@ parse_u32(const char *s, uint32_t *out)
 	return true;
 }
 
-static bool
-parse_i32(const char *s, int32_t *out)
+bool
+proto_parse_i32(const char *s, int32_t *out)
 {
 	long v;
 	char *end;
@@ -136,8 +132,8 @@ parse_i32(const char *s, int32_t *out)
 
 /* The protocol's exptime (0 never; up to 30 days relative; beyond, a unix
  * time; negative, already expired) as an absolute unix time for the cache. */
-static uint32_t
-absolute_exptime(int32_t exptime)
+uint32_t
+proto_absolute_exptime(int32_t exptime)
 {
 	if (exptime == 0)
 		return 0;
@@ -150,8 +146,8 @@ absolute_exptime(int32_t exptime)
 
 /******** REPLIES ********/
 
-static void
-reply(struct evbuffer *out, bool noreply, const char *text)
+void
+proto_reply(struct evbuffer *out, bool noreply, const char *text)
 {
 	if (noreply)
 		return;
@@ -191,6 +187,26 @@ release_value_ref(const void *data, size_t len, void *arg)
 	free(ref);
 }
 
+void
+proto_add_value(struct proto_state *ps, struct evbuffer *out, struct item *it)
+{
+	if (it->nbytes >= VALUE_BY_REFERENCE) {
+		struct value_ref *ref = malloc(sizeof(*ref));
+
+		/* The item reference is dropped once the bytes have been written. */
+		if (ref != NULL) {
+			ref->cache = ps->env->cache;
+			ref->it = it;
+			if (evbuffer_add_reference(out, item_value(it), (size_t)it->nbytes + 2,
+			                           release_value_ref, ref) == 0)
+				return;
+			free(ref);
+		}
+	}
+	evbuffer_add(out, item_value(it), (size_t)it->nbytes + 2);
+	cache_item_put(ps->env->cache, it);
+}
+
 /* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<value>\r\n" */
 static void
 reply_value(struct proto_state *ps, struct evbuffer *out, struct item *it,
@@ -214,21 +230,7 @@ reply_value(struct proto_state *ps, struct evbuffer *out, struct item *it,
 	*p++ = '\r';
 	*p++ = '\n';
 	evbuffer_add(out, header, (size_t)(p - header));
-	if (it->nbytes >= VALUE_BY_REFERENCE) {
-		struct value_ref *ref = malloc(sizeof(*ref));
-
-		/* The item reference is dropped once the bytes have been written. */
-		if (ref != NULL) {
-			ref->cache = ps->env->cache;
-			ref->it = it;
-			if (evbuffer_add_reference(out, item_value(it), (size_t)it->nbytes + 2,
-			                           release_value_ref, ref) == 0)
-				return;
-			free(ref);
-		}
-	}
-	evbuffer_add(out, item_value(it), (size_t)it->nbytes + 2);
-	cache_item_put(ps->env->cache, it);
+	proto_add_value(ps, out, it);
 }
 
 static bool
@@ -242,20 +244,20 @@ wants_noreply(const struct token *tokens, size_t ntokens)
 /* A replica refuses changes (its primary is the only writer), and so does a
  * node whose WAL cannot write: nothing is acknowledged that is not logged.
  * Reads go on in both cases. */
-static bool
-refuse_write(struct proto_state *ps, struct evbuffer *out)
+bool
+proto_refuse_write(struct proto_state *ps, struct evbuffer *out)
 {
 	int err;
 	char msg[160];
 
 	if (repl_is_replica(ps->env->repl)) {
-		reply(out, false, "SERVER_ERROR readonly replica");
+		proto_reply(out, false, "SERVER_ERROR readonly replica");
 		return true;
 	}
 	if (ps->env->persist == NULL || (err = persist_write_error(ps->env->persist)) == 0)
 		return false;
 	snprintf(msg, sizeof(msg), "SERVER_ERROR write-ahead log unavailable: %s", strerror(err));
-	reply(out, false, msg);
+	proto_reply(out, false, msg);
 	return true;
 }
 
@@ -287,13 +289,13 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 
 
 	if (touch) {
-		if (refuse_write(ps, out))
+		if (proto_refuse_write(ps, out))
 			return;
-		if (!parse_i32(tokens[1].value, &exptime_arg)) {
-			reply(out, false, "CLIENT_ERROR invalid exptime argument");
+		if (!proto_parse_i32(tokens[1].value, &exptime_arg)) {
+			proto_reply(out, false, "CLIENT_ERROR invalid exptime argument");
 			return;
 		}
-		exptime = absolute_exptime(exptime_arg);
+		exptime = proto_absolute_exptime(exptime_arg);
 		key++;
 	}
 	/* memcached drops the partial reply when a key is too long: check every
@@ -301,12 +303,12 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 	 * sent (or touched) for such a request. */
 	for (t = key; t->length != 0; t++) {
 		if (t->length > CACHE_KEY_MAX) {
-			reply(out, false, "CLIENT_ERROR bad command line format");
+			proto_reply(out, false, "CLIENT_ERROR bad command line format");
 			return;
 		}
 	}
 	if (t->value != NULL && has_long_key(t->value)) {
-		reply(out, false, "CLIENT_ERROR bad command line format");
+		proto_reply(out, false, "CLIENT_ERROR bad command line format");
 		return;
 	}
 	for (;;) {
@@ -334,7 +336,7 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 		if (key->value == NULL)
 			break;
 		/* More keys than one tokenize pass holds (all checked above). */
-		tokenize(key->value, tokens, MAX_TOKENS);
+		proto_tokenize(key->value, tokens, PROTO_MAX_TOKENS);
 		key = tokens;
 	}
 	evbuffer_add(out, "END\r\n", 5);
@@ -361,45 +363,86 @@ struct store_request {
 static enum store_parse
 parse_store(struct proto_state *ps, struct token *tokens, size_t ntokens,
             enum cache_store_mode mode, struct store_request *req,
-            struct evbuffer *out, uint64_t *swallow)
+            struct evbuffer *out)
 {
 	int32_t exptime, vlen;
 
 	req->mode = mode;
 	req->noreply = wants_noreply(tokens, ntokens);
 	if (tokens[1].length > CACHE_KEY_MAX) {
-		reply(out, req->noreply, "CLIENT_ERROR bad command line format");
+		proto_reply(out, req->noreply, "CLIENT_ERROR bad command line format");
 		return STORE_DONE;
 	}
 	req->key = tokens[1].value;
 	req->nkey = tokens[1].length;
-	if (!(parse_u32(tokens[2].value, &req->flags) &&
-	      parse_i32(tokens[3].value, &exptime) &&
-	      parse_i32(tokens[4].value, &vlen))) {
-		reply(out, req->noreply, "CLIENT_ERROR bad command line format");
+	if (!(proto_parse_u32(tokens[2].value, &req->flags) &&
+	      proto_parse_i32(tokens[3].value, &exptime) &&
+	      proto_parse_i32(tokens[4].value, &vlen))) {
+		proto_reply(out, req->noreply, "CLIENT_ERROR bad command line format");
 		return STORE_DONE;
 	}
-	req->exptime = absolute_exptime(exptime);
+	req->exptime = proto_absolute_exptime(exptime);
 	req->cas = 0;
-	if (mode == CACHE_CAS && !parse_u64(tokens[5].value, &req->cas)) {
-		reply(out, req->noreply, "CLIENT_ERROR bad command line format");
+	if (mode == CACHE_CAS && !proto_parse_u64(tokens[5].value, &req->cas)) {
+		proto_reply(out, req->noreply, "CLIENT_ERROR bad command line format");
 		return STORE_DONE;
 	}
 	if (vlen < 0 || vlen > INT32_MAX - 2) {
-		reply(out, req->noreply, "CLIENT_ERROR bad command line format");
+		proto_reply(out, req->noreply, "CLIENT_ERROR bad command line format");
 		return STORE_DONE;
 	}
 	req->vlen = (uint32_t)vlen;
-	if (cache_item_too_large(ps->env->cache, req->nkey, req->vlen, req->flags)) {
-		STATS_INCR(ps->stats, store_too_large);
-		reply(out, req->noreply, "SERVER_ERROR object too large for cache");
-		*swallow = (uint64_t)req->vlen + 2;
-		/* memcached drops the old value so a failed set leaves no stale data. */
-		if (mode == CACHE_SET)
-			store_discard(ps->env->store, req->key, req->nkey);
+	/* memcached drops the old value so a failed set leaves no stale data. */
+	if (proto_refuse_too_large(ps, req->key, req->nkey, req->vlen, req->flags,
+	                           mode == CACHE_SET, req->noreply, out))
 		return STORE_SWALLOW;
-	}
 	return STORE_READY;
+}
+
+bool
+proto_refuse_too_large(struct proto_state *ps, const char *key, size_t nkey, uint32_t vlen,
+                       uint32_t flags, bool discard, bool noreply, struct evbuffer *out)
+{
+	if (!cache_item_too_large(ps->env->cache, nkey, vlen, flags))
+		return false;
+	STATS_INCR(ps->stats, store_too_large);
+	proto_reply(out, noreply, "SERVER_ERROR object too large for cache");
+	ps->swallow = (uint64_t)vlen + 2;
+	if (discard)
+		store_discard(ps->env->store, key, nkey);
+	return true;
+}
+
+bool
+proto_data_arrived(size_t avail, uint32_t vlen, size_t *data_used)
+{
+	*data_used = (size_t)vlen + 2;
+	return avail >= *data_used;
+}
+
+struct item *
+proto_data_item(struct proto_state *ps, const char *key, size_t nkey, uint32_t flags,
+                uint32_t exptime, const char *data, uint32_t vlen, bool noreply,
+                bool discard, struct evbuffer *out)
+{
+	struct item *it;
+
+	if (data[vlen] != '\r' || data[vlen + 1] != '\n') {
+		proto_reply(out, noreply, "CLIENT_ERROR bad data chunk");
+		return NULL;
+	}
+	if (proto_refuse_write(ps, out))
+		return NULL;
+	it = cache_item_create(ps->env->cache, key, nkey, flags, exptime, vlen);
+	if (it == NULL) {
+		STATS_INCR(ps->stats, store_no_memory);
+		proto_reply(out, false, "SERVER_ERROR out of memory storing object");
+		if (discard)
+			store_discard(ps->env->store, key, nkey);
+		return NULL;
+	}
+	memcpy(item_value(it), data, vlen);
+	return it;
 }
 
 /* Store a value whose data block `data` (vlen + 2 bytes) has arrived. */
@@ -412,21 +455,10 @@ complete_store(struct proto_state *ps, const struct store_request *req,
 	struct item *it;
 
 	STATS_INCR(ps->stats, cmd_set);
-	if (data[req->vlen] != '\r' || data[req->vlen + 1] != '\n') {
-		reply(out, req->noreply, "CLIENT_ERROR bad data chunk");
+	it = proto_data_item(ps, req->key, req->nkey, req->flags, req->exptime, data,
+	                     req->vlen, req->noreply, req->mode == CACHE_SET, out);
+	if (it == NULL)
 		return;
-	}
-	if (refuse_write(ps, out))
-		return;
-	it = cache_item_create(c, req->key, req->nkey, req->flags, req->exptime, req->vlen);
-	if (it == NULL) {
-		STATS_INCR(ps->stats, store_no_memory);
-		reply(out, false, "SERVER_ERROR out of memory storing object");
-		if (req->mode == CACHE_SET)
-			store_discard(ps->env->store, req->key, req->nkey);
-		return;
-	}
-	memcpy(item_value(it), data, req->vlen);
 	status = store_store(ps->env->store, it, req->mode, req->cas, NULL);
 	cache_item_put(c, it);
 	if (req->mode == CACHE_CAS) {
@@ -439,20 +471,20 @@ complete_store(struct proto_state *ps, const struct store_request *req,
 	}
 	switch (status) {
 	case CACHE_STORED:
-		reply(out, req->noreply, "STORED");
+		proto_reply(out, req->noreply, "STORED");
 		break;
 	case CACHE_EXISTS:
-		reply(out, req->noreply, "EXISTS");
+		proto_reply(out, req->noreply, "EXISTS");
 		break;
 	case CACHE_NOT_FOUND:
-		reply(out, req->noreply, "NOT_FOUND");
+		proto_reply(out, req->noreply, "NOT_FOUND");
 		break;
 	case CACHE_NO_MEMORY:
 		STATS_INCR(ps->stats, store_no_memory);
-		reply(out, false, "SERVER_ERROR out of memory storing object");
+		proto_reply(out, false, "SERVER_ERROR out of memory storing object");
 		break;
 	default:
-		reply(out, req->noreply, "NOT_STORED");
+		proto_reply(out, req->noreply, "NOT_STORED");
 		break;
 	}
 }
@@ -466,14 +498,14 @@ process_arithmetic(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	uint64_t delta, result;
 
 	if (tokens[1].length > CACHE_KEY_MAX) {
-		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		proto_reply(out, noreply, "CLIENT_ERROR bad command line format");
 		return;
 	}
-	if (!parse_u64(tokens[2].value, &delta)) {
-		reply(out, noreply, "CLIENT_ERROR invalid numeric delta argument");
+	if (!proto_parse_u64(tokens[2].value, &delta)) {
+		proto_reply(out, noreply, "CLIENT_ERROR invalid numeric delta argument");
 		return;
 	}
-	if (refuse_write(ps, out))
+	if (proto_refuse_write(ps, out))
 		return;
 	switch (store_incr(ps->env->store, tokens[1].value, tokens[1].length, incr,
 	                   delta, &result)) {
@@ -483,20 +515,20 @@ process_arithmetic(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		else
 			STATS_INCR(ps->stats, decr_hits);
 		*proto_format_u64(digits, result) = '\0';
-		reply(out, noreply, digits);
+		proto_reply(out, noreply, digits);
 		break;
 	case CACHE_NON_NUMERIC:
-		reply(out, noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		proto_reply(out, noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
 		break;
 	case CACHE_NOT_FOUND:
 		if (incr)
 			STATS_INCR(ps->stats, incr_misses);
 		else
 			STATS_INCR(ps->stats, decr_misses);
-		reply(out, noreply, "NOT_FOUND");
+		proto_reply(out, noreply, "NOT_FOUND");
 		break;
 	default:
-		reply(out, false, "SERVER_ERROR out of memory");
+		proto_reply(out, false, "SERVER_ERROR out of memory");
 		break;
 	}
 }
@@ -515,23 +547,23 @@ process_delete(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		valid = (ntokens == 4 && (hold_is_zero || noreply)) ||
 		        (ntokens == 5 && hold_is_zero && noreply);
 		if (!valid) {
-			reply(out, noreply, "CLIENT_ERROR bad command line format.  "
+			proto_reply(out, noreply, "CLIENT_ERROR bad command line format.  "
 			      "Usage: delete <key> [noreply]");
 			return;
 		}
 	}
 	if (tokens[1].length > CACHE_KEY_MAX) {
-		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		proto_reply(out, noreply, "CLIENT_ERROR bad command line format");
 		return;
 	}
-	if (refuse_write(ps, out))
+	if (proto_refuse_write(ps, out))
 		return;
 	if (store_delete(ps->env->store, tokens[1].value, tokens[1].length) == CACHE_STORED) {
 		STATS_INCR(ps->stats, delete_hits);
-		reply(out, noreply, "DELETED");
+		proto_reply(out, noreply, "DELETED");
 	} else {
 		STATS_INCR(ps->stats, delete_misses);
-		reply(out, noreply, "NOT_FOUND");
+		proto_reply(out, noreply, "NOT_FOUND");
 	}
 }
 
@@ -544,25 +576,25 @@ process_touch(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	struct item *it;
 
 	if (tokens[1].length > CACHE_KEY_MAX) {
-		reply(out, noreply, "CLIENT_ERROR bad command line format");
+		proto_reply(out, noreply, "CLIENT_ERROR bad command line format");
 		return;
 	}
-	if (!parse_i32(tokens[2].value, &exptime)) {
-		reply(out, noreply, "CLIENT_ERROR invalid exptime argument");
+	if (!proto_parse_i32(tokens[2].value, &exptime)) {
+		proto_reply(out, noreply, "CLIENT_ERROR invalid exptime argument");
 		return;
 	}
-	if (refuse_write(ps, out))
+	if (proto_refuse_write(ps, out))
 		return;
 	it = store_get_and_touch(ps->env->store, tokens[1].value, tokens[1].length,
-	                         absolute_exptime(exptime));
+	                         proto_absolute_exptime(exptime));
 	STATS_INCR(ps->stats, cmd_touch);
 	if (it != NULL) {
 		STATS_INCR(ps->stats, touch_hits);
 		cache_item_put(ps->env->cache, it);
-		reply(out, noreply, "TOUCHED");
+		proto_reply(out, noreply, "TOUCHED");
 	} else {
 		STATS_INCR(ps->stats, touch_misses);
-		reply(out, noreply, "NOT_FOUND");
+		proto_reply(out, noreply, "NOT_FOUND");
 	}
 }
 
@@ -575,17 +607,17 @@ process_flush_all(struct proto_state *ps, struct token *tokens, size_t ntokens,
 
 	STATS_INCR(ps->stats, cmd_flush);
 	if (!ps->env->settings->flush_enabled) {
-		reply(out, noreply, "CLIENT_ERROR flush_all not allowed");
+		proto_reply(out, noreply, "CLIENT_ERROR flush_all not allowed");
 		return;
 	}
-	if (ntokens != (noreply ? 3u : 2u) && !parse_i32(tokens[1].value, &delay)) {
-		reply(out, noreply, "CLIENT_ERROR invalid exptime argument");
+	if (ntokens != (noreply ? 3u : 2u) && !proto_parse_i32(tokens[1].value, &delay)) {
+		proto_reply(out, noreply, "CLIENT_ERROR invalid exptime argument");
 		return;
 	}
-	if (refuse_write(ps, out))
+	if (proto_refuse_write(ps, out))
 		return;
-	store_flush(ps->env->store, delay > 0 ? absolute_exptime(delay) : 0);
-	reply(out, noreply, "OK");
+	store_flush(ps->env->store, delay > 0 ? proto_absolute_exptime(delay) : 0);
+	proto_reply(out, noreply, "OK");
 }
 
 static void
@@ -594,12 +626,12 @@ process_verbosity(struct token *tokens, size_t ntokens, struct evbuffer *out)
 	bool noreply = wants_noreply(tokens, ntokens);
 	uint32_t level;
 
-	if (!parse_u32(tokens[1].value, &level)) {
-		reply(out, noreply, "CLIENT_ERROR bad command line format");
+	if (!proto_parse_u32(tokens[1].value, &level)) {
+		proto_reply(out, noreply, "CLIENT_ERROR bad command line format");
 		return;
 	}
 	log_set_level(level > 2 ? 2 : (int)level);
-	reply(out, noreply, "OK");
+	proto_reply(out, noreply, "OK");
 }
 
 /******** STATS ********/
@@ -629,7 +661,7 @@ process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	} else if (strcmp(sub, "reset") == 0) {
 		stats_reset();
 		cache_reset_stats(ps->env->cache);
-		reply(out, false, "RESET");
+		proto_reply(out, false, "RESET");
 		return;
 	} else if (strcmp(sub, "settings") == 0) {
 		stats_report_settings(ps->env, emit_stat, out);
@@ -649,7 +681,7 @@ process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		else
 			stat_str(out, "role", "none");
 	} else {
-		reply(out, false, "ERROR");
+		proto_reply(out, false, "ERROR");
 		return;
 	}
 	evbuffer_add(out, "END\r\n", 5);
@@ -684,13 +716,13 @@ process_pause_writes(struct token *tokens, size_t ntokens, struct evbuffer *out)
 {
 	uint32_t ms;
 
-	if (ntokens != 3 || !parse_u32(tokens[1].value, &ms) || ms == 0) {
-		reply(out, false, "CLIENT_ERROR usage: pause_writes <milliseconds>");
+	if (ntokens != 3 || !proto_parse_u32(tokens[1].value, &ms) || ms == 0) {
+		proto_reply(out, false, "CLIENT_ERROR usage: pause_writes <milliseconds>");
 		return;
 	}
 	__atomic_store_n(&writes_paused_until, now_ms() + ms, __ATOMIC_RELEASE);
 	log_msg(LOG_ALWAYS, "writes paused for up to %u ms", ms);
-	reply(out, false, "OK");
+	proto_reply(out, false, "OK");
 }
 
 static void
@@ -698,7 +730,7 @@ process_resume_writes(struct evbuffer *out)
 {
 	__atomic_store_n(&writes_paused_until, 0, __ATOMIC_RELEASE);
 	log_msg(LOG_ALWAYS, "writes resumed");
-	reply(out, false, "OK");
+	proto_reply(out, false, "OK");
 }
 
 static bool
@@ -722,7 +754,7 @@ no_replication(struct proto_state *ps, struct evbuffer *out)
 {
 	if (ps->env->repl != NULL)
 		return false;
-	reply(out, false, "SERVER_ERROR replication needs persistence (started with --ephemeral)");
+	proto_reply(out, false, "SERVER_ERROR replication needs persistence (started with --ephemeral)");
 	return true;
 }
 
@@ -734,7 +766,7 @@ process_promote(struct proto_state *ps, struct evbuffer *out)
 	if (no_replication(ps, out))
 		return;
 	if (repl_request_promote(ps->env->repl, &ps->role_ticket) != 0)
-		reply(out, false, "SERVER_ERROR too many role changes queued");
+		proto_reply(out, false, "SERVER_ERROR too many role changes queued");
 }
 
 bool
@@ -747,9 +779,9 @@ proto_role_reply(struct proto_state *ps, struct evbuffer *out)
 		return false;
 	if (rc < 0) {
 		snprintf(msg, sizeof(msg), "SERVER_ERROR role change failed: %s", strerror(-rc));
-		reply(out, false, msg);
+		proto_reply(out, false, msg);
 	} else {
-		reply(out, false, "OK");
+		proto_reply(out, false, "OK");
 	}
 	ps->role_ticket = 0;
 	return true;
@@ -764,15 +796,15 @@ process_replicaof(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	uint32_t port;
 
 	if (ntokens != 4) {
-		reply(out, false, "CLIENT_ERROR usage: replicaof <host> <port>");
+		proto_reply(out, false, "CLIENT_ERROR usage: replicaof <host> <port>");
 		return;
 	}
 	if (strcmp(tokens[1].value, "no") == 0 && strcmp(tokens[2].value, "one") == 0) {
 		process_promote(ps, out);
 		return;
 	}
-	if (!parse_u32(tokens[2].value, &port) || port == 0 || port > 65535) {
-		reply(out, false, "CLIENT_ERROR bad port");
+	if (!proto_parse_u32(tokens[2].value, &port) || port == 0 || port > 65535) {
+		proto_reply(out, false, "CLIENT_ERROR bad port");
 		return;
 	}
 	if (no_replication(ps, out))
@@ -781,21 +813,15 @@ process_replicaof(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	case 0:
 		break;
 	case -EINVAL:
-		reply(out, false, "CLIENT_ERROR bad primary address");
+		proto_reply(out, false, "CLIENT_ERROR bad primary address");
 		break;
 	default:
-		reply(out, false, "SERVER_ERROR too many role changes queued");
+		proto_reply(out, false, "SERVER_ERROR too many role changes queued");
 		break;
 	}
 }
 
 /******** DISPATCH ********/
-
-enum line_result {
-	LINE_DONE,       /* the line was handled */
-	LINE_NEED_DATA,  /* a storage command waits for its value */
-	LINE_PAUSED,     /* a write while writes are paused: not consumed */
-};
 
 static bool
 token_count_in(size_t ntokens, size_t a, size_t b)
@@ -827,19 +853,24 @@ static enum line_result
 process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
              size_t *data_used, struct evbuffer *out)
 {
-	struct token tokens[MAX_TOKENS];
-	size_t ntokens = tokenize(line, tokens, MAX_TOKENS);
+	struct token tokens[PROTO_MAX_TOKENS];
+	size_t ntokens = proto_tokenize(line, tokens, PROTO_MAX_TOKENS);
 	enum cache_store_mode mode;
 	const char *cmd;
 
 	*data_used = 0;
 	if (ntokens < 2 || tokens[0].length < 2) {
-		reply(out, false, "ERROR");
+		proto_reply(out, false, "ERROR");
 		return LINE_DONE;
 	}
 	cmd = tokens[0].value;
 	if (log_get_level() >= LOG_DEBUG)
 		log_msg(LOG_DEBUG, "<%s", cmd);
+	if (proto_meta_command(cmd)) {
+		if (proto_writes_paused() && proto_meta_is_write(tokens, ntokens))
+			return LINE_PAUSED;
+		return proto_meta_process(ps, tokens, ntokens, data, avail, data_used, out);
+	}
 	if (proto_writes_paused() && is_write_command(cmd))
 		return LINE_PAUSED;
 
@@ -848,7 +879,7 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 		bool touch = strcmp(cmd, "gat") == 0 || strcmp(cmd, "gats") == 0;
 
 		if (ntokens < 3 || !(with_cas || touch || strcmp(cmd, "get") == 0))
-			reply(out, false, "ERROR");
+			proto_reply(out, false, "ERROR");
 		else
 			process_get(ps, tokens, out, with_cas, touch);
 	} else if (parse_store_mode(cmd, &mode)) {
@@ -856,55 +887,52 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 		bool is_cas = mode == CACHE_CAS;
 
 		if (!token_count_in(ntokens, is_cas ? 7 : 6, is_cas ? 8 : 7)) {
-			reply(out, false, "ERROR");
+			proto_reply(out, false, "ERROR");
 			return LINE_DONE;
 		}
-		switch (parse_store(ps, tokens, ntokens, mode, &req, out, &ps->swallow)) {
+		switch (parse_store(ps, tokens, ntokens, mode, &req, out)) {
 		case STORE_DONE:
 		case STORE_SWALLOW:
 			return LINE_DONE;
 		case STORE_READY:
 			break;
 		}
-		if (avail < (size_t)req.vlen + 2) {
-			*data_used = (size_t)req.vlen + 2;
+		if (!proto_data_arrived(avail, req.vlen, data_used))
 			return LINE_NEED_DATA;
-		}
 		complete_store(ps, &req, data, out);
-		*data_used = (size_t)req.vlen + 2;
 	} else if (strcmp(cmd, "incr") == 0 || strcmp(cmd, "decr") == 0) {
 		if (!token_count_in(ntokens, 4, 5))
-			reply(out, false, "ERROR");
+			proto_reply(out, false, "ERROR");
 		else
 			process_arithmetic(ps, tokens, ntokens, out, cmd[0] == 'i');
 	} else if (strcmp(cmd, "delete") == 0) {
 		if (ntokens < 3 || ntokens > 5)
-			reply(out, false, "ERROR");
+			proto_reply(out, false, "ERROR");
 		else
 			process_delete(ps, tokens, ntokens, out);
 	} else if (strcmp(cmd, "touch") == 0) {
 		if (!token_count_in(ntokens, 4, 5))
-			reply(out, false, "ERROR");
+			proto_reply(out, false, "ERROR");
 		else
 			process_touch(ps, tokens, ntokens, out);
 	} else if (strcmp(cmd, "stats") == 0) {
 		process_stats(ps, tokens, ntokens, out);
 	} else if (strcmp(cmd, "flush_all") == 0) {
 		if (ntokens > 4)
-			reply(out, false, "ERROR");
+			proto_reply(out, false, "ERROR");
 		else
 			process_flush_all(ps, tokens, ntokens, out);
 	} else if (strcmp(cmd, "version") == 0) {
-		reply(out, false, "VERSION " VERSION_STRING);
+		proto_reply(out, false, "VERSION " VERSION_STRING);
 	} else if (strcmp(cmd, "quit") == 0) {
 		ps->close = true;
 	} else if (strcmp(cmd, "verbosity") == 0) {
 		if (!token_count_in(ntokens, 3, 4))
-			reply(out, false, "ERROR");
+			proto_reply(out, false, "ERROR");
 		else
 			process_verbosity(tokens, ntokens, out);
 	} else if (strcmp(cmd, "shutdown") == 0) {
-		reply(out, false, "ERROR: shutdown not enabled");
+		proto_reply(out, false, "ERROR: shutdown not enabled");
 	} else if (strcmp(cmd, "pause_writes") == 0) {
 		process_pause_writes(tokens, ntokens, out);
 	} else if (strcmp(cmd, "resume_writes") == 0) {
@@ -916,13 +944,11 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 	} else if (strcmp(cmd, "lru_crawler") == 0) {
 		proto_dump_lru_crawler(ps->env, ntokens - 2, tokens[1].value,
 		                       ntokens > 3 ? tokens[2].value : NULL, out, &ps->dump);
-	} else if (strcmp(cmd, "mn") == 0) {
-		reply(out, false, "MN");
 	} else if (tokens[ntokens - 2].value != NULL &&
 	           strncmp(tokens[ntokens - 2].value, "HTTP/", 5) == 0) {
 		ps->close = true;  /* a web browser: drop it, as memcached does */
 	} else {
-		reply(out, false, "ERROR");
+		proto_reply(out, false, "ERROR");
 	}
 	return LINE_DONE;
 }
@@ -993,7 +1019,7 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 			linelen--;
 		line = linelen < sizeof(scratch) ? scratch : malloc(linelen + 1);
 		if (line == NULL) {
-			reply(out, false, "SERVER_ERROR out of memory reading request");
+			proto_reply(out, false, "SERVER_ERROR out of memory reading request");
 			ps->close = true;
 			break;
 		}

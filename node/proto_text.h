@@ -10,6 +10,8 @@
  *
  * The reference for every reply is memcached's doc/protocol.txt plus the
  * behaviour of memcached 1.6 itself; docs/protocol.md lists the edge cases.
+ * The meta commands (mg, ms, md, ma, me, mn) are node/proto_meta.h's,
+ * dispatched from here; what both parsers share is node/proto_shared.h.
  */
 #ifndef CAIRN_NODE_PROTO_TEXT_H
 #define CAIRN_NODE_PROTO_TEXT_H

@@ -695,10 +695,29 @@ enum cache_status
 cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
             uint64_t cas, uint64_t *cas_out, struct cache_effect *eff)
 {
+	struct cache_store_opts o = {.compare = mode == CACHE_CAS, .cas = cas};
+
+	return cache_store_opts(c, it, mode, &o, cas_out, eff);
+}
+
+/* Does `old` fail a compare against `cas`?  With -C items have no unique,
+ * so no compare can match (memcached). */
+static bool
+cas_mismatch(const struct cache *c, const struct item *old, uint64_t cas)
+{
+	return !c->use_cas || __atomic_load_n(&old->cas, __ATOMIC_RELAXED) != cas;
+}
+
+enum cache_status
+cache_store_opts(struct cache *c, struct item *it, enum cache_store_mode mode,
+                 const struct cache_store_opts *o, uint64_t *cas_out,
+                 struct cache_effect *eff)
+{
 	uint64_t hv = hash_key(item_key(it), it->nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
 	enum cache_status status = CACHE_STORED;
 	struct item *old, *linked = it;
+	bool stale = false;
 
 	effect_clear(eff);
 	pthread_mutex_lock(stripe);
@@ -718,10 +737,13 @@ cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
 			status = CACHE_NOT_STORED;
 		break;
 	case CACHE_CAS:
-		/* With -C items have no unique, so no cas can match (memcached). */
 		if (old == NULL)
 			status = CACHE_NOT_FOUND;
-		else if (!c->use_cas || old->cas != cas)
+		else if (!cas_mismatch(c, old, o->cas))
+			break;
+		else if (o->invalidate && c->use_cas && o->cas < old->cas)
+			stale = true;  /* an older writer's value, kept but marked */
+		else
 			status = CACHE_EXISTS;
 		break;
 	case CACHE_APPEND:
@@ -730,12 +752,23 @@ cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
 			status = CACHE_NOT_STORED;
 			break;
 		}
+		if (o->compare && cas_mismatch(c, old, o->cas)) {
+			status = CACHE_EXISTS;
+			break;
+		}
 		linked = do_combine(c, old, it, mode == CACHE_APPEND);
 		if (linked == NULL)
 			status = CACHE_NOT_STORED;
+		else
+			linked->key_binary = old->key_binary;
 		break;
 	}
 	if (status == CACHE_STORED) {
+		if (linked == it)
+			linked->key_binary = o->key_binary;
+		linked->stale = stale;
+		/* A stale store keeps the old item's win: one W per invalidation. */
+		linked->win_sent = stale && old->win_sent;
 		if (old != NULL)
 			do_replace(c, old, linked, hv);
 		else
@@ -749,6 +782,102 @@ cache_store(struct cache *c, struct item *it, enum cache_store_mode mode,
 		cache_item_put(c, linked);
 	if (status == CACHE_STORED)
 		maybe_grow(c);
+	return status;
+}
+
+struct item *
+cache_meta_get(struct cache *c, const char *key, size_t nkey,
+               const struct cache_meta_read *rd, struct cache_meta_view *view,
+               struct cache_effect *eff)
+{
+	uint64_t hv = hash_key(key, nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	struct item *it;
+	bool created = false;
+
+	effect_clear(eff);
+	pthread_mutex_lock(stripe);
+	it = do_find_live(c, key, nkey, hv, cache_now());
+	if (it == NULL && rd->vivify) {
+		/* Allocating under the stripe lock is safe: eviction only tries
+		 * stripe locks (as do_combine does). */
+		it = cache_item_create(c, key, nkey, 0, rd->vivify_exptime, 0);
+		if (it != NULL) {
+			do_link(c, it, hv);
+			effect_set(eff, it);
+			created = true;
+		}
+	} else if (it != NULL) {
+		__atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+	}
+	if (it != NULL) {
+		view->cas = __atomic_load_n(&it->cas, __ATOMIC_RELAXED);
+		view->exptime = __atomic_load_n(&it->exptime, __ATOMIC_RELAXED);
+		view->stored_time = it->stored_time;
+		view->fetched = it->fetched;
+		view->key_binary = it->key_binary;
+		view->stale = it->stale;
+		view->win_sent = it->win_sent;
+		view->created = created;
+		if (rd->bump) {
+			__atomic_store_n(&it->active, 1, __ATOMIC_RELAXED);
+			it->fetched = 1;
+		}
+		if (rd->touch && !created) {
+			__atomic_store_n(&it->exptime, rd->exptime, __ATOMIC_RELAXED);
+			effect_key(eff, CACHE_CHANGE_TOUCH, it);
+		}
+	}
+	pthread_mutex_unlock(stripe);
+	if (created)
+		maybe_grow(c);
+	return it;
+}
+
+bool
+cache_meta_claim_win(struct cache *c, struct item *it)
+{
+	pthread_mutex_t *stripe = stripe_of(c, hash_key(item_key(it), it->nkey));
+	bool won;
+
+	pthread_mutex_lock(stripe);
+	won = !it->win_sent;
+	it->win_sent = 1;
+	pthread_mutex_unlock(stripe);
+	return won;
+}
+
+enum cache_status
+cache_meta_delete(struct cache *c, const char *key, size_t nkey,
+                  const struct cache_meta_delete *d, struct cache_effect *eff)
+{
+	uint64_t hv = hash_key(key, nkey);
+	pthread_mutex_t *stripe = stripe_of(c, hv);
+	enum cache_status status = CACHE_STORED;
+	struct item *it;
+
+	effect_clear(eff);
+	pthread_mutex_lock(stripe);
+	it = do_find_live(c, key, nkey, hv, cache_now());
+	if (it == NULL) {
+		status = CACHE_NOT_FOUND;
+	} else if (d->compare && cas_mismatch(c, it, d->cas)) {
+		status = CACHE_EXISTS;
+	} else if (d->invalidate) {
+		/* The item stays (readers are served the old value, told X) under
+		 * a new CAS, so that the writer that invalidated can tell its own
+		 * refill from an older one (ms C<old> I is stored stale). */
+		__atomic_store_n(&it->cas, ATOMIC_ADD(&c->next_cas, 1), __ATOMIC_RELAXED);
+		if (d->touch)
+			__atomic_store_n(&it->exptime, d->exptime, __ATOMIC_RELAXED);
+		it->stale = 1;
+		it->win_sent = 0;
+		effect_set(eff, it);
+	} else {
+		effect_key(eff, CACHE_CHANGE_DELETE, it);
+		do_unlink(c, it, hv);
+	}
+	pthread_mutex_unlock(stripe);
 	return status;
 }
 
@@ -858,6 +987,19 @@ enum cache_status
 cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
            uint64_t delta, uint64_t *result, struct cache_effect *eff)
 {
+	struct cache_arith a = {.incr = incr, .delta = delta};
+	struct cache_arith_result r;
+	enum cache_status st = cache_arith(c, key, nkey, &a, &r, eff);
+
+	if (st == CACHE_STORED)
+		*result = r.value;
+	return st;
+}
+
+enum cache_status
+cache_arith(struct cache *c, const char *key, size_t nkey, const struct cache_arith *a,
+            struct cache_arith_result *r, struct cache_effect *eff)
+{
 	uint64_t hv = hash_key(key, nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
 	enum cache_status status = CACHE_STORED;
@@ -873,32 +1015,44 @@ cache_incr(struct cache *c, const char *key, size_t nkey, bool incr,
 		status = CACHE_NOT_FOUND;
 		goto out_unlock;
 	}
+	if (a->compare && cas_mismatch(c, it, a->cas)) {
+		status = CACHE_EXISTS;
+		goto out_unlock;
+	}
 	if (it->nbytes == 0 || !parse_counter(it, &value)) {
 		status = CACHE_NON_NUMERIC;
 		goto out_unlock;
 	}
-	if (incr)
-		value += delta;
+	if (a->incr)
+		value += a->delta;
 	else
-		value = delta > value ? 0 : value - delta;
+		value = a->delta > value ? 0 : value - a->delta;
 	len = (size_t)snprintf(digits, sizeof(digits), "%llu", (unsigned long long)value);
-	*result = value;
+	r->value = value;
+	r->old_exptime = __atomic_load_n(&it->exptime, __ATOMIC_RELAXED);
 	if (len <= it->nbytes && __atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) == 1) {
 		/* Nobody else holds it and we hold its stripe: rewrite in place,
-		 * padding with spaces as memcached does. */
+		 * padding with spaces as memcached does.  The item, and so its
+		 * meta marks (stale, win_sent), stay. */
 		memcpy(item_value(it), digits, len);
 		memset(item_value(it) + len, ' ', it->nbytes - len);
-		__atomic_store_n(&it->cas, ATOMIC_ADD(&c->next_cas, 1), __ATOMIC_RELAXED);
+		if (a->touch)
+			__atomic_store_n(&it->exptime, a->exptime, __ATOMIC_RELAXED);
+		r->cas = ATOMIC_ADD(&c->next_cas, 1);
+		__atomic_store_n(&it->cas, r->cas, __ATOMIC_RELAXED);
 		effect_set(eff, it);
 		goto out_unlock;
 	}
-	fresh = cache_item_create(c, key, nkey, it->flags, it->exptime, (uint32_t)len);
+	fresh = cache_item_create(c, key, nkey, it->flags,
+	                          a->touch ? a->exptime : r->old_exptime, (uint32_t)len);
 	if (fresh == NULL) {
 		status = CACHE_NO_MEMORY;
 		goto out_unlock;
 	}
 	memcpy(item_value(fresh), digits, len);
+	fresh->key_binary = it->key_binary;
 	do_replace(c, it, fresh, hv);
+	r->cas = fresh->cas;
 	effect_set(eff, fresh);
 	cache_item_put(c, fresh);
 out_unlock:

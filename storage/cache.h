@@ -47,9 +47,17 @@ struct item {
 	uint8_t nkey;            /* key length, 1..250 */
 	uint8_t linked;          /* in the hash table and LRU (under stripe lock) */
 	uint8_t active;          /* read since it last reached the LRU tail */
-	uint8_t fetched;         /* read or touched by a client since it was
+	/* Bits rather than bytes so the header stays 56 bytes (the memory
+	 * account counts it).  All four are read and written only under the
+	 * key's stripe lock. */
+	uint8_t fetched : 1;     /* read or touched by a client since it was
 	                          * created (memcached's ITEM_FETCHED, metadump's
-	                          * fetch=); set under the key's stripe lock */
+	                          * fetch=) */
+	uint8_t key_binary : 1;  /* stored by ms with a base64 (b) key: meta
+	                          * replies print the key in base64 */
+	uint8_t stale : 1;       /* invalidated (md I, ms C<older> I): mg says X */
+	uint8_t win_sent : 1;    /* an mg was told W (it wins the recache):
+	                          * later ones are told Z */
 	char data[];             /* key, value, "\r\n" */
 };
 
@@ -199,6 +207,97 @@ void cache_item_put(struct cache *c, struct item *it);
 enum cache_status cache_store(struct cache *c, struct item *it,
                               enum cache_store_mode mode, uint64_t cas,
                               uint64_t *cas_out, struct cache_effect *eff);
+
+/******** The meta protocol (mg, ms, md, ma, me: node/proto_meta.h) ********/
+
+/* cache_store() with ms's extras.  `compare`: the store is conditional on
+ * the item's CAS being `cas` (CACHE_CAS is always; APPEND and PREPEND are
+ * when set, EXISTS otherwise; SET, ADD and REPLACE ignore it).  For
+ * CACHE_CAS, `invalidate` turns a `cas` *lower* than the item's from
+ * EXISTS into a stale store: the new item is marked stale and keeps the old
+ * one's win_sent.  `key_binary` marks the new item (APPEND/PREPEND keep the
+ * old item's mark). */
+struct cache_store_opts {
+	bool compare;
+	uint64_t cas;
+	bool invalidate;
+	bool key_binary;
+};
+enum cache_status cache_store_opts(struct cache *c, struct item *it,
+                                   enum cache_store_mode mode,
+                                   const struct cache_store_opts *o,
+                                   uint64_t *cas_out, struct cache_effect *eff);
+
+/* What a meta read does besides the lookup. */
+struct cache_meta_read {
+	bool bump;               /* a client's read: mark it fetched and active
+	                          * (not for mg u, nor me) */
+	bool touch;              /* on a hit, set exptime (mg T, ma T) */
+	uint32_t exptime;
+	bool vivify;             /* on a miss, link an empty item with flags 0
+	                          * and vivify_exptime (mg N) */
+	uint32_t vivify_exptime;
+};
+
+/* What the read found, copied under the stripe lock, as it was *before*
+ * this read changed anything. */
+struct cache_meta_view {
+	uint64_t cas;
+	uint32_t exptime;        /* before a touch */
+	uint32_t stored_time;
+	bool fetched;
+	bool key_binary;
+	bool stale;
+	bool win_sent;
+	bool created;            /* vivified by this call */
+};
+
+/* Look up a live item for a meta command.  Returns it with a reference, or
+ * NULL; fills *view for a returned item.  A touch is described in *eff as a
+ * TOUCH, a vivified item as a SET. */
+struct item *cache_meta_get(struct cache *c, const char *key, size_t nkey,
+                            const struct cache_meta_read *rd,
+                            struct cache_meta_view *view, struct cache_effect *eff);
+
+/* Mark `it` win_sent; true when this call did (no other reader won
+ * before).  Not a change of the contents: no effect. */
+bool cache_meta_claim_win(struct cache *c, struct item *it);
+
+/* md.  With `compare`, EXISTS unless the item's CAS is `cas`.  Without
+ * `invalidate` the item is deleted (DELETE); with it the item stays, is
+ * marked stale, loses win_sent and takes a new CAS, and with `touch` a new
+ * exptime (a SET of the same value).  CACHE_STORED, CACHE_NOT_FOUND or
+ * CACHE_EXISTS. */
+struct cache_meta_delete {
+	bool compare;
+	uint64_t cas;
+	bool invalidate;
+	bool touch;
+	uint32_t exptime;
+};
+enum cache_status cache_meta_delete(struct cache *c, const char *key, size_t nkey,
+                                    const struct cache_meta_delete *d,
+                                    struct cache_effect *eff);
+
+/* incr/decr with ma's extras: `compare` as md's (checked on a hit only),
+ * `touch`.  On CACHE_STORED *r holds the new value and CAS. */
+struct cache_arith {
+	bool incr;
+	uint64_t delta;
+	bool compare;
+	uint64_t cas;
+	bool touch;              /* on success also set exptime (ma T), in the
+	                          * same logged SET */
+	uint32_t exptime;
+};
+struct cache_arith_result {
+	uint64_t value;
+	uint64_t cas;
+	uint32_t old_exptime;    /* before a touch */
+};
+enum cache_status cache_arith(struct cache *c, const char *key, size_t nkey,
+                              const struct cache_arith *a, struct cache_arith_result *r,
+                              struct cache_effect *eff);
 
 /* Look up a live item.  Returns it with a reference the caller must put, or
  * NULL (missing, expired or flushed; expired items are unlinked here).

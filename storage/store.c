@@ -190,13 +190,22 @@ enum cache_status
 store_store(struct store *s, struct item *it, enum cache_store_mode mode, uint64_t cas,
             uint64_t *cas_out)
 {
+	struct cache_store_opts o = {.compare = mode == CACHE_CAS, .cas = cas};
+
+	return store_store_opts(s, it, mode, &o, cas_out);
+}
+
+enum cache_status
+store_store_opts(struct store *s, struct item *it, enum cache_store_mode mode,
+                 const struct cache_store_opts *o, uint64_t *cas_out)
+{
 	pthread_mutex_t *lock = writer_lock(s, item_key(it), it->nkey);
 	struct cache_effect eff;
 	enum cache_status st;
 
 	pthread_mutex_lock(lock);
 	before_change(s, item_key(it), it->nkey, mode != CACHE_SET);
-	st = cache_store(s->cache, it, mode, cas, cas_out, &eff);
+	st = cache_store_opts(s->cache, it, mode, o, cas_out, &eff);
 	log_effect(s, &eff);
 	pthread_mutex_unlock(lock);
 	log_evictions(s);
@@ -250,16 +259,84 @@ enum cache_status
 store_incr(struct store *s, const char *key, size_t nkey, bool incr, uint64_t delta,
            uint64_t *result)
 {
+	struct cache_arith a = {.incr = incr, .delta = delta};
+	struct cache_arith_result r;
+	enum cache_status st = store_arith(s, key, nkey, &a, &r);
+
+	if (st == CACHE_STORED)
+		*result = r.value;
+	return st;
+}
+
+enum cache_status
+store_arith(struct store *s, const char *key, size_t nkey, const struct cache_arith *a,
+            struct cache_arith_result *r)
+{
 	pthread_mutex_t *lock = writer_lock(s, key, nkey);
 	struct cache_effect eff;
 	enum cache_status st;
 
 	pthread_mutex_lock(lock);
 	before_change(s, key, nkey, true);
-	st = cache_incr(s->cache, key, nkey, incr, delta, result, &eff);
+	st = cache_arith(s->cache, key, nkey, a, r, &eff);
 	log_effect(s, &eff);
 	pthread_mutex_unlock(lock);
 	log_evictions(s);
+	return st;
+}
+
+struct item *
+store_meta_get(struct store *s, const char *key, size_t nkey,
+               const struct cache_meta_read *rd, struct cache_meta_view *view)
+{
+	pthread_mutex_t *lock;
+	struct cache_effect eff;
+	struct item *it;
+	struct warmup *w;
+
+	if (!rd->touch && !rd->vivify) {
+		/* A pure read takes no writer lock, as store_get().  An item the
+		 * checkpoint still holds is brought in first, then looked up
+		 * again for its meta view. */
+		it = cache_meta_get(s->cache, key, nkey, rd, view, NULL);
+		if (it == NULL && (w = loading_warmup(s)) != NULL &&
+		    (it = warmup_read(w, key, nkey)) != NULL) {
+			cache_item_put(s->cache, it);
+			it = cache_meta_get(s->cache, key, nkey, rd, view, NULL);
+		}
+		return it;
+	}
+	lock = writer_lock(s, key, nkey);
+	pthread_mutex_lock(lock);
+	before_change(s, key, nkey, true);
+	it = cache_meta_get(s->cache, key, nkey, rd, view, &eff);
+	log_effect(s, &eff);
+	pthread_mutex_unlock(lock);
+	if (rd->vivify)
+		log_evictions(s);
+	return it;
+}
+
+bool
+store_meta_claim_win(struct store *s, struct item *it)
+{
+	/* Not logged: see store.h. */
+	return cache_meta_claim_win(s->cache, it);
+}
+
+enum cache_status
+store_meta_delete(struct store *s, const char *key, size_t nkey,
+                  const struct cache_meta_delete *d)
+{
+	pthread_mutex_t *lock = writer_lock(s, key, nkey);
+	struct cache_effect eff;
+	enum cache_status st;
+
+	pthread_mutex_lock(lock);
+	before_change(s, key, nkey, true);
+	st = cache_meta_delete(s->cache, key, nkey, d, &eff);
+	log_effect(s, &eff);
+	pthread_mutex_unlock(lock);
 	return st;
 }
 

@@ -81,6 +81,31 @@ enum cache_status store_incr(struct store *s, const char *key, size_t nkey, bool
                              uint64_t delta, uint64_t *result);
 void store_flush(struct store *s, uint32_t when);
 
+/* The meta protocol's changes (node/proto_meta.h): as the cache_* functions
+ * of the same names (storage/cache.h), plus the log.
+ *
+ * What the log does NOT carry yet: the per-item meta marks key_binary,
+ * stale and win_sent (struct item).  A change is logged as its physical
+ * after-image (SET with value, flags, exptime and CAS; TOUCH; DELETE), and
+ * the WAL record has no field for the marks, so after a WAL replay, a
+ * checkpoint load or on a replica an item comes back unmarked: not stale
+ * (mg says no X, no W/Z), no win sent, and `k` prints its key plain.  An
+ * md I is logged as a SET of the same value under its new CAS and TTL, so
+ * its CAS and TTL do survive.  store_meta_claim_win() changes only the
+ * win_sent mark and logs nothing. */
+enum cache_status store_store_opts(struct store *s, struct item *it,
+                                   enum cache_store_mode mode,
+                                   const struct cache_store_opts *o, uint64_t *cas_out);
+enum cache_status store_arith(struct store *s, const char *key, size_t nkey,
+                              const struct cache_arith *a, struct cache_arith_result *r);
+/* A read (no writer lock, like store_get()) unless rd touches or vivifies. */
+struct item *store_meta_get(struct store *s, const char *key, size_t nkey,
+                            const struct cache_meta_read *rd,
+                            struct cache_meta_view *view);
+bool store_meta_claim_win(struct store *s, struct item *it);
+enum cache_status store_meta_delete(struct store *s, const char *key, size_t nkey,
+                                    const struct cache_meta_delete *d);
+
 /* A delayed flush_all whose time has come, logged as an immediate flush. */
 void store_run_due_flush(struct store *s);
 

@@ -130,6 +130,79 @@ stats_of(struct cache *c)
 	return st;
 }
 
+/******** META PROTOCOL STATE ********/
+
+static struct cache_meta_view
+view_of(struct cache *c, const char *key)
+{
+	struct cache_meta_read rd = {0};
+	struct cache_meta_view v;
+	struct item *it = cache_meta_get(c, key, strlen(key), &rd, &v, NULL);
+
+	ck_assert_msg(it != NULL, "%s missing", key);
+	cache_item_put(c, it);
+	return v;
+}
+
+/* md I keeps the item under a new CAS, stale and with no win sent, and
+ * describes itself as a SET (what the WAL logs); one reader wins. */
+START_TEST(test_meta_invalidate_and_win_once)
+{
+	struct cache_meta_delete d = {.invalidate = true};
+	struct cache_meta_read rd = {0};
+	struct cache_meta_view v;
+	struct cache_effect eff;
+	uint64_t cas;
+	struct item *it;
+
+	ck_assert_msg(sizeof(struct item) == 56, "item header %zu bytes", sizeof(struct item));
+	ck_assert(store_full(cache, "k", "v", 0, 0, CACHE_SET, 0, &cas) == CACHE_STORED);
+	ck_assert(cache_meta_delete(cache, "k", 1, &d, &eff) == CACHE_STORED);
+	ck_assert_msg(eff.changed && eff.change.type == CACHE_CHANGE_SET && eff.change.cas > cas,
+	              "md I effect: changed %d type %d cas %" PRIu64, eff.changed,
+	              eff.change.type, eff.change.cas);
+	cache_effect_release(cache, &eff);
+	it = cache_meta_get(cache, "k", 1, &rd, &v, NULL);
+	ck_assert(it != NULL && v.stale && !v.win_sent);
+	ck_assert_msg(cache_meta_claim_win(cache, it), "first reader did not win");
+	ck_assert_msg(!cache_meta_claim_win(cache, it), "second reader won too");
+	cache_item_put(cache, it);
+	/* A stale store (older CAS, I) keeps the win sent; a plain set clears both. */
+	{
+		struct cache_store_opts o = {.compare = true, .cas = cas, .invalidate = true};
+		struct item *n = cache_item_create(cache, "k", 1, 0, 0, 1);
+
+		memcpy(item_value(n), "w", 1);
+		ck_assert(cache_store_opts(cache, n, CACHE_CAS, &o, NULL, NULL) == CACHE_STORED);
+		cache_item_put(cache, n);
+	}
+	v = view_of(cache, "k");
+	ck_assert_msg(v.stale && v.win_sent, "stale store: stale %d win_sent %d", v.stale, v.win_sent);
+	ck_assert(store(cache, "k", "x") == CACHE_STORED);
+	v = view_of(cache, "k");
+	ck_assert_msg(!v.stale && !v.win_sent, "set: stale %d win_sent %d", v.stale, v.win_sent);
+}
+END_TEST
+
+/* ma's compare, and an in-place change keeps the marks. */
+START_TEST(test_meta_arith_compare_and_marks)
+{
+	struct cache_meta_delete d = {.invalidate = true};
+	struct cache_arith a = {.incr = true, .delta = 1, .compare = true, .cas = 1};
+	struct cache_arith_result r;
+	uint64_t cas;
+
+	ck_assert(store_full(cache, "n", "10", 0, 0, CACHE_SET, 0, &cas) == CACHE_STORED);
+	a.cas = cas + 100;
+	ck_assert(cache_arith(cache, "n", 1, &a, &r, NULL) == CACHE_EXISTS);
+	ck_assert(cache_meta_delete(cache, "n", 1, &d, NULL) == CACHE_STORED);
+	a.compare = false;
+	ck_assert(cache_arith(cache, "n", 1, &a, &r, NULL) == CACHE_STORED && r.value == 11);
+	ck_assert_msg(view_of(cache, "n").stale, "an in-place incr dropped the stale mark");
+	ck_assert_msg(view_of(cache, "n").cas == r.cas, "result CAS is not the item's");
+}
+END_TEST
+
 /******** HASH TABLE ********/
 
 START_TEST(test_table_growth_keeps_every_key)
@@ -1601,6 +1674,12 @@ cache_suite(void)
 	tcase_add_test(tc, test_delayed_flush_takes_effect_one_second_early_as_memcached);
 	tcase_add_test(tc, test_delayed_flush_spares_items_stored_after_it_took_effect);
 	tcase_add_test(tc, test_immediate_flush_replaces_pending_delayed_flush);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("meta");
+	tcase_add_checked_fixture(tc, setup_default, teardown);
+	tcase_add_test(tc, test_meta_invalidate_and_win_once);
+	tcase_add_test(tc, test_meta_arith_compare_and_marks);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cas");

@@ -844,6 +844,50 @@ START_TEST(test_mn_and_shutdown)
 }
 END_TEST
 
+/* The meta protocol's framing and state, without a socket (the
+ * byte-for-byte cases are in tests/integration/test_meta.py). */
+START_TEST(test_meta_ms_waits_for_its_data_block_like_set)
+{
+	size_t used;
+
+	used = feed("ms k 10 T0\r\n", 12);
+	ck_assert_msg(used == 0 && last_need == 12 + 12, "line only: consumed %zu need %zu",
+	              used, last_need);
+	used = feed("ms k 10 T0\r\n0123456789\r", 23);
+	ck_assert_msg(used == 0 && last_need == 24, "all but one byte: consumed %zu need %zu",
+	              used, last_need);
+	EXPECT("ms k 10 T0 c\r\n0123456789\r\n", "HD c1\r\n");
+	EXPECT("mg k v s\r\n", "VA 10 s10\r\n0123456789\r\n");
+	/* A refused line swallows the block, even across calls. */
+	EXPECT("ms k 3 x\r\n", "CLIENT_ERROR invalid flag\r\n");
+	EXPECT("abc\r\nmn\r\n", "MN\r\n");
+}
+END_TEST
+
+START_TEST(test_meta_invalidate_then_one_winner)
+{
+	EXPECT("ms k 1\r\nx\r\n", "HD\r\n");
+	EXPECT("md k I q\r\nmn\r\n", "MN\r\n");
+	EXPECT("mg k v\r\n", "VA 1 X W\r\nx\r\n");
+	EXPECT("mg k\r\n", "HD Z X\r\n");
+	EXPECT("ma k\r\n", "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+	EXPECT("ms k 1\r\ny\r\n", "HD\r\n");
+	EXPECT("mg k v\r\n", "VA 1\r\ny\r\n");
+	EXPECT("mg n N30 s\r\nmg n N30 s\r\n", "HD s0 W\r\nHD s0 Z\r\n");
+}
+END_TEST
+
+START_TEST(test_meta_base64_keys)
+{
+	EXPECT("ms AAEC/w== 2 b k\r\nbb\r\n", "HD kAAEC/w== b\r\n");
+	EXPECT("mg AAEC/w== b v k\r\n", "VA 2 kAAEC/w== b\r\nbb\r\n");
+	EXPECT("mg YWI=YWI= b k\r\n", "EN kYWI= b\r\n");
+	EXPECT("mg YQ b\r\n", "CLIENT_ERROR error decoding key\r\n");
+	EXPECT("md YQ b\r\n", "CLIENT_ERROR invalid or duplicate flag\r\n");
+	EXPECT("me YQ b\r\n", "CLIENT_ERROR bad command line format\r\n");
+}
+END_TEST
+
 START_TEST(test_stats_replies)
 {
 	size_t used, len;
@@ -1359,6 +1403,9 @@ proto_suite(void)
 	tcase_add_test(tc, test_verbosity_sets_the_log_level);
 	tcase_add_test(tc, test_version_reply);
 	tcase_add_test(tc, test_mn_and_shutdown);
+	tcase_add_test(tc, test_meta_ms_waits_for_its_data_block_like_set);
+	tcase_add_test(tc, test_meta_invalidate_then_one_winner);
+	tcase_add_test(tc, test_meta_base64_keys);
 	tcase_add_test(tc, test_stats_replies);
 	tcase_add_test(tc, test_get_counters_follow_hits_and_misses);
 	suite_add_tcase(s, tc);
