@@ -35,6 +35,10 @@ import warnings
 
 import memcache  # python3-memcache (Debian), only under /usr/bin/python3
 
+# freeze(): SIGSTOP that waits until the process has stopped.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import harness  # noqa: E402
+
 HOST = "127.0.0.1"
 POLL_INTERVAL = 0.05
 
@@ -287,8 +291,8 @@ class Cluster:
 
     def sigstop(self, n):
         pid = self.pid(n)
-        os.kill(pid, signal.SIGSTOP)
         self.stopped_pids.add(pid)
+        harness.freeze(pid)
         return pid
 
     def sigcont(self, pid):

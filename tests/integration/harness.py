@@ -195,6 +195,31 @@ def pid_alive(pid):
         return False
 
 
+def _threads_stopped(pid):
+    """Is every thread of `pid` stopped (state T or t in /proc)?"""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+        for tid in tids:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                # "tid (comm) S ...": the state follows the last ')'.
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                    return False
+    except (OSError, IndexError):
+        return False
+    return True
+
+
+def freeze(pid, timeout=START_TIMEOUT):
+    """SIGSTOP `pid` and wait until every thread of it has stopped.  kill()
+    only posts the signal: one thread is woken to start the group stop, and
+    until the scheduler runs it (milliseconds on a loaded machine) the other
+    threads go on working, e.g. acknowledge a replicated write.  Raises if
+    the process does not stop in time."""
+    os.kill(pid, signal.SIGSTOP)
+    if not wait_until(lambda: _threads_stopped(pid), timeout, 0.001):
+        raise RuntimeError("process %d did not stop within %.0f s" % (pid, timeout))
+
+
 def read_pid(path):
     """The pid in `path`, or None if missing / not (yet) a number."""
     try:

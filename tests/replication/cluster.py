@@ -144,7 +144,7 @@ class Node:
         return rc
 
     def sigstop(self):
-        self.server.proc.send_signal(signal.SIGSTOP)
+        harness.freeze(self.server.proc.pid)
         self.stopped = True
 
     def sigcont(self):
