@@ -325,22 +325,15 @@ crawl(const struct proto_env *env, const char *arg, struct evbuffer *out)
 
 	if (!crawler_request_ok(env, arg, out, &classes))
 		return;
-	switch (classes) {
-	case CLASSES_BAD:
-	case CLASSES_NONE:
-		break;  /* answered by crawler_request_ok */
-	case CLASSES_HASH:
+	if (classes == CLASSES_HASH) {
 		/* memcached 1.6.18 takes "hash" and fails to start the crawl. */
 		reply(out, "ERROR an unknown error happened");
-		break;
-	case CLASSES_OURS:
-	case CLASSES_OTHERS:
-		/* The sweeper is always crawling: it visits a tenth of the
-		 * table every second and reclaims what has expired, so there
-		 * is nothing to start, and never a crawl to be BUSY with. */
-		reply(out, "OK");
-		break;
+		return;
 	}
+	/* The sweeper is always crawling: it visits a tenth of the table
+	 * every second and reclaims what has expired, so there is nothing to
+	 * start, and never a crawl to be BUSY with. */
+	reply(out, "OK");
 }
 
 void

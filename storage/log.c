@@ -91,31 +91,32 @@ log_ms_since(const struct timespec *start)
 void
 log_msg(int level, const char *fmt, ...)
 {
-	char line[1024], stamp[32], out[1100];
+	char out[1100];
 	struct tm tm;
 	time_t now;
 	va_list ap;
-	int n, fd;
+	size_t n;
+	int len, fd;
 
 	if (level > log_get_level())
 		return;
 	now = time(NULL);
 	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	/* "YYYY-mm-dd HH:MM:SS cairn: " then the message, in one buffer: one
+	 * write per line, so lines from different threads do not mix. */
+	n = strftime(out, sizeof(out), "%Y-%m-%d %H:%M:%S cairn: ", &tm);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	len = vsnprintf(out + n, sizeof(out) - n - 1, fmt, ap);
 	va_end(ap);
-	/* One write per line, so lines from different threads do not mix. */
-	n = snprintf(out, sizeof(out), "%s cairn: %s\n", stamp, line);
-	if (n < 0)
+	if (len < 0)
 		return;
-	if ((size_t)n >= sizeof(out))
-		n = sizeof(out) - 1;
+	n += (size_t)len < sizeof(out) - n - 1 ? (size_t)len : sizeof(out) - n - 2;
+	out[n++] = '\n';
 	/* A line the log file refuses goes to stderr; one stderr refuses too is
 	 * lost, with nowhere left to say so. */
 	fd = log_file_fd();
-	if (fd >= 0 && write(fd, out, (size_t)n) < 0)
+	if (fd >= 0 && write(fd, out, n) < 0)
 		fd = -1;
 	if (fd < 0 || __atomic_load_n(&echo_stderr, __ATOMIC_RELAXED))
-		(void)!write(STDERR_FILENO, out, (size_t)n);
+		(void)!write(STDERR_FILENO, out, n);
 }

@@ -384,6 +384,19 @@ class Server:
         self.stop()
 
 
+class SharedServerTest(unittest.TestCase):
+    """A test class whose tests share one server (default flags), started
+    once for the class and stopped after it: `self.server`."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+
 class ConnClosed(Exception):
     pass
 

@@ -13,7 +13,6 @@
 
 import os
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -40,15 +39,7 @@ def get_user(mc, db, uid):
     return row
 
 
-class CacheAside(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.Server().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-
+class CacheAside(harness.SharedServerTest):
     def setUp(self):
         self.mc = memcache.Client([self.server.addr_str], cache_cas=True,
                                   socket_timeout=5)

@@ -941,16 +941,8 @@ def read_template(conn, expect, ctx, timeout=None):
             return False, conn.buf, "incomplete reply (%s)" % e.__class__.__name__
 
 
-class MetaTable(unittest.TestCase):
+class MetaTable(harness.SharedServerTest):
     """One test method per TABLE entry (generated below)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.Server().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
 
     def setUp(self):
         with self.server.conn() as c:
@@ -1080,17 +1072,9 @@ def expire_poll(conn, keys, timeout=8.0):
     return harness.wait_until(gone, timeout, interval=0.1)
 
 
-class MetaDynamic(unittest.TestCase):
+class MetaDynamic(harness.SharedServerTest):
     """Cases that need computed bytes, waiting for the clock, or more than
     one connection."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.Server().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
 
     def setUp(self):
         self.c = self.server.conn()

@@ -389,16 +389,8 @@ TABLE = {
 }
 
 
-class ProtocolTable(unittest.TestCase):
+class ProtocolTable(harness.SharedServerTest):
     """One test method per TABLE entry (generated below)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.Server().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
 
     def setUp(self):
         with self.server.conn() as c:
@@ -444,16 +436,8 @@ def expire_poll(conn, keys, timeout=8.0):
         lambda: all(conn.get(k) is None for k in keys), timeout, interval=0.1)
 
 
-class ProtocolDynamic(unittest.TestCase):
+class ProtocolDynamic(harness.SharedServerTest):
     """Cases that need computed bytes or waiting for the clock."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.Server().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
 
     def setUp(self):
         self.c = self.server.conn()

@@ -12,7 +12,6 @@
 
 import os
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -20,15 +19,7 @@ from pymemcache.client.base import Client  # noqa: E402
 from pymemcache import exceptions as pexc  # noqa: E402
 
 
-class PyMemcache(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.Server().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-
+class PyMemcache(harness.SharedServerTest):
     def setUp(self):
         self.c = Client(self.server.addr, connect_timeout=5, timeout=5,
                         default_noreply=False, no_delay=True)
