@@ -35,7 +35,7 @@ import warnings
 
 import memcache  # python3-memcache (Debian), only under /usr/bin/python3
 
-# freeze(): SIGSTOP that waits until the process has stopped.
+# freeze(): SIGSTOP that waits until the process has stopped; reserve_port().
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness  # noqa: E402
 
@@ -81,25 +81,15 @@ def poll(fn, timeout, what):
         time.sleep(POLL_INTERVAL)
 
 
-def port_free(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((HOST, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def pick_base_port():
     # Below the ephemeral range (32768+) so outgoing connections do not take
-    # the ports between the probe and the start.
-    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+    # the ports between the probe and the start; each port reserved through
+    # harness.reserve_port so that no other test process is given it.
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(200):
         base = rng.randrange(12000, 22700, 10)
         ports = [base + n for n in (1, 2, 3)] + [base + 10000 + n for n in (1, 2, 3)]
-        if all(port_free(p) for p in ports):
+        if all(harness.reserve_port(p) for p in ports):
             return base
     raise RuntimeError("no free CAIRN_BASE_PORT found")
 

@@ -52,6 +52,10 @@ import tempfile
 import time
 import unittest
 
+# reserve_port(): ports no other test process is given.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import harness  # noqa: E402
+
 HOST = "127.0.0.1"
 ARGS = None
 POLL_INTERVAL = 0.05
@@ -133,20 +137,12 @@ def config_flags(path):
 
 
 def free_port_pair():
-    """A client port whose replication port (+10000) is free too."""
-    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+    """A client port whose replication port (+10000) is free too, both
+    reserved for this test (harness.reserve_port)."""
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(200):
         port = rng.randrange(12000, 22000)
-        ok = True
-        for p in (port, port + 10000):
-            s = socket.socket()
-            try:
-                s.bind((HOST, p))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-        if ok:
+        if harness.reserve_port(port) and harness.reserve_port(port + 10000):
             return port
     raise RuntimeError("no free port pair")
 

@@ -14,7 +14,9 @@
 # python3-pymemcache).
 
 import atexit
+import fcntl
 import os
+import random
 import re
 import signal
 import socket
@@ -122,14 +124,52 @@ def tsan_build(path=None):
         return False
 
 
-def free_port():
-    """Ask the kernel for a free TCP port on 127.0.0.1 (bind port 0)."""
+# Test ports come from below the kernel's ephemeral range (32768-60999 on
+# Debian), so that no outgoing connection, of this test or of another one
+# running beside it under ctest -j, can be given the port between the
+# moment it is chosen and the moment the server binds it.  Among the test
+# processes themselves, a port is reserved by an flock()ed file held for
+# the life of the process that chose it: two tests running at once never
+# choose the same port, and a crashed test frees its ports with its fds.
+PORT_RANGE = (23000, 32700)
+PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "cairn-test-ports")
+_port_locks = {}                    # port -> open lock file, held until exit
+
+
+def reserve_port(port):
+    """Reserve `port` for this process: True when no other test process
+    holds it and nothing listens on 127.0.0.1:port now."""
+    if port in _port_locks:
+        return False
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    f = open(os.path.join(PORT_LOCK_DIR, str(port)), "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return False
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, port))
+    except OSError:
+        f.close()
+        return False
     finally:
         s.close()
+    _port_locks[port] = f
+    return True
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1 that no other test process will be
+    given, outside the range the kernel hands to outgoing connections."""
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(1000):
+        port = rng.randrange(*PORT_RANGE)
+        if reserve_port(port):
+            return port
+    raise RuntimeError("no free port in %d-%d" % PORT_RANGE)
 
 
 def _kill_proc(p, timeout=STOP_TIMEOUT):
@@ -299,38 +339,35 @@ class Server:
             if not can_connect(self.host, self.port, DEFAULT_TIMEOUT):
                 raise RuntimeError("CAIRN_TEST_ADDR %s not reachable" % self.addr_str)
             return self
-        last_err = ""
-        for _attempt in range(5):       # the free port can be stolen; retry
-            port = free_port()
-            args = root_user_args(["-l", HOST, "-p", str(port)] + self.args)
-            # Protocol tests run cairn without persistence unless they ask
-            # for it; a data dir in the test's cwd would be shared.
-            if not is_memcached(self.bin) and not any(
-                    a in ("--ephemeral", "--data-dir") or a.startswith("--data-dir=")
-                    for a in self.args):
-                args.append("--ephemeral")
-            # A persistent node also listens on its replication port, by
-            # default port + 10000, which nobody checked was free: another
-            # process on it made the node exit after recovery, once its
-            # client port had already accepted the test's connection.
-            if (not is_memcached(self.bin) and "--ephemeral" not in args and
-                    not any(a.startswith("--repl-port") for a in args)):
-                args += ["--repl-port", str(free_port())]
-            fd, self.stderr_path = tempfile.mkstemp(prefix="cairn-it-", suffix=".err")
-            errf = os.fdopen(fd, "wb")
-            p = subprocess.Popen([self.bin] + args, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=errf)
-            errf.close()
-            _live.append(p)
-            ok = wait_until(lambda: p.poll() is not None or can_connect(HOST, port),
-                            START_TIMEOUT)
-            if ok and p.poll() is None:
-                self.proc, self.port = p, port
-                return self
-            _kill_proc(p)
-            last_err = self.stderr_text()
+        port = free_port()
+        args = root_user_args(["-l", HOST, "-p", str(port)] + self.args)
+        # Protocol tests run cairn without persistence unless they ask
+        # for it; a data dir in the test's cwd would be shared.
+        if not is_memcached(self.bin) and not any(
+                a in ("--ephemeral", "--data-dir") or a.startswith("--data-dir=")
+                for a in self.args):
+            args.append("--ephemeral")
+        # A persistent node also listens on its replication port, by
+        # default port + 10000, which nobody checked was free: another
+        # process on it made the node exit after recovery, once its
+        # client port had already accepted the test's connection.
+        if (not is_memcached(self.bin) and "--ephemeral" not in args and
+                not any(a.startswith("--repl-port") for a in args)):
+            args += ["--repl-port", str(free_port())]
+        fd, self.stderr_path = tempfile.mkstemp(prefix="cairn-it-", suffix=".err")
+        errf = os.fdopen(fd, "wb")
+        p = subprocess.Popen([self.bin] + args, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=errf)
+        errf.close()
+        _live.append(p)
+        ok = wait_until(lambda: p.poll() is not None or can_connect(HOST, port),
+                        START_TIMEOUT)
+        if ok and p.poll() is None:
+            self.proc, self.port = p, port
+            return self
+        _kill_proc(p)
         raise RuntimeError("server %s %s did not start: %s"
-                           % (self.bin, " ".join(self.args), last_err))
+                           % (self.bin, " ".join(self.args), self.stderr_text()))
 
     def stderr_text(self):
         try:

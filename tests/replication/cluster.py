@@ -20,7 +20,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(_HERE, "..", "integration"))
@@ -34,20 +33,6 @@ main = harness.main
 POLL_TIMEOUT = 30.0      # seconds for any polled condition
 READONLY = b"SERVER_ERROR readonly replica\r\n"
 SANITIZER_MARKERS = harness.SANITIZER_MARKERS
-
-_ports_given = set()
-
-
-def free_repl_port():
-    """A free port not handed out before in this process (two nodes could
-    otherwise be given the same one before either binds it)."""
-    for _ in range(100):
-        p = harness.free_port()
-        if p not in _ports_given:
-            _ports_given.add(p)
-            return p
-    raise RuntimeError("no free port")
-
 
 def make_dir(prefix="cairn-repl-"):
     return tempfile.mkdtemp(prefix=prefix)
@@ -93,30 +78,14 @@ class Node:
 
     def start(self, extra=()):
         assert self.server is None, "already running"
-        sticky = self.repl_port is not None
-        last = None
-        for _attempt in range(5):
-            if self.repl_port is None:
-                self.repl_port = free_repl_port()
-            s = harness.Server(args=["--data-dir", self.data_dir,
-                                     "--repl-port", str(self.repl_port),
-                                     "--node-id", self.name]
-                               + self.args + list(extra), external=False)
-            try:
-                s.start()
-            except RuntimeError as e:
-                last = e
-                if sticky:
-                    # Restarting on the same port: it may still be held for
-                    # a moment by the process that just died.
-                    time.sleep(0.2)
-                else:
-                    self.repl_port = None
-                continue
-            self.server = s
-            self.stopped = False
-            return self
-        raise last
+        if self.repl_port is None:
+            self.repl_port = harness.free_port()
+        self.server = harness.Server(args=["--data-dir", self.data_dir,
+                                           "--repl-port", str(self.repl_port),
+                                           "--node-id", self.name]
+                                     + self.args + list(extra), external=False).start()
+        self.stopped = False
+        return self
 
     def _forget(self, s):
         self.last_stderr = s.stderr_text()
