@@ -618,7 +618,9 @@ persist_get_stats(struct persist *p, struct persist_stats *out)
 	out->checkpoint_bytes = ckpt_file_bytes(p->ckpt);
 	warmup_get_stats(p->warmup, &ws);
 	out->last_recovery_ms = p->last_recovery_ms;
-	out->recovered_items = p->replayed_items + ws.items;
+	/* replayed_items already has what the replay brought in from the
+	 * checkpoint (warmup's items_at_start). */
+	out->recovered_items = p->replayed_items + ws.items - ws.items_at_start;
 	out->warmup_loading = ws.loading;
 	out->warmup_items = ws.items;
 	out->warmup_ms = ws.ms;

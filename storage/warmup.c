@@ -47,6 +47,7 @@ struct warmup {
 	bool ending;                  /* atomic; finish() has begun (it runs once) */
 	uint64_t total;               /* items in the checkpoint at the start */
 	uint64_t items;               /* atomic: checkpoint items linked */
+	uint64_t items_at_start;      /* of those, linked before warmup_start() */
 	uint64_t bytes;               /* atomic */
 	uint64_t ms;                  /* atomic: the warm-up's length, once over */
 	uint64_t next_report_ms;      /* atomic */
@@ -213,12 +214,23 @@ fetch_item(void *arg, const struct cache_change *set)
 	return 0;
 }
 
+/* Link a checkpoint item (may_exist: unless its key is in memory); true if
+ * it was linked.  It is counted before it is linked, so that a client who
+ * has read it finds it in recovered_items: the count never lags what can
+ * be read, however long a loader is preempted (a loader runs at
+ * SCHED_IDLE). */
 static bool
-count_loaded(struct warmup *w, const struct item *it)
+link_counted(struct warmup *w, struct item *it, bool may_exist)
 {
+	uint64_t bytes = it->nkey + it->nbytes;
+
 	__atomic_add_fetch(&w->items, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&w->bytes, it->nkey + it->nbytes, __ATOMIC_RELAXED);
-	return true;
+	__atomic_add_fetch(&w->bytes, bytes, __ATOMIC_RELAXED);
+	if (cache_link_loaded(w->cache, it, may_exist) == CACHE_STORED)
+		return true;
+	__atomic_sub_fetch(&w->items, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&w->bytes, bytes, __ATOMIC_RELAXED);
+	return false;
 }
 
 /* Link a checkpoint item unless its key has changed; caller holds cs->lock.
@@ -231,10 +243,7 @@ static bool
 link_unchanged(struct warmup *w, struct changed_stripe *cs, uint64_t h, struct item *it,
                bool by_loader)
 {
-	if (cs->closed || changed_contains(cs, h) ||
-	    cache_link_loaded(w->cache, it, !by_loader) != CACHE_STORED)
-		return false;
-	return count_loaded(w, it);
+	return !cs->closed && !changed_contains(cs, h) && link_counted(w, it, !by_loader);
 }
 
 /* A read's link_unchanged(): the key is then noted as changed, so that the
@@ -245,7 +254,7 @@ link_noted(struct warmup *w, struct changed_stripe *cs, uint64_t h, struct item 
 {
 	if (cs->closed || changed_contains(cs, h) || !changed_add(cs, h))
 		return false;
-	return cache_link_loaded(w->cache, it, true) == CACHE_STORED && count_loaded(w, it);
+	return link_counted(w, it, true);
 }
 
 /* Has the key changed (or the warm-up ended)? */
@@ -479,6 +488,8 @@ warmup_start(struct warmup *w)
 	unsigned n = cpus < 1 ? 1 : cpus > LOADERS_MAX ? LOADERS_MAX : (unsigned)cpus, i;
 	int rc;
 
+	/* Before any loader or client thread exists: nothing links meanwhile. */
+	w->items_at_start = __atomic_load_n(&w->items, __ATOMIC_RELAXED);
 	if (!warmup_loading(w))
 		return 0;  /* over already: a flush_all in the WAL tail */
 	rc = ckpt_key_bounds(w->ck, first, &nfirst, last, &nlast);
@@ -563,6 +574,7 @@ warmup_get_stats(const struct warmup *w, struct warmup_stats *out)
 {
 	out->loading = warmup_loading(w);
 	out->items = __atomic_load_n(&w->items, __ATOMIC_RELAXED);
+	out->items_at_start = w->items_at_start;
 	out->bytes = __atomic_load_n(&w->bytes, __ATOMIC_RELAXED);
 	out->ms = out->loading ? log_ms_since(&w->start) : __atomic_load_n(&w->ms, __ATOMIC_RELAXED);
 }

@@ -89,7 +89,11 @@ void warmup_report(struct warmup *w);
 
 struct warmup_stats {
 	bool loading;
-	uint64_t items;  /* checkpoint items brought into memory */
+	uint64_t items;  /* checkpoint items brought into memory (counted before
+	                  * a client can read them) */
+	uint64_t items_at_start;  /* of those, brought in before warmup_start():
+	                           * by the WAL tail's replay (a TOUCH), so in
+	                           * memory when the replay ended */
 	uint64_t bytes;  /* their keys and values */
 	uint64_t ms;     /* since warmup_create(), or how long it took */
 };

@@ -493,6 +493,40 @@ START_TEST(test_replayed_changes_not_undone)
 }
 END_TEST
 
+/* A TOUCH in the WAL tail of a key only the checkpoint holds brings the
+ * item in during the replay: it is then in memory, counted with the
+ * replayed items, and the warm-up says so (items_at_start), for persist's
+ * recovered_items = curr_items after the replay + items - items_at_start. */
+START_TEST(test_replayed_touch_counted_once)
+{
+	struct ckpt *ck = open_ckpt();
+	struct env e;
+	struct cache_change touch = {
+		.type = CACHE_CHANGE_TOUCH, .key = "touched", .nkey = 7, .exptime = 0,
+	};
+	struct warmup_stats ws;
+	uint64_t after_replay;
+
+	ckpt_put(ck, "touched", "old", 3, cache_now() + 3600, 60);
+	ckpt_put(ck, "other", "kept", 0, 0, 61);
+	e = env_open(ck, 64 << 20);
+
+	store_replay_change(e.s, &touch);
+	after_replay = curr_items(e.c);
+	ck_assert_uint_eq(after_replay, 1);
+	run_loader(e.w);
+
+	expect_cached(&e, "touched", "old", 3, 60);
+	expect_cached(&e, "other", "kept", 0, 61);
+	ck_assert_uint_eq(curr_items(e.c), 2);
+	warmup_get_stats(e.w, &ws);
+	ck_assert_uint_eq(ws.items, 2);
+	ck_assert_uint_eq(ws.items_at_start, 1);
+	ck_assert_uint_eq(after_replay + ws.items - ws.items_at_start, curr_items(e.c));
+	env_close(&e);
+}
+END_TEST
+
 /******** 8. NEW CAS UNIQUES ARE ABOVE THE CHECKPOINT'S ********/
 
 START_TEST(test_new_cas_above_checkpoint_max)
@@ -815,6 +849,7 @@ warmup_suite(void)
 	tcase_add_test(tc, test_flush_while_loader_runs);
 	tcase_add_test(tc, test_incr_and_append_use_checkpoint_value);
 	tcase_add_test(tc, test_replayed_changes_not_undone);
+	tcase_add_test(tc, test_replayed_touch_counted_once);
 	tcase_add_test(tc, test_new_cas_above_checkpoint_max);
 	tcase_add_test(tc, test_split_keys);
 	tcase_add_test(tc, test_loaders_load_every_item_once);

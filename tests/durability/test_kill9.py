@@ -199,8 +199,9 @@ class Kill9Test(unittest.TestCase):
             self.assertEqual(st["fsync"], "always")
             self.assertEqual(st["wal_error"], "none")
             self.assertEqual(st["recovered_items"], present,
-                             "round %d: recovered_items %d, keys present %d"
-                             % (rnd, st["recovered_items"], present))
+                             "round %d: recovered_items %d, keys present %d; %r; its log:\n%s"
+                             % (rnd, st["recovered_items"], present, st,
+                                node.server.stderr_text()[-3000:]))
             self.assertEqual(int(node.stats()["curr_items"]), present)
             # every acknowledged change is a record: the LSN moved at least that far
             self.assertGreaterEqual(st["wal_lsn"], last_lsn + acks[2],

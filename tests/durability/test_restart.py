@@ -10,6 +10,7 @@
 # Run: /usr/bin/python3 tests/durability/test_restart.py --bin build/cairn
 
 import os
+import re
 import time
 import unittest
 
@@ -199,6 +200,33 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(sorted(got), [b"live"])
         self.assertEqual(node.pstats()["recovered_items"], len(got),
                          "recovered_items counts flushed/expired items replayed from the WAL")
+
+    def test_recovered_items_counts_a_touched_checkpoint_item_once(self):
+        # A touch in the WAL tail of an item only the checkpoint holds: the
+        # replay brings the checkpoint's item in to change its exptime, so
+        # it is in memory after the replay; the warm-up must not count it a
+        # second time.  The checkpointer folds the first records at once
+        # and then waits CKPT_MAX_DELAY (5 s) or 65536 records: the touch,
+        # sent milliseconds after key1 is folded, stays in the tail (the
+        # test checks that it did, from the recovery's log line).
+        node = self.node(["--fsync", "always"]).start()
+        n = 200
+        self.set_many(node, n)
+        self.assertTrue(wait_until(lambda: node.pstats()["checkpoint_lsn"] >= 2,
+                                   durable.POLL_TIMEOUT, 0.01),
+                        "key1 never checkpointed: %r" % node.pstats())
+        with node.conn() as c:
+            self.assertEqual(c.request(b"touch key1 3600\r\n"), b"TOUCHED\r\n")
+        touch_lsn = node.pstats()["wal_lsn"]
+        self.assertEqual(node.restart(kill=True), -9)
+        self.assert_all(node, n)
+        log = node.server.stderr_text()
+        m = re.search(r"checkpoint at LSN (\d+), \d+ WAL records replayed up to LSN %d" % touch_lsn,
+                      log)
+        self.assertTrue(m and 2 <= int(m.group(1)) < touch_lsn,
+                        "key1 is not in the checkpoint, or the touch not in the tail:\n" + log)
+        st = node.pstats()
+        self.assertEqual(st["recovered_items"], n, "%r\n%s" % (st, log))
 
     def test_delayed_flush_survives_restart(self):
         # flush_all <delay> was acknowledged with OK: after its time every
