@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "storage/log.h"
+#include "node/client_auth.h"
 #include "node/proto_dump.h"
 #include "node/settings.h"
 #include "node/stats.h"
@@ -847,6 +848,55 @@ parse_store_mode(const char *cmd, enum cache_store_mode *mode)
 	return false;
 }
 
+/* Longest data block an unauthenticated client may send: an auth `set`
+ * holds "user password"; nobody unauthenticated makes us buffer more. */
+#define AUTH_BLOCK_MAX 1024
+
+/* A line before the client has authenticated (-Y): memcached's convention
+ * is `set <key> <flags> <exptime> <bytes>` with "user password" as its data
+ * block; the key, flags, exptime and noreply are ignored and nothing is
+ * stored.  Every other line gets CLIENT_ERROR unauthenticated. */
+static enum line_result
+process_unauthenticated(struct proto_state *ps, struct token *tokens, size_t ntokens,
+                        const char *data, size_t avail, size_t *data_used, struct evbuffer *out)
+{
+	uint32_t vlen;
+
+	if (ntokens < 6 || strcmp(tokens[0].value, "set") != 0 ||
+	    !proto_parse_u32(tokens[4].value, &vlen)) {
+		proto_reply(out, false, "CLIENT_ERROR unauthenticated");
+		return LINE_DONE;
+	}
+	if (vlen > AUTH_BLOCK_MAX) {
+		proto_reply(out, false, "CLIENT_ERROR bad data chunk");
+		ps->close = true;
+		return LINE_DONE;
+	}
+	if (!proto_data_arrived(avail, vlen, data_used))
+		return LINE_NEED_DATA;
+	STATS_INCR(ps->stats, auth_cmds);
+	if (data[vlen] != '\r' || data[vlen + 1] != '\n') {
+		STATS_INCR(ps->stats, auth_errors);
+		proto_reply(out, false, "CLIENT_ERROR bad command line termination");
+		return LINE_DONE;
+	}
+	switch (client_auth_ascii_token(ps->env->auth, data, vlen)) {
+	case CLIENT_AUTH_OK:
+		ps->authenticated = true;
+		proto_reply(out, false, "STORED");
+		break;
+	case CLIENT_AUTH_BAD_FORMAT:
+		STATS_INCR(ps->stats, auth_errors);
+		proto_reply(out, false, "CLIENT_ERROR bad authentication token format");
+		break;
+	case CLIENT_AUTH_FAILURE:
+		STATS_INCR(ps->stats, auth_errors);
+		proto_reply(out, false, "CLIENT_ERROR authentication failure");
+		break;
+	}
+	return LINE_DONE;
+}
+
 /* Run one command line (NUL-terminated copy, `\r\n` stripped).  `data` and
  * `avail` are the bytes after the line, for storage commands. */
 static enum line_result
@@ -859,6 +909,8 @@ process_line(struct proto_state *ps, char *line, const char *data, size_t avail,
 	const char *cmd;
 
 	*data_used = 0;
+	if (ps->env->auth != NULL && !ps->authenticated)
+		return process_unauthenticated(ps, tokens, ntokens, data, avail, data_used, out);
 	if (ntokens < 2 || tokens[0].length < 2) {
 		proto_reply(out, false, "ERROR");
 		return LINE_DONE;

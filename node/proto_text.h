@@ -24,6 +24,7 @@
 #include "node/proto_dump.h"
 
 struct cache;
+struct client_auth;
 struct evbuffer;
 struct persist;
 struct repl;
@@ -38,6 +39,7 @@ struct proto_env {
 	struct persist *persist;   /* NULL with --ephemeral */
 	struct repl *repl;         /* NULL with --ephemeral */
 	const struct settings *settings;
+	const struct client_auth *auth; /* -Y/-S: clients must authenticate; else NULL */
 	time_t started;            /* process start, for `stats uptime` */
 	int worker_threads;        /* for `stats threads` */
 };
@@ -51,6 +53,7 @@ struct proto_state {
 	bool paused;                 /* stopped at a write while writes are
 	                              * paused (pause_writes): call again later */
 	bool close;                  /* close once the replies are written */
+	bool authenticated;          /* with env->auth: this client has */
 	uint64_t role_ticket;        /* a promote/replicaof being carried out:
 	                              * its reply is owed (proto_role_reply), and
 	                              * no request after it is read until then */

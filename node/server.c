@@ -24,6 +24,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "node/client_auth.h"
 #include "node/conn.h"
 #include "node/metrics.h"
 #include "storage/log.h"
@@ -68,6 +69,7 @@ struct server {
 	struct repl *notify_repl;       /* replication, while the WAL may notify it */
 	struct event *sigterm_ev, *sigint_ev, *sighup_ev, *sweep_ev, *tick_ev;
 	struct metrics *metrics;        /* --metrics-port, or NULL */
+	struct client_auth *auth;       /* -Y/-S, or NULL */
 };
 
 /******** WORKERS ********/
@@ -693,6 +695,7 @@ server_teardown(struct server *srv)
 		event_base_free(srv->base);
 	store_destroy(srv->env.store);
 	cache_destroy(srv->env.cache);
+	client_auth_free(srv->auth);
 	pthread_mutex_destroy(&srv->wake_lock);
 }
 
@@ -797,6 +800,7 @@ server_run(const struct settings *s)
 		.use_cas = s->use_cas,
 	};
 	struct pid_file pid_file = {-1, false};
+	char auth_err[PATH_MAX + 128];
 	sigset_t stop_signals, old_mask;
 	int listen_fd = -1, ready_fd = -1, i, status = 1;
 
@@ -814,6 +818,14 @@ server_run(const struct settings *s)
 	pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
 	pthread_mutex_init(&srv.wake_lock, NULL);
 	srv.settings = s;
+	/* Read before -u drops privileges: the file may be readable by root
+	 * only, as a password file should be. */
+	if (s->auth_file != NULL &&
+	    client_auth_load(s->auth_file, &srv.auth, auth_err, sizeof(auth_err)) != 0) {
+		log_msg(LOG_ALWAYS, "client auth file %s", auth_err);
+		goto out;
+	}
+	srv.env.auth = srv.auth;
 	if (server_prepare(&srv, &listen_fd, &pid_file, &ready_fd) != 0) {
 		if (listen_fd >= 0)
 			close(listen_fd);

@@ -79,6 +79,12 @@ usage(void)
 	       "                            the command line overrides it\n"
 	       "      --log-file FILE       log to FILE instead of stderr (reopened on SIGHUP)\n"
 	       "      --metrics-port N      HTTP /metrics (Prometheus) and /health on port N\n"
+	       "  -B, --protocol P          auto | ascii | binary: which protocols clients speak\n"
+	       "                            (default auto: each connection's first byte decides)\n"
+	       "  -Y, --auth-file FILE      clients authenticate as a user:password line of FILE\n"
+	       "                            (ASCII: memcached's set convention; binary: SASL PLAIN)\n"
+	       "  -S, --enable-sasl         binary clients authenticate with SASL PLAIN (against\n"
+	       "                            -Y FILE, or $MEMCACHED_SASL_PWDB)\n"
 	       "      --data-dir DIR        WAL and checkpoint directory (default ./cairn-data/PORT)\n"
 	       "      --ephemeral           no persistence at all (like memcached)\n"
 	       "      --fsync POLICY        always | everysec | no (default everysec)\n"
@@ -280,6 +286,7 @@ own_path(char **field, const char *path)
 struct parse_state {
 	bool item_size_given;
 	bool data_dir_given;
+	bool protocol_given;
 };
 
 /* Parse one argument vector (the command line, or one --config line). */
@@ -318,6 +325,9 @@ parse_args(struct settings *s, int argc, char **argv, const struct parse_ctx *ct
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"log-file", required_argument, NULL, OPT_LOG_FILE},
 		{"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
+		{"protocol", required_argument, NULL, 'B'},
+		{"auth-file", required_argument, NULL, 'Y'},
+		{"enable-sasl", no_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0},
 	};
 	long long v;
@@ -326,7 +336,7 @@ parse_args(struct settings *s, int argc, char **argv, const struct parse_ctx *ct
 
 	optind = 0;  /* full re-initialisation, so tests may parse repeatedly */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":p:l:m:c:t:I:vU:CFu:P:do:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":p:l:m:c:t:I:vU:CFu:P:do:hVB:Y:S", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			if (!parse_int(optarg, 1, 65535, &v))
@@ -466,6 +476,26 @@ parse_args(struct settings *s, int argc, char **argv, const struct parse_ctx *ct
 				return fail(ctx, "--metrics-port: '%s' is not a port number (1-65535)", optarg);
 			s->metrics_port = (int)v;
 			break;
+		case 'B':
+			if (strcmp(optarg, "auto") == 0)
+				s->protocol = CLIENT_PROTOCOL_AUTO;
+			else if (strcmp(optarg, "ascii") == 0)
+				s->protocol = CLIENT_PROTOCOL_ASCII;
+			else if (strcmp(optarg, "binary") == 0)
+				s->protocol = CLIENT_PROTOCOL_BINARY;
+			else
+				return fail(ctx, "-B/--protocol: '%s' is not one of auto, ascii, binary", optarg);
+			st->protocol_given = true;
+			break;
+		case 'Y':
+			if (access(optarg, R_OK) != 0)
+				return fail(ctx, "-Y/--auth-file: cannot read '%s': %s", optarg, strerror(errno));
+			if (!own_path(&s->auth_file, optarg))
+				return fail(ctx, "-Y/--auth-file: '%s' cannot be made an absolute path", optarg);
+			break;
+		case 'S':
+			s->sasl = true;
+			break;
 		case ':':
 			return fail(ctx, "%s: needs a value", argv[optind - 1]);
 		default:
@@ -593,10 +623,38 @@ default_data_dir(struct settings *s)
 		snprintf(s->data_dir, sizeof(s->data_dir), "./cairn-data/%d", s->port);
 }
 
+/* -Y and -S: where the passwords come from, and which protocols are
+ * served.  Without -B, as memcached: -Y alone serves ASCII only (its `set`
+ * convention), -S alone binary only (SASL).  Both: either protocol, each
+ * authenticating its own way against the same file (memcached refuses that
+ * combination; cairn's contract has -Y cover both protocols). */
+static enum settings_result
+check_client_auth(struct settings *s, const struct parse_ctx *ctx, const struct parse_state *st)
+{
+	const char *pwdb = getenv("MEMCACHED_SASL_PWDB");
+	bool ascii_auth = s->auth_file != NULL;
+
+	if (s->sasl && s->auth_file == NULL) {
+		if (pwdb == NULL || pwdb[0] == '\0')
+			return fail(ctx, "-S/--enable-sasl: needs -Y FILE (or MEMCACHED_SASL_PWDB=FILE) "
+			            "with the user:password lines SASL PLAIN checks");
+		if (access(pwdb, R_OK) != 0)
+			return fail(ctx, "-S/--enable-sasl: cannot read MEMCACHED_SASL_PWDB '%s': %s", pwdb,
+			            strerror(errno));
+		if (!own_path(&s->auth_file, pwdb))
+			return fail(ctx, "-S/--enable-sasl: '%s' cannot be made an absolute path", pwdb);
+	}
+	if (!st->protocol_given && (ascii_auth || s->sasl))
+		s->protocol = !s->sasl ? CLIENT_PROTOCOL_ASCII
+		            : ascii_auth ? CLIENT_PROTOCOL_AUTO : CLIENT_PROTOCOL_BINARY;
+	return SETTINGS_RUN;
+}
+
 static enum settings_result
 check_settings(struct settings *s, const struct parse_ctx *ctx, const struct parse_state *st)
 {
 	char dir[PATH_MAX];
+	enum settings_result r;
 
 	if (s->ephemeral && (s->replica_of != NULL || s->sync_replicas > 0))
 		return fail(ctx, "--ephemeral: replication streams the WAL, so it needs persistence");
@@ -611,6 +669,8 @@ check_settings(struct settings *s, const struct parse_ctx *ctx, const struct par
 	if (st->item_size_given && s->item_size_max > s->mem_limit / 2)
 		return fail(ctx, "-I/--max-item-size: cannot be more than half of -m (%zu MB)",
 		            s->mem_limit / (1024 * 1024));
+	if ((r = check_client_auth(s, ctx, st)) != SETTINGS_RUN)
+		return r;
 	if (!st->data_dir_given)
 		default_data_dir(s);
 	/* Absolute, as every path (make_absolute), and so stats say where. */
@@ -624,7 +684,7 @@ enum settings_result
 settings_parse(struct settings *s, int argc, char **argv, char *err, size_t errlen)
 {
 	struct parse_ctx ctx = {err, errlen, ""};
-	struct parse_state st = {false, false};
+	struct parse_state st = {false, false, false};
 	enum settings_result r;
 	bool twice;
 
@@ -654,5 +714,6 @@ settings_free(struct settings *s)
 	free(s->pid_file);
 	free(s->log_file);
 	free(s->secret_file);
-	s->config_text = s->pid_file = s->log_file = s->secret_file = NULL;
+	free(s->auth_file);
+	s->config_text = s->pid_file = s->log_file = s->secret_file = s->auth_file = NULL;
 }

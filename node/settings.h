@@ -15,6 +15,14 @@
 
 #include "storage/wal.h"
 
+/* Which client protocols a connection may speak (-B): memcached's
+ * "auto-negotiate" picks one per connection by its first byte. */
+enum client_protocol {
+	CLIENT_PROTOCOL_AUTO,
+	CLIENT_PROTOCOL_ASCII,
+	CLIENT_PROTOCOL_BINARY,
+};
+
 struct settings {
 	int port;                 /* -p: client TCP port */
 	char listen_addr[256];    /* -l: address to bind */
@@ -45,6 +53,11 @@ struct settings {
 	const char *config_file;  /* --config: flags read from this file */
 	char *log_file;           /* --log-file (or `logfile` in --config) */
 	int metrics_port;         /* --metrics-port: HTTP /metrics; 0 = off */
+	enum client_protocol protocol; /* -B; with -Y or -S and no -B, as
+	                           * memcached: -Y ascii, -S binary, both auto */
+	char *auth_file;          /* -Y (or MEMCACHED_SASL_PWDB with -S): the
+	                           * user:password file; NULL = no client auth */
+	bool sasl;                /* -S: binary clients authenticate (SASL PLAIN) */
 	char ignored_options[256];/* -o options accepted for memcached's sake
 	                           * and ignored ("modern,lru_maintainer") */
 	char *config_text;        /* the --config file's text, which string

@@ -32,6 +32,8 @@
 	X(touch_misses)    \
 	X(store_too_large) \
 	X(store_no_memory) \
+	X(auth_cmds)       \
+	X(auth_errors)     \
 	X(bytes_read)      \
 	X(bytes_written)
 

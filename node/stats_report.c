@@ -89,6 +89,15 @@ stats_report_settings(const struct proto_env *env, stats_emit_fn *emit, void *ar
 	emit_u64(emit, arg, "verbosity", (uint64_t)log_get_level());
 	emit_u64(emit, arg, "num_threads", (uint64_t)env->worker_threads);
 	emit(arg, "cas_enabled", s->use_cas ? "yes" : "no");
+	emit(arg, "binding_protocol", s->protocol == CLIENT_PROTOCOL_ASCII ? "ascii"
+	                              : s->protocol == CLIENT_PROTOCOL_BINARY ? "binary"
+	                              : "auto-negotiate");
+	/* As memcached: SASL is on when binary clients must authenticate; the
+	 * ASCII convention, when text clients must (then the file's path). */
+	emit(arg, "auth_enabled_sasl",
+	     s->auth_file != NULL && s->protocol != CLIENT_PROTOCOL_ASCII ? "yes" : "no");
+	emit(arg, "auth_enabled_ascii",
+	     s->auth_file != NULL && s->protocol != CLIENT_PROTOCOL_BINARY ? s->auth_file : "no");
 	emit(arg, "flush_enabled", s->flush_enabled ? "yes" : "no");
 	emit_u64(emit, arg, "item_size_max", s->item_size_max);
 	emit_u64(emit, arg, "hashpower_init", s->hashpower);
