@@ -135,6 +135,8 @@ struct meta_req {
 	uint32_t recache_time;
 	bool has_cas;            /* C */
 	uint64_t cas;
+	uint64_t new_cas;        /* E: the CAS a change gives (0: the next) */
+	bool remove_value;       /* x (md) */
 	uint32_t client_flags;   /* F */
 	uint64_t delta;          /* D */
 	uint64_t initial;        /* J */
@@ -202,6 +204,18 @@ meta_parse(struct token *tokens, size_t first, size_t ntokens, struct meta_req *
 				bad = true;
 			}
 			r->has_cas = true;
+			break;
+		case 'E':
+			/* Later than 1.6.18 (protocol.txt): the client picks the
+			 * CAS of what the command stores, e.g. a version number
+			 * shared by several caches. */
+			if (!proto_parse_u64(arg, &r->new_cas)) {
+				*err = ERR_BAD_TOKEN;
+				bad = true;
+			}
+			break;
+		case 'x':
+			r->remove_value = true;
 			break;
 		case 'F': {
 			uint64_t flags;
@@ -338,11 +352,20 @@ line_opaque(struct meta_line *l, const struct token *t)
 	l->p += t->length;
 }
 
-/* The flags every reply code carries: O and k (and for ms, c), in request
- * order.  k follows the request's b. */
+/* What an ms that stored reports: c and s. */
+struct stored {
+	bool stored;
+	uint64_t cas;
+	uint32_t nbytes;
+};
+
+/* The flags every reply code carries: O and k (and for ms, c and s), in
+ * request order.  k follows the request's b.  `ms` is NULL for the other
+ * commands; for ms, c says c0 when nothing was stored and s is said only
+ * when something was. */
 static void
 line_echo(struct meta_line *l, const struct token *tokens, size_t first, size_t ntokens,
-          const struct meta_req *r, bool with_cas, uint64_t cas)
+          const struct meta_req *r, const struct stored *ms)
 {
 	size_t i;
 
@@ -355,8 +378,12 @@ line_echo(struct meta_line *l, const struct token *tokens, size_t first, size_t 
 			line_key(l, r->key, r->nkey, r->key_binary);
 			break;
 		case 'c':
-			if (with_cas)
-				line_u64(l, 'c', cas);
+			if (ms != NULL)
+				line_u64(l, 'c', ms->stored ? ms->cas : 0);
+			break;
+		case 's':
+			if (ms != NULL && ms->stored)
+				line_u64(l, 's', ms->nbytes);
 			break;
 		}
 	}
@@ -409,6 +436,7 @@ process_mg(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	rd.exptime = r.exptime;
 	rd.vivify = r.vivify;
 	rd.vivify_exptime = r.vivify_exptime;
+	rd.new_cas = r.new_cas;
 	it = store_meta_get(ps->env->store, r.key, r.nkey, &rd, &view);
 	STATS_INCR(ps->stats, cmd_get);
 	if (it == NULL) {
@@ -418,7 +446,7 @@ process_mg(struct proto_state *ps, struct token *tokens, size_t ntokens,
 			return;
 		}
 		line_start(&l, "EN");
-		line_echo(&l, tokens, 2, ntokens, &r, false, 0);
+		line_echo(&l, tokens, 2, ntokens, &r, NULL);
 		line_end(&l, out, r.quiet);  /* q hides only a miss */
 		return;
 	}
@@ -540,9 +568,9 @@ process_ms(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	struct cache_store_opts o = {0};
 	enum cache_store_mode mode;
 	enum cache_status st;
+	struct stored done = {0};
 	struct meta_line l;
 	struct meta_req r;
-	uint64_t cas = 0;
 	const char *err;
 	struct item *it;
 	int32_t vlen;
@@ -584,8 +612,16 @@ process_ms(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	o.cas = r.cas;
 	o.invalidate = r.invalidate;
 	o.key_binary = r.key_binary;
-	st = store_store_opts(ps->env->store, it, mode, &o, &cas);
+	o.new_cas = r.new_cas;
+	/* N: an append or prepend on a miss creates the item (protocol.txt,
+	 * later than 1.6.18, which ignores ms N and s). */
+	o.vivify = r.vivify;
+	o.vivify_exptime = r.vivify_exptime;
+	o.nbytes_out = &done.nbytes;
+	st = store_store_opts(ps->env->store, it, mode, &o, &done.cas);
 	cache_item_put(ps->env->cache, it);
+	done.stored = st == CACHE_STORED;
+	done.cas = shown_cas(ps, done.cas);
 	switch (st) {
 	case CACHE_STORED:
 		line_start(&l, "HD");
@@ -604,8 +640,7 @@ process_ms(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		line_start(&l, "NS");
 		break;
 	}
-	line_echo(&l, tokens, 3, ntokens, &r, true,
-	          st == CACHE_STORED ? shown_cas(ps, cas) : 0);
+	line_echo(&l, tokens, 3, ntokens, &r, &done);
 	line_end(&l, out, r.quiet && st == CACHE_STORED);
 	return LINE_DONE;
 }
@@ -641,7 +676,16 @@ process_md(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	d.invalidate = r.invalidate;
 	d.touch = r.invalidate && r.has_ttl;  /* T without I: a plain delete */
 	d.exptime = r.exptime;
+	/* x and E: later than 1.6.18 (protocol.txt).  x empties the value and
+	 * keeps the item, with F's client flags, as memcached does. */
+	d.remove_value = r.remove_value;
+	d.client_flags = r.client_flags;
+	d.new_cas = r.new_cas;
 	st = store_meta_delete(ps->env->store, r.key, r.nkey, &d);
+	if (st == CACHE_NO_MEMORY) {
+		proto_reply(out, false, "SERVER_ERROR out of memory");
+		return;
+	}
 	if (st == CACHE_STORED) {
 		STATS_INCR(ps->stats, delete_hits);
 		line_start(&l, "HD");
@@ -651,7 +695,7 @@ process_md(struct proto_state *ps, struct token *tokens, size_t ntokens,
 		STATS_INCR(ps->stats, delete_misses);
 		line_start(&l, "NF");
 	}
-	line_echo(&l, tokens, 2, ntokens, &r, false, 0);
+	line_echo(&l, tokens, 2, ntokens, &r, NULL);
 	line_end(&l, out, r.quiet && st == CACHE_STORED);
 }
 
@@ -671,6 +715,7 @@ ma_vivify(struct proto_state *ps, const struct meta_req *r, struct cache_arith_r
 	if (it == NULL)
 		return CACHE_NO_MEMORY;
 	memcpy(item_value(it), digits, len);
+	it->cas = r->new_cas;  /* E; 0: the next */
 	/* Not marked binary even for a b key, as memcached. */
 	st = store_store(ps->env->store, it, CACHE_ADD, 0, &res->cas);
 	cache_item_put(ps->env->cache, it);
@@ -723,6 +768,7 @@ process_ma(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	a.cas = r.cas;
 	a.touch = r.has_ttl;
 	a.exptime = r.exptime;
+	a.new_cas = r.new_cas;
 	st = store_arith(ps->env->store, r.key, r.nkey, &a, &res);
 	if (st == CACHE_NOT_FOUND && r.vivify) {
 		st = ma_vivify(ps, &r, &res);
@@ -755,7 +801,7 @@ process_ma(struct proto_state *ps, struct token *tokens, size_t ntokens,
 			return;
 		}
 		line_start(&l, st == CACHE_EXISTS ? "EX" : st == CACHE_NOT_FOUND ? "NF" : "NS");
-		line_echo(&l, tokens, 2, ntokens, &r, false, 0);
+		line_echo(&l, tokens, 2, ntokens, &r, NULL);
 		line_end(&l, out, false);
 		return;
 	}

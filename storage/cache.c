@@ -369,6 +369,18 @@ do_find(struct cache *c, const char *key, size_t nkey, uint64_t hv)
 	return NULL;
 }
 
+/* The CAS a change gives an item: the client's explicit one (meta E), or
+ * the next unique.  An explicit one raises the counter as an applied
+ * change's does (do_link), so that later uniques stay above it. */
+static uint64_t
+take_cas(struct cache *c, uint64_t explicit_cas)
+{
+	if (explicit_cas == 0)
+		return ATOMIC_ADD(&c->next_cas, 1);
+	atomic_raise(&c->next_cas, explicit_cas);
+	return explicit_cas;
+}
+
 static void
 do_link(struct cache *c, struct item *it, uint64_t hv)
 {
@@ -749,7 +761,10 @@ cache_store_opts(struct cache *c, struct item *it, enum cache_store_mode mode,
 	case CACHE_APPEND:
 	case CACHE_PREPEND:
 		if (old == NULL) {
-			status = CACHE_NOT_STORED;
+			if (o->vivify)
+				it->exptime = o->vivify_exptime;  /* stored as it is */
+			else
+				status = CACHE_NOT_STORED;
 			break;
 		}
 		if (o->compare && cas_mismatch(c, old, o->cas)) {
@@ -769,6 +784,10 @@ cache_store_opts(struct cache *c, struct item *it, enum cache_store_mode mode,
 		linked->stale = stale;
 		/* A stale store keeps the old item's win: one W per invalidation. */
 		linked->win_sent = stale && old->win_sent;
+		if (o->new_cas != 0)
+			linked->cas = o->new_cas;  /* do_link keeps it */
+		if (o->nbytes_out != NULL)
+			*o->nbytes_out = linked->nbytes;
 		if (old != NULL)
 			do_replace(c, old, linked, hv);
 		else
@@ -803,6 +822,7 @@ cache_meta_get(struct cache *c, const char *key, size_t nkey,
 		 * stripe locks (as do_combine does). */
 		it = cache_item_create(c, key, nkey, 0, rd->vivify_exptime, 0);
 		if (it != NULL) {
+			it->cas = rd->new_cas;  /* 0: do_link takes the next */
 			do_link(c, it, hv);
 			effect_set(eff, it);
 			created = true;
@@ -867,12 +887,27 @@ cache_meta_delete(struct cache *c, const char *key, size_t nkey,
 		/* The item stays (readers are served the old value, told X) under
 		 * a new CAS, so that the writer that invalidated can tell its own
 		 * refill from an older one (ms C<old> I is stored stale). */
-		__atomic_store_n(&it->cas, ATOMIC_ADD(&c->next_cas, 1), __ATOMIC_RELAXED);
+		__atomic_store_n(&it->cas, take_cas(c, d->new_cas), __ATOMIC_RELAXED);
 		if (d->touch)
 			__atomic_store_n(&it->exptime, d->exptime, __ATOMIC_RELAXED);
 		it->stale = 1;
 		it->win_sent = 0;
 		effect_set(eff, it);
+	} else if (d->remove_value) {
+		/* Allocating under the stripe lock is safe (cache_meta_get). */
+		struct item *empty = cache_item_create(c, key, nkey, d->client_flags,
+		                                       __atomic_load_n(&it->exptime, __ATOMIC_RELAXED),
+		                                       0);
+
+		if (empty == NULL) {
+			status = CACHE_NO_MEMORY;
+		} else {
+			empty->key_binary = it->key_binary;
+			empty->cas = d->new_cas;  /* 0: do_link takes the next */
+			do_replace(c, it, empty, hv);
+			effect_set(eff, empty);
+			cache_item_put(c, empty);
+		}
 	} else {
 		effect_key(eff, CACHE_CHANGE_DELETE, it);
 		do_unlink(c, it, hv);
@@ -1038,7 +1073,7 @@ cache_arith(struct cache *c, const char *key, size_t nkey, const struct cache_ar
 		memset(item_value(it) + len, ' ', it->nbytes - len);
 		if (a->touch)
 			__atomic_store_n(&it->exptime, a->exptime, __ATOMIC_RELAXED);
-		r->cas = ATOMIC_ADD(&c->next_cas, 1);
+		r->cas = take_cas(c, a->new_cas);
 		__atomic_store_n(&it->cas, r->cas, __ATOMIC_RELAXED);
 		effect_set(eff, it);
 		goto out_unlock;
@@ -1051,6 +1086,7 @@ cache_arith(struct cache *c, const char *key, size_t nkey, const struct cache_ar
 	}
 	memcpy(item_value(fresh), digits, len);
 	fresh->key_binary = it->key_binary;
+	fresh->cas = a->new_cas;  /* 0: do_link takes the next */
 	do_replace(c, it, fresh, hv);
 	r->cas = fresh->cas;
 	effect_set(eff, fresh);

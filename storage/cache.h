@@ -222,6 +222,11 @@ struct cache_store_opts {
 	uint64_t cas;
 	bool invalidate;
 	bool key_binary;
+	uint64_t new_cas;        /* ms E: the stored item's CAS (0: the next) */
+	bool vivify;             /* ms N: APPEND/PREPEND on a miss store the
+	                          * data as a new item, expiring at... */
+	uint32_t vivify_exptime;
+	uint32_t *nbytes_out;    /* ms s: the stored item's size, if not NULL */
 };
 enum cache_status cache_store_opts(struct cache *c, struct item *it,
                                    enum cache_store_mode mode,
@@ -237,6 +242,7 @@ struct cache_meta_read {
 	bool vivify;             /* on a miss, link an empty item with flags 0
 	                          * and vivify_exptime (mg N) */
 	uint32_t vivify_exptime;
+	uint64_t new_cas;        /* mg E: the vivified item's CAS (0: the next) */
 };
 
 /* What the read found, copied under the stripe lock, as it was *before*
@@ -266,14 +272,19 @@ bool cache_meta_claim_win(struct cache *c, struct item *it);
 /* md.  With `compare`, EXISTS unless the item's CAS is `cas`.  Without
  * `invalidate` the item is deleted (DELETE); with it the item stays, is
  * marked stale, loses win_sent and takes a new CAS, and with `touch` a new
- * exptime (a SET of the same value).  CACHE_STORED, CACHE_NOT_FOUND or
- * CACHE_EXISTS. */
+ * exptime (a SET of the same value).  Else with `remove_value` (md x) the
+ * item is replaced by an empty one with `client_flags`, the same exptime
+ * and a new CAS (a SET).  `new_cas` (md E): that new CAS, 0 for the next.
+ * CACHE_STORED, CACHE_NOT_FOUND, CACHE_EXISTS or CACHE_NO_MEMORY. */
 struct cache_meta_delete {
 	bool compare;
 	uint64_t cas;
 	bool invalidate;
 	bool touch;
 	uint32_t exptime;
+	bool remove_value;
+	uint32_t client_flags;
+	uint64_t new_cas;
 };
 enum cache_status cache_meta_delete(struct cache *c, const char *key, size_t nkey,
                                     const struct cache_meta_delete *d,
@@ -289,6 +300,7 @@ struct cache_arith {
 	bool touch;              /* on success also set exptime (ma T), in the
 	                          * same logged SET */
 	uint32_t exptime;
+	uint64_t new_cas;        /* ma E: the result's CAS (0: the next) */
 };
 struct cache_arith_result {
 	uint64_t value;

@@ -30,8 +30,10 @@
 #
 # memcached 1.6.18 is what cairn must match.  Features that protocol.txt
 # documents only for later versions (mg/ms/md/ma E, ms s and N, md x) are
-# refused or ignored by 1.6.18; those cases pin 1.6.18's answer (see
-# meta-notes.md).
+# refused or ignored by 1.6.18 and served by cairn as protocol.txt says:
+# those steps expect NEWER(1.6.18's reply, cairn's reply), the first
+# checked against memcached, the second against cairn.  Elsewhere an
+# example of an invalid flag is one both refuse (K, S, Y).
 #
 # Run: /usr/bin/python3 test_meta.py --bin PATH   (or CAIRN_BIN=PATH)
 
@@ -75,8 +77,34 @@ FLAGS16 = b"k s t c f h l u v O1 P L T0 N0 R0 I"
 FLAGS17 = FLAGS16 + b" C1"
 
 
+class NEWER:
+    """A step whose reply differs on purpose: memcached 1.6.18 lacks the
+    feature (first reply), cairn has it as protocol.txt describes it."""
+
+    def __init__(self, memcached_reply, cairn_reply):
+        self.memcached_reply, self.cairn_reply = memcached_reply, cairn_reply
+
+    def pick(self):
+        return self.memcached_reply if harness.is_memcached() else self.cairn_reply
+
+
 def CAS(name):
     return b"{{cas:" + name.encode() + b"}}"
+
+
+def E(name, n):
+    """An E flag: the CAS bound to `name` plus n (above every CAS handed out
+    so far, so above the cut of the last flush_all)."""
+    return b"E{{%s+%d}}" % (name.encode(), n)
+
+
+def CASIS(name, n):
+    """A CAS that must be the one bound to `name` plus n."""
+    return b"{{casis:%s+%d}}" % (name.encode(), n)
+
+
+BASE = (b"set base 0 0 1\r\nb\r\ngets base\r\n",
+        b"STORED\r\nVALUE base 0 1 {{cas:B}}\r\nb\r\nEND\r\n")
 
 
 def TTL(n):
@@ -227,7 +255,7 @@ TABLE = {
         (b"mg a q\r\nmn\r\n", b"HD\r\nMN\r\n"),
         (b"mg a q v k O2\r\nmn\r\n", b"VA 1 ka O2\r\nx\r\nMN\r\n")],
     "mg_q_errors_still_sent": [
-        (b"mg a x q\r\nmg zz x q\r\nmg zz q q\r\nmn\r\n",
+        (b"mg a Y q\r\nmg zz Y q\r\nmg zz q q\r\nmn\r\n",
          INVALID_FLAG + INVALID_FLAG + DUP_FLAG + b"MN\r\n")],
     "mg_q_pipeline_with_opaques": [
         (b"set a 0 0 1\r\n1\r\nset c 5 0 2\r\n33\r\n", b"STORED\r\nSTORED\r\n"),
@@ -333,13 +361,20 @@ TABLE = {
     # --- mg: errors ----------------------------------------------------------
     "mg_invalid_flags": [
         (b"set a 0 0 1\r\nx\r\n", b"STORED\r\n"),
-        (b"mg a x\r\n", INVALID_FLAG), (b"mg a 1\r\n", INVALID_FLAG),
+        (b"mg a Y\r\n", INVALID_FLAG), (b"mg a 1\r\n", INVALID_FLAG),
         (b"mg a -\r\n", INVALID_FLAG), (b"mg a S5 v\r\n", INVALID_FLAG),
-        (b"mg a K v\r\n", INVALID_FLAG), (b"mg zz x\r\n", INVALID_FLAG),
+        (b"mg a K v\r\n", INVALID_FLAG), (b"mg zz Y\r\n", INVALID_FLAG),
         (b"mg a noreply\r\n", INVALID_FLAG)],
-    "mg_flags_added_after_1_6_18_refused": [
+    # E: the CAS of what mg changes, i.e. an item N vivifies; x is md's
+    "mg_E_and_x_added_after_1_6_18": [
+        BASE,
         (b"set a 0 0 1\r\nx\r\n", b"STORED\r\n"),
-        (b"mg a E5 v\r\n", INVALID_FLAG)],
+        (b"mg a E5 v\r\n", NEWER(INVALID_FLAG, b"VA 1\r\nx\r\n")),
+        (b"mg a x v\r\n", NEWER(INVALID_FLAG, b"VA 1\r\nx\r\n")),
+        (b"mg vv N30 " + E("B", 1000) + b" c\r\n",
+         NEWER(INVALID_FLAG, b"HD c" + CASIS("B", 1000) + b" W\r\n")),
+        (b"mg vv c\r\n", NEWER(b"EN\r\n", b"HD c" + CASIS("B", 1000) + b" Z\r\n")),
+        (b"mg a E5 c\r\n", NEWER(INVALID_FLAG, b"HD c" + CAS("A") + b"\r\n"))],
     "mg_duplicate_flags": [
         (b"set a 0 0 1\r\nx\r\n", b"STORED\r\n"),
         (b"mg a v v\r\n", DUP_FLAG), (b"mg a O1 O2\r\n", DUP_FLAG),
@@ -361,11 +396,11 @@ TABLE = {
     # earlier token's); the ms mode is checked after the opaque's length
     "error_precedence": [
         (b"mg a Tx Dx\r\n", BAD_DELTA), (b"mg a Dx Tx\r\n", BAD_TOKEN),
-        (b"mg a Tx x\r\n", INVALID_FLAG), (b"mg a Tx v v\r\n", DUP_FLAG),
+        (b"mg a Tx Y\r\n", INVALID_FLAG), (b"mg a Tx v v\r\n", DUP_FLAG),
         (b"ms a 1 Tx Fx\r\nx\r\n", BAD_TOKEN), (b"ms a 1 Fx Tx\r\nx\r\n", BAD_TOKEN),
         (b"ms a 1 Fx MX\r\nx\r\n", BAD_FMT),
         (b"ms a 1 MX O" + b"1" * 32 + b"\r\nx\r\n", MS_BAD_MODE),
-        (b"md a Tx x\r\n", INV_OR_DUP), (b"ma a MX Dx\r\n", INV_OR_DUP)],
+        (b"md a Tx Y\r\n", INV_OR_DUP), (b"ma a MX Dx\r\n", INV_OR_DUP)],
     "mg_whitespace": [
         (b"set c 0 0 1\r\nx\r\n", b"STORED\r\n"),
         (b"mg c  v\r\n", b"VA 1\r\nx\r\n"), (b"mg  c v\r\n", b"VA 1\r\nx\r\n"),
@@ -534,7 +569,7 @@ TABLE = {
         (b"ms nf 1 C1 q k\r\na\r\nmn\r\n", b"NF knf\r\nMN\r\n"),
         (b"ms zz 1 MA q\r\na\r\nmn\r\n", b"NS\r\nMN\r\n")],
     "ms_q_errors_still_sent": [
-        (b"ms m 1 x q\r\nz\r\n", INVALID_FLAG),
+        (b"ms m 1 Y q\r\nz\r\n", INVALID_FLAG),
         (b"ms m 1 MX q\r\nz\r\n", MS_BAD_MODE),
         (b"ms m 1 q\r\ngg\r\n", BAD_CHUNK + b"ERROR\r\n")],
 
@@ -554,22 +589,40 @@ TABLE = {
     "ms_data_not_terminated_by_crlf": [(b"ms a 1\r\nx\nz", BAD_CHUNK),
                                        (b"mg a v\r\n", b"EN\r\n")],
     "ms_invalid_flag_swallows_data": [
-        (b"ms m 1 x\r\ng\r\n", INVALID_FLAG), (b"ms m 1 noreply\r\nx\r\n", INVALID_FLAG),
+        (b"ms m 1 Y\r\ng\r\n", INVALID_FLAG), (b"ms m 1 noreply\r\nx\r\n", INVALID_FLAG),
         (b"ms m 1 2\r\nx\r\n", INVALID_FLAG), (b"ms m 1 F 5\r\ng\r\n", INVALID_FLAG),
         (b"mg m v\r\n", b"EN\r\n")],
-    "ms_flags_added_after_1_6_18_refused": [
-        (b"ms a 1 E5\r\ny\r\n", INVALID_FLAG), (b"ms a 1 S5\r\ny\r\n", INVALID_FLAG)],
-    # 1.6.18 has no ms s (return size) nor ms N (vivify on append): ignored
-    "ms_s_and_N_ignored": [
-        (b"ms a 1 s\r\ny\r\n", b"HD\r\n"),
-        (b"ms zz 1 MA N30\r\ny\r\n", b"NS\r\n"), (b"mg zz v\r\n", b"EN\r\n")],
+    # E: the stored item's CAS; S is no flag in either.  The E values are
+    # above every CAS handed out so far (E()): one below the cut of the
+    # last flush_all counts as flushed (memcached's flush compares CAS
+    # values the same way)
+    "ms_E_added_after_1_6_18": [
+        BASE,
+        (b"ms a 1 " + E("B", 1000) + b" c\r\ny\r\n",
+         NEWER(INVALID_FLAG, b"HD c" + CASIS("B", 1000) + b"\r\n")),
+        (b"mg a c v\r\n", NEWER(b"EN\r\n", b"VA 1 c" + CASIS("B", 1000) + b"\r\ny\r\n")),
+        (b"ms a 1 MA " + E("B", 2000) + b" c\r\nz\r\n",
+         NEWER(INVALID_FLAG, b"HD c" + CASIS("B", 2000) + b"\r\n")),
+        (b"gets a\r\n", NEWER(b"END\r\n",
+                                b"VALUE a 0 2 " + CASIS("B", 2000) + b"\r\nyz\r\nEND\r\n")),
+        (b"ms a 1 S5\r\ny\r\n", INVALID_FLAG)],
+    # 1.6.18 ignores ms s (the stored size) and N (append/prepend vivify)
+    "ms_s_and_N_added_after_1_6_18": [
+        (b"ms a 1 s\r\ny\r\n", NEWER(b"HD\r\n", b"HD s1\r\n")),
+        (b"ms a 2 MA s\r\nzz\r\n", NEWER(b"HD\r\n", b"HD s3\r\n")),
+        (b"ms zz 1 MA N30 s\r\ny\r\n", NEWER(b"NS\r\n", b"HD s1\r\n")),
+        (b"mg zz v t\r\n", NEWER(b"EN\r\n", b"VA 1 t{{ttl:30}}\r\ny\r\n")),
+        (b"ms zp 1 MP N0\r\np\r\n", NEWER(b"NS\r\n", b"HD\r\n")),
+        (b"mg zp v t\r\n", NEWER(b"EN\r\n", b"VA 1 t-1\r\np\r\n")),
+        (b"ms none 1 MR s\r\ny\r\n", b"NS\r\n")],
     "ms_other_commands_flags_accepted": [
         (b"ms m 1 v\r\ng\r\nms m 1 t\r\ng\r\nms m 1 N30\r\ng\r\nms m 1 R30\r\ng\r\n"
          b"ms m 1 D5 J5\r\ng\r\nms m 1 h l u f\r\ng\r\n",
          b"HD\r\nHD\r\nHD\r\nHD\r\nHD\r\nHD\r\n")],
     "ms_duplicate_flag": [(b"ms m 1 T1 T2\r\ng\r\n", DUP_FLAG), (b"mg m v\r\n", b"EN\r\n")],
     "ms_16_flags_is_the_limit": [
-        (b"ms a 1 " + FLAGS16 + b"\r\n1\r\n", b"HD ka c" + CAS("A") + b" O1\r\n"),
+        (b"ms a 1 " + FLAGS16 + b"\r\n1\r\n",
+         NEWER(b"HD ka c" + CAS("A") + b" O1\r\n", b"HD ka s1 c" + CAS("A") + b" O1\r\n")),
         # refused before the length is read: the data line is a command
         (b"ms a 1 " + FLAGS17 + b"\r\n1\r\n", TOO_MANY + b"ERROR\r\n")],
 
@@ -625,12 +678,26 @@ TABLE = {
              (b"md ### b\r\n", INV_OR_DUP)],
     "md_errors": [
         (b"set d 0 0 1\r\nx\r\n", b"STORED\r\n"),
-        (b"md d x\r\n", INV_OR_DUP), (b"md d Cx\r\n", INV_OR_DUP),
+        (b"md d Y\r\n", INV_OR_DUP), (b"md d Cx\r\n", INV_OR_DUP),
         (b"md d T\r\n", INV_OR_DUP), (b"md d I I\r\n", INV_OR_DUP),
-        (b"md d M\r\n", INV_OR_DUP), (b"md d E5\r\n", INV_OR_DUP),
+        (b"md d M\r\n", INV_OR_DUP), (b"md d Ex\r\n", INV_OR_DUP),
         (b"md d O" + b"1" * 32 + b"\r\n", OPAQUE_LONG),
-        (b"md d x q\r\nmn\r\n", INV_OR_DUP + b"MN\r\n"),
+        (b"md d Y q\r\nmn\r\n", INV_OR_DUP + b"MN\r\n"),
         (b"get d\r\n", b"VALUE d 0 1\r\nx\r\nEND\r\n")],
+    # x empties the value and keeps the item (client flags from F); E is
+    # the CAS of the item x or I leaves
+    "md_x_and_E_added_after_1_6_18": [
+        BASE,
+        (b"set d 5 0 1\r\nx\r\n", b"STORED\r\n"),
+        (b"md d x\r\n", NEWER(INV_OR_DUP, b"HD\r\n")),
+        (b"mg d v f\r\n", NEWER(b"VA 1 f5\r\nx\r\n", b"VA 0 f0\r\n\r\n")),
+        (b"md d x F7 " + E("B", 1000) + b"\r\n", NEWER(INV_OR_DUP, b"HD\r\n")),
+        (b"mg d c f s v\r\n", NEWER(b"VA 1 c" + CAS("A") + b" f5 s1\r\nx\r\n",
+                                     b"VA 0 c" + CASIS("B", 1000) + b" f7 s0\r\n\r\n")),
+        (b"md d I " + E("B", 2000) + b"\r\n", NEWER(INV_OR_DUP, b"HD\r\n")),
+        (b"mg d c\r\n", NEWER(b"HD c" + CAS("A") + b"\r\n",
+                               b"HD c" + CASIS("B", 2000) + b" X W\r\n")),
+        (b"md none x\r\n", NEWER(INV_OR_DUP, b"NF\r\n"))],
     "md_other_commands_flags_accepted": [(b"set d 0 0 1\r\nx\r\n", b"STORED\r\n"),
                                          (b"md d f h l u t N5 R5 D5 J5 F5 MS v c s\r\n",
                                           b"HD\r\n"),
@@ -719,13 +786,23 @@ TABLE = {
                     (b"ma n v MA\r\n", MA_BAD_MODE),
                     (b"ma n v M\r\n", INV_OR_DUP), (b"ma n v MII\r\n", INV_OR_DUP),
                     (b"mg n v\r\n", b"VA 1\r\n1\r\n")],
+    # E: the CAS of the result, also of an item N creates
+    "ma_E_added_after_1_6_18": [
+        BASE,
+        (b"set n 0 0 1\r\n1\r\n", b"STORED\r\n"),
+        (b"ma n " + E("B", 1000) + b" c v\r\n",
+         NEWER(INV_OR_DUP, b"VA 1 c" + CASIS("B", 1000) + b"\r\n2\r\n")),
+        (b"gets n\r\n", NEWER(b"VALUE n 0 1 " + CAS("A") + b"\r\n1\r\nEND\r\n",
+                                b"VALUE n 0 1 " + CASIS("B", 1000) + b"\r\n2\r\nEND\r\n")),
+        (b"ma nn N0 J5 " + E("B", 2000) + b" c v\r\n",
+         NEWER(INV_OR_DUP, b"VA 1 c" + CASIS("B", 2000) + b"\r\n5\r\n"))],
     "ma_bad_tokens": [
         (b"set n 0 0 1\r\n1\r\n", b"STORED\r\n"),
         (b"ma n v D18446744073709551616\r\n", INV_OR_DUP), (b"ma n v D-1\r\n", INV_OR_DUP),
         (b"ma n v Dx\r\n", INV_OR_DUP), (b"ma n v D\r\n", INV_OR_DUP),
         (b"ma n N0 Jx v\r\n", INV_OR_DUP), (b"ma n Nx\r\n", INV_OR_DUP),
         (b"ma n T\r\n", INV_OR_DUP), (b"ma n Cx\r\n", INV_OR_DUP),
-        (b"ma n x\r\n", INV_OR_DUP), (b"ma n E5\r\n", INV_OR_DUP),
+        (b"ma n Y\r\n", INV_OR_DUP), (b"ma n Ex\r\n", INV_OR_DUP),
         (b"ma n v v\r\n", INV_OR_DUP),
         (b"ma zz O" + b"1" * 32 + b"\r\n", OPAQUE_LONG),
         (b"mg n v\r\n", b"VA 1\r\n1\r\n")],
@@ -861,7 +938,7 @@ TABLE = {
 }
 
 
-_PH_RE = re.compile(rb"\{\{(cas|ttl|nttl|la):([A-Za-z0-9_]+)\}\}")
+_PH_RE = re.compile(rb"\{\{(cas|casis|ttl|nttl|la):([A-Za-z0-9_+]+)\}\}")
 _REF_RE = re.compile(rb"\{\{([A-Za-z_]\w*)([+-]\d+)?\}\}")
 
 
@@ -895,6 +972,10 @@ class Template:
                         if ov == v:
                             return "cas %s = %d equals cas %s" % (arg, v, other)
                     ctx[arg] = v
+            elif kind == "casis":
+                name, plus = arg.split("+")
+                if ctx.get(name, -1) + int(plus) != v:
+                    return "cas %d is not %s+%s" % (v, name, plus)
             elif kind == "ttl":
                 n = int(arg)
                 if not n - 2 <= v <= n:
@@ -954,6 +1035,8 @@ class MetaTable(harness.SharedServerTest):
         try:
             for i, step in enumerate(steps):
                 req, expect = step[0], step[1]
+                if isinstance(expect, NEWER):
+                    expect = expect.pick()
                 sentinel = step[2] if len(step) > 2 else True
                 req = substitute(req, ctx)
                 if req:
@@ -1205,7 +1288,7 @@ class MetaDynamic(harness.SharedServerTest):
 
     def test_ms_invalid_flag_swallows_large_block(self):
         big = b"y" * 2000000
-        self.c.send(b"ms a %d x\r\n" % len(big) + big + b"\r\nmn\r\n")
+        self.c.send(b"ms a %d Y\r\n" % len(big) + big + b"\r\nmn\r\n")
         self.assertEqual(self.c.read_exact(len(INVALID_FLAG) + 4, timeout=20),
                          INVALID_FLAG + b"MN\r\n")
 

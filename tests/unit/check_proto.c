@@ -859,7 +859,7 @@ START_TEST(test_meta_ms_waits_for_its_data_block_like_set)
 	EXPECT("ms k 10 T0 c\r\n0123456789\r\n", "HD c1\r\n");
 	EXPECT("mg k v s\r\n", "VA 10 s10\r\n0123456789\r\n");
 	/* A refused line swallows the block, even across calls. */
-	EXPECT("ms k 3 x\r\n", "CLIENT_ERROR invalid flag\r\n");
+	EXPECT("ms k 3 Y\r\n", "CLIENT_ERROR invalid flag\r\n");
 	EXPECT("abc\r\nmn\r\n", "MN\r\n");
 }
 END_TEST
