@@ -436,6 +436,7 @@ send_snapshot_chunk(struct primary_conn *pc)
 		items[n].cas = it.cas;
 		items[n].value.data = (uint8_t *)it.value;
 		items[n].value.len = it.nbytes;
+		items[n].marks = it.marks;
 		ptrs[n] = &items[n];
 		bytes += it.nkey + it.nbytes;
 		n++;

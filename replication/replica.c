@@ -275,9 +275,10 @@ handle_snapshot_chunk(struct replica_link *l, const Cairn__Repl__SnapshotChunk *
 	for (i = 0; i < c->n_items; i++) {
 		const Cairn__Repl__Item *it = c->items[i];
 
-		if (it->key.len == 0 || it->key.len > CACHE_KEY_MAX) {
+		if (it->key.len == 0 || it->key.len > CACHE_KEY_MAX ||
+		    (it->marks & ~CACHE_MARKS_ALL) != 0) {
 			free(items);
-			link_lost(l->rs, "bad key in snapshot");
+			link_lost(l->rs, "bad item in snapshot");
 			return false;
 		}
 		items[i].type = CACHE_CHANGE_SET;
@@ -288,6 +289,7 @@ handle_snapshot_chunk(struct replica_link *l, const Cairn__Repl__SnapshotChunk *
 		items[i].cas = it->cas;
 		items[i].value = (const char *)it->value.data;
 		items[i].nbytes = (uint32_t)it->value.len;
+		items[i].marks = (uint8_t)it->marks;
 	}
 	rc = persist_full_sync_items(l->rs->persist, items, c->n_items);
 	free(items);

@@ -199,6 +199,25 @@ item_free(struct cache *c, struct item *it)
 	free(it);
 }
 
+/* An item's marks as CACHE_MARK_* bits (stripe lock held, or the item not
+ * linked yet). */
+static uint8_t
+item_marks(const struct item *it)
+{
+	return (uint8_t)((it->key_binary ? CACHE_MARK_KEY_BINARY : 0) |
+	                 (it->stale ? CACHE_MARK_STALE : 0) |
+	                 (it->win_sent ? CACHE_MARK_WIN_SENT : 0));
+}
+
+void
+cache_item_set_marks(struct item *it, uint8_t marks)
+{
+	assert((marks & ~CACHE_MARKS_ALL) == 0);
+	it->key_binary = (marks & CACHE_MARK_KEY_BINARY) != 0;
+	it->stale = (marks & CACHE_MARK_STALE) != 0;
+	it->win_sent = (marks & CACHE_MARK_WIN_SENT) != 0;
+}
+
 void
 cache_item_put(struct cache *c, struct item *it)
 {
@@ -269,6 +288,7 @@ effect_set(struct cache_effect *eff, struct item *it)
 	eff->change.cas = it->cas;
 	eff->change.value = it->data + it->nkey;
 	eff->change.nbytes = it->nbytes;
+	eff->change.marks = item_marks(it);
 }
 
 void
@@ -720,10 +740,12 @@ cas_mismatch(const struct cache *c, const struct item *old, uint64_t cas)
 	return !c->use_cas || __atomic_load_n(&old->cas, __ATOMIC_RELAXED) != cas;
 }
 
-enum cache_status
-cache_store_opts(struct cache *c, struct item *it, enum cache_store_mode mode,
-                 const struct cache_store_opts *o, uint64_t *cas_out,
-                 struct cache_effect *eff)
+/* cache_store_opts(); with keep_marks, `it` comes with the marks it was
+ * logged with (cache_apply) instead of taking them from the command. */
+static enum cache_status
+do_store(struct cache *c, struct item *it, enum cache_store_mode mode,
+         const struct cache_store_opts *o, bool keep_marks, uint64_t *cas_out,
+         struct cache_effect *eff)
 {
 	uint64_t hv = hash_key(item_key(it), it->nkey);
 	pthread_mutex_t *stripe = stripe_of(c, hv);
@@ -778,12 +800,14 @@ cache_store_opts(struct cache *c, struct item *it, enum cache_store_mode mode,
 			linked->key_binary = old->key_binary;
 		break;
 	}
-	if (status == CACHE_STORED) {
+	if (status == CACHE_STORED && !keep_marks) {
 		if (linked == it)
 			linked->key_binary = o->key_binary;
 		linked->stale = stale;
 		/* A stale store keeps the old item's win: one W per invalidation. */
 		linked->win_sent = stale && old->win_sent;
+	}
+	if (status == CACHE_STORED) {
 		if (o->new_cas != 0)
 			linked->cas = o->new_cas;  /* do_link keeps it */
 		if (o->nbytes_out != NULL)
@@ -802,6 +826,14 @@ cache_store_opts(struct cache *c, struct item *it, enum cache_store_mode mode,
 	if (status == CACHE_STORED)
 		maybe_grow(c);
 	return status;
+}
+
+enum cache_status
+cache_store_opts(struct cache *c, struct item *it, enum cache_store_mode mode,
+                 const struct cache_store_opts *o, uint64_t *cas_out,
+                 struct cache_effect *eff)
+{
+	return do_store(c, it, mode, o, false, cas_out, eff);
 }
 
 struct item *
@@ -855,14 +887,19 @@ cache_meta_get(struct cache *c, const char *key, size_t nkey,
 }
 
 bool
-cache_meta_claim_win(struct cache *c, struct item *it)
+cache_meta_claim_win(struct cache *c, struct item *it, struct cache_effect *eff)
 {
 	pthread_mutex_t *stripe = stripe_of(c, hash_key(item_key(it), it->nkey));
 	bool won;
 
+	effect_clear(eff);
 	pthread_mutex_lock(stripe);
 	won = !it->win_sent;
 	it->win_sent = 1;
+	/* An item replaced or deleted meanwhile is no longer the key's: its
+	 * SET would bring it back. */
+	if (won && it->linked)
+		effect_set(eff, it);
 	pthread_mutex_unlock(stripe);
 	return won;
 }
@@ -1199,7 +1236,8 @@ cache_apply(struct cache *c, const struct cache_change *ch)
 		if (ch->nbytes > 0)  /* an empty value may come as NULL (protobuf) */
 			memcpy(item_value(it), ch->value, ch->nbytes);
 		it->cas = ch->cas;
-		status = cache_store(c, it, CACHE_SET, 0, NULL, NULL);
+		cache_item_set_marks(it, ch->marks);
+		status = do_store(c, it, CACHE_SET, &(struct cache_store_opts){0}, true, NULL, NULL);
 		cache_item_put(c, it);
 		break;
 	case CACHE_CHANGE_DELETE:

@@ -130,6 +130,13 @@ enum cache_change_type {
 	CACHE_CHANGE_EVICT = 5,  /* key evicted for memory */
 };
 
+/* An item's meta marks (struct item's key_binary, stale and win_sent) as
+ * one byte: what a SET carries to the log, the checkpoint and replicas. */
+#define CACHE_MARK_KEY_BINARY 0x01
+#define CACHE_MARK_STALE      0x02
+#define CACHE_MARK_WIN_SENT   0x04
+#define CACHE_MARKS_ALL       0x07
+
 struct cache_change {
 	enum cache_change_type type;
 	const char *key;       /* SET, DELETE, TOUCH, EVICT */
@@ -140,6 +147,7 @@ struct cache_change {
 	uint64_t cas;          /* SET; FLUSH now: the first CAS that survives */
 	const char *value;     /* SET: nbytes bytes (no "\r\n") */
 	uint32_t nbytes;
+	uint8_t marks;         /* SET: CACHE_MARK_* bits */
 };
 
 /* What one call changed, if anything.  For a keyed change, `item` holds a
@@ -192,6 +200,10 @@ struct item *cache_item_create(struct cache *c, const char *key, size_t nkey,
  * items would be a loss). */
 struct item *cache_item_create_unevicting(struct cache *c, const char *key, size_t nkey,
                                           uint32_t flags, uint32_t exptime, uint32_t nbytes);
+
+/* Give an item not linked yet (a checkpoint's, a replayed SET's) the
+ * marks it was logged with (CACHE_MARK_* bits). */
+void cache_item_set_marks(struct item *it, uint8_t marks);
 
 /* Drop a reference; the last one frees the item.  NULL is a no-op. */
 void cache_item_put(struct cache *c, struct item *it);
@@ -266,8 +278,10 @@ struct item *cache_meta_get(struct cache *c, const char *key, size_t nkey,
                             struct cache_meta_view *view, struct cache_effect *eff);
 
 /* Mark `it` win_sent; true when this call did (no other reader won
- * before).  Not a change of the contents: no effect. */
-bool cache_meta_claim_win(struct cache *c, struct item *it);
+ * before).  A won claim on an item still linked is a change, described in
+ * *eff as the SET of the item with its new marks: a replica or a restarted
+ * node must not hand the same win out again. */
+bool cache_meta_claim_win(struct cache *c, struct item *it, struct cache_effect *eff);
 
 /* md.  With `compare`, EXISTS unless the item's CAS is `cas`.  Without
  * `invalidate` the item is deleted (DELETE); with it the item stays, is
@@ -376,7 +390,7 @@ void cache_journal_evictions(struct cache *c, bool on);
 size_t cache_drain_evictions(struct cache *c, cache_evicted_fn *fn, void *arg);
 
 /* Apply a change that was made elsewhere (WAL replay, checkpoint load, a
- * primary's stream), keeping its CAS.  SET returns CACHE_NO_MEMORY if the
+ * primary's stream), keeping its CAS and a SET's marks.  SET returns CACHE_NO_MEMORY if the
  * item cannot be allocated, DELETE/TOUCH/EVICT of a missing key
  * CACHE_NOT_FOUND, everything else CACHE_STORED. */
 enum cache_status cache_apply(struct cache *c, const struct cache_change *change);

@@ -4,9 +4,16 @@
  *
  * NAMED DATABASES
  *   "items"  key:   the item key (1..250 bytes)
- *            value: flags u32 | exptime u32 | cas u64 | value bytes
- *                   (little-endian; exptime absolute unix seconds, 0 = never)
- *   "meta"   "format"      -> u32, CKPT_FORMAT_VERSION
+ *            value: flags u32 | exptime u32 | cas u64 | marks u8 | value bytes
+ *                   (little-endian; exptime absolute unix seconds, 0 = never;
+ *                   marks: the item's meta marks, CACHE_MARK_* bits, as an
+ *                   MSET record carries them in the WAL)
+ *   "meta"   "format"      -> u32, CKPT_FORMAT_VERSION (2).  Format 1 had no
+ *                             marks byte; an open rewrites a format 1
+ *                             checkpoint's items once with marks 0 (in the
+ *                             same transaction as the new format number), so
+ *                             an older binary refuses the result instead of
+ *                             misreading it
  *            "applied_lsn" -> u64, the last WAL record folded in
  *            "flush_at"    -> u64, a pending delayed flush_all (0: none)
  *            "max_cas"     -> u64, the highest CAS unique of any SET or
@@ -41,9 +48,11 @@
 
 #include "storage/log.h"
 
-#define CKPT_FORMAT_VERSION 1
+#define CKPT_FORMAT_VERSION 2
+#define CKPT_FORMAT_NO_MARKS 1  /* the format before the marks byte: upgraded on open */
 #define CKPT_MAP_INITIAL ((size_t)256 << 20)
-#define CKPT_ITEM_HDR 16   /* flags + exptime + cas */
+#define CKPT_ITEM_HDR 17   /* flags + exptime + cas + marks */
+#define CKPT_OFF_MARKS 16
 
 struct ckpt {
 	MDB_env *env;
@@ -167,6 +176,55 @@ ensure_max_cas(MDB_txn *txn, struct ckpt *ck)
 	return rc != MDB_NOTFOUND ? rc : meta_put_u64(txn, ck->meta, "max_cas", max);
 }
 
+/* A format 1 checkpoint's items gain a marks byte (0: format 1 had no
+ * marks), each rewritten in place by the cursor.  Once, at the open that
+ * finds format 1. */
+static int
+add_marks_byte(MDB_txn *txn, struct ckpt *ck)
+{
+	const size_t old_hdr = CKPT_ITEM_HDR - 1;
+	unsigned char *buf = NULL;
+	size_t cap = 0;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, ck->items, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size < old_hdr) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if (cap < v.mv_size + 1) {
+			unsigned char *p = realloc(buf, v.mv_size + 1);
+
+			if (p == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			buf = p;
+			cap = v.mv_size + 1;
+		}
+		/* Copied out first: v points into the page being rewritten. */
+		memcpy(buf, v.mv_data, old_hdr);
+		buf[CKPT_OFF_MARKS] = 0;
+		memcpy(buf + CKPT_ITEM_HDR, (unsigned char *)v.mv_data + old_hdr, v.mv_size - old_hdr);
+		v.mv_data = buf;
+		v.mv_size++;
+		if ((rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	free(buf);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	log_msg(LOG_ALWAYS, "checkpoint %s: format %d upgraded to %d (items gained meta marks)",
+	        ck->path, CKPT_FORMAT_NO_MARKS, CKPT_FORMAT_VERSION);
+	return meta_put_u64(txn, ck->meta, "format", CKPT_FORMAT_VERSION);
+}
+
 /* The highest CAS of the changes (SET's unique, FLUSH's threshold). */
 static uint64_t
 changes_max_cas(const struct cache_change *ch, size_t n, size_t stride)
@@ -209,7 +267,9 @@ open_env(struct ckpt *ck, size_t map_size)
 		rc = meta_put_u64(txn, ck->meta, "format", CKPT_FORMAT_VERSION);
 		format = CKPT_FORMAT_VERSION;
 	}
-	if (rc == 0 && format != CKPT_FORMAT_VERSION)
+	if (rc == 0 && format == CKPT_FORMAT_NO_MARKS)
+		rc = add_marks_byte(txn, ck);
+	else if (rc == 0 && format != CKPT_FORMAT_VERSION)
 		rc = MDB_VERSION_MISMATCH;
 	if (rc == 0)
 		rc = ensure_max_cas(txn, ck);
@@ -346,7 +406,8 @@ decode_item(const MDB_val *k, const MDB_val *v, struct cache_change *set)
 	set->cas = get_u64(p + 8);
 	set->value = (const char *)p + CKPT_ITEM_HDR;
 	set->nbytes = (uint32_t)(v->mv_size - CKPT_ITEM_HDR);
-	return true;
+	set->marks = p[CKPT_OFF_MARKS];
+	return (set->marks & ~CACHE_MARKS_ALL) == 0;
 }
 
 int
@@ -421,6 +482,7 @@ apply_one(MDB_txn *txn, struct ckpt *ck, const struct cache_change *ch)
 		put_u32(p, ch->flags);
 		put_u32(p + 4, ch->exptime);
 		put_u64(p + 8, ch->cas);
+		p[CKPT_OFF_MARKS] = ch->marks;
 		memcpy(p + CKPT_ITEM_HDR, ch->value, ch->nbytes);
 		return 0;
 	case CACHE_CHANGE_DELETE:

@@ -320,8 +320,20 @@ store_meta_get(struct store *s, const char *key, size_t nkey,
 bool
 store_meta_claim_win(struct store *s, struct item *it)
 {
-	/* Not logged: see store.h. */
-	return cache_meta_claim_win(s->cache, it);
+	pthread_mutex_t *lock = writer_lock(s, item_key(it), it->nkey);
+	struct cache_effect eff;
+	bool won = false;
+
+	pthread_mutex_lock(lock);
+	/* A follower's marks are its primary's: a win it claimed could not be
+	 * logged, and would be handed out again by the primary. */
+	if (!s->follower) {
+		before_change(s, item_key(it), it->nkey, true);
+		won = cache_meta_claim_win(s->cache, it, &eff);
+		log_effect(s, &eff);
+	}
+	pthread_mutex_unlock(lock);
+	return won;
 }
 
 enum cache_status

@@ -84,15 +84,21 @@ void store_flush(struct store *s, uint32_t when);
 /* The meta protocol's changes (node/proto_meta.h): as the cache_* functions
  * of the same names (storage/cache.h), plus the log.
  *
- * What the log does NOT carry yet: the per-item meta marks key_binary,
- * stale and win_sent (struct item).  A change is logged as its physical
- * after-image (SET with value, flags, exptime and CAS; TOUCH; DELETE), and
- * the WAL record has no field for the marks, so after a WAL replay, a
- * checkpoint load or on a replica an item comes back unmarked: not stale
- * (mg says no X, no W/Z), no win sent, and `k` prints its key plain.  An
- * md I is logged as a SET of the same value under its new CAS and TTL, so
- * its CAS and TTL do survive.  store_meta_claim_win() changes only the
- * win_sent mark and logs nothing. */
+ * The per-item meta marks key_binary, stale and win_sent (struct item)
+ * travel with the item: every SET in the log, the checkpoint and a full
+ * sync's snapshot carries them (CACHE_MARK_*), and replay, a checkpoint
+ * load and a replica restore them, so mg shows the same X, W/Z and k on
+ * every node and after a restart, as CAS uniques are the same.  An md I is
+ * logged as the SET of the same value under its new CAS, TTL and marks.
+ *
+ * store_meta_claim_win() is a change too: a won claim is logged as the SET
+ * of the item (same value and CAS) with win_sent, so that a replica, once
+ * promoted, or a restarted node says Z and never hands the same win out a
+ * second time.  A full SET rather than a record of its own: it is an
+ * after-image like every other (replay, checkpoint folding and replicas
+ * need nothing new), and a win is handed out once per invalidation or
+ * recache, not per read.  A follower claims nothing (false: mg says Z):
+ * the win is its primary's to hand out. */
 enum cache_status store_store_opts(struct store *s, struct item *it,
                                    enum cache_store_mode mode,
                                    const struct cache_store_opts *o, uint64_t *cas_out);

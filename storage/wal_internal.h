@@ -34,7 +34,8 @@
 
 /* Segment header (specified in wal_writer.c). */
 #define WAL_MAGIC "CAIRNWAL"
-#define WAL_FORMAT_VERSION 1      /* bump when a reader of the old format cannot read the new */
+#define WAL_FORMAT_VERSION 2      /* bump when a reader of the old format cannot read the new */
+#define WAL_FORMAT_OLDEST 1       /* the oldest segment format still read */
 
 /* Little-endian integers. */
 static inline void

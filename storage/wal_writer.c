@@ -18,7 +18,11 @@
  *
  * SEGMENT HEADER (16 bytes)
  *    0: magic "CAIRNWAL" (8 bytes)
- *    8: format version, u32 little-endian (WAL_FORMAT_VERSION)
+ *    8: format version, u32 little-endian (WAL_FORMAT_VERSION, 2).  Both
+ *       versions are read: format 2 added the MSET record (wal_record.c),
+ *       which a format 1 reader would take for damage and truncate the log
+ *       at, so new segments say 2 and an older binary refuses them
+ *       whole.  A segment reused empty keeps the header it was created with.
  *   12: reserved, u32, zero
  *   A segment enters the index only once its header is written.
  *
@@ -99,7 +103,7 @@ bool
 wal_segment_header_ok(const char *buf, size_t len)
 {
 	return len >= WAL_SEGMENT_HDR_SIZE && memcmp(buf, WAL_MAGIC, 8) == 0 &&
-	       get_u32(buf + 8) == WAL_FORMAT_VERSION;
+	       get_u32(buf + 8) >= WAL_FORMAT_OLDEST && get_u32(buf + 8) <= WAL_FORMAT_VERSION;
 }
 
 int

@@ -194,6 +194,15 @@ struct fetch {
 	struct item *it;     /* OUT: an unlinked copy, or NULL */
 };
 
+/* A new item's value, CAS and marks from the checkpoint's SET. */
+static void
+fill_loaded(struct item *it, const struct cache_change *set)
+{
+	memcpy(item_value(it), set->value, set->nbytes);
+	it->cas = set->cas;
+	cache_item_set_marks(it, set->marks);
+}
+
 /* ckpt_item_fn: copy a live checkpoint item out of LMDB's pages. */
 static int
 fetch_item(void *arg, const struct cache_change *set)
@@ -207,10 +216,8 @@ fetch_item(void *arg, const struct cache_change *set)
 	        ? cache_item_create(c, set->key, set->nkey, set->flags, set->exptime, set->nbytes)
 	        : cache_item_create_unevicting(c, set->key, set->nkey, set->flags, set->exptime,
 	                                       set->nbytes);
-	if (f->it != NULL) {
-		memcpy(item_value(f->it), set->value, set->nbytes);
-		f->it->cas = set->cas;
-	}
+	if (f->it != NULL)
+		fill_loaded(f->it, set);
 	return 0;
 }
 
@@ -373,8 +380,7 @@ load_range(struct warmup *w, struct ckpt_snapshot *snap)
 			why = "ended early (memory full: -m reached)";
 			break;
 		}
-		memcpy(item_value(it), set.value, set.nbytes);
-		it->cas = set.cas;
+		fill_loaded(it, &set);
 		cache_prefetch(w->cache, set.key, set.nkey);
 		batch[n++] = it;
 		if (n == LOAD_BATCH) {

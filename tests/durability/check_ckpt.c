@@ -1,8 +1,10 @@
 /* Unit tests for storage/ckpt.c: the LMDB checkpoint.  Apply a batch, scan
  * it back (flags, exptime, cas, value), the applied LSN (stored in the same
  * transaction, kept across a reopen, untouched by a failed batch), every
- * record type, map growth past the initial 256 MB map, purging expired
- * items, and refusing a garbage data.mdb with -EINVAL.  Each test uses its
+ * record type, the items' meta marks (kept, and a format 1 checkpoint
+ * written before them upgraded on open), map growth past the initial 256
+ * MB map, purging expired items, and refusing a garbage data.mdb with
+ * -EINVAL.  Each test uses its
  * own temp data dir. */
 #include "tests/durability/testfs.h"
 #include "storage/ckpt.h"
@@ -11,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +90,7 @@ struct scanned {
 	uint32_t nbytes[ITEMS_MAX];
 	uint32_t flags[ITEMS_MAX], exptime[ITEMS_MAX];
 	uint64_t cas[ITEMS_MAX];
+	uint8_t marks[ITEMS_MAX];
 	int bad_value;             /* large values: content mismatch seen */
 };
 
@@ -106,6 +110,7 @@ scan_fn(void *arg, const struct cache_change *set)
 	s->flags[s->n] = set->flags;
 	s->exptime[s->n] = set->exptime;
 	s->cas[s->n] = set->cas;
+	s->marks[s->n] = set->marks;
 	if (big_len != 0 && set->nbytes == big_len) {
 		const char *want = set->key[set->nkey - 1] % 2 ? big_a : big_b;
 
@@ -520,6 +525,101 @@ START_TEST(test_garbage_over_real_file)
 }
 END_TEST
 
+/* A SET's marks are folded in with it, kept by a TOUCH, replaced by the
+ * next SET, and read back by a scan and a get, across a reopen. */
+static int
+get_marks_fn(void *arg, const struct cache_change *set)
+{
+	*(uint8_t *)arg = set->marks;
+	return 0;
+}
+
+START_TEST(test_marks_kept)
+{
+	struct wal_record recs[4];
+	struct scanned *s;
+	uint8_t marks = 0xff;
+
+	open_ckpt();
+	recs[0] = rec_set(1, "m", "old", 1, 0, 10);
+	recs[0].change.marks = CACHE_MARK_STALE | CACHE_MARK_WIN_SENT;
+	recs[1] = rec_set(2, "b", "bin", 0, 0, 11);
+	recs[1].change.marks = CACHE_MARK_KEY_BINARY;
+	recs[2] = rec_keyed(3, CACHE_CHANGE_TOUCH, "m", 1900000000u);
+	recs[3] = rec_set(4, "b", "plain", 0, 0, 12);
+	ck_assert_int_eq(ckpt_apply(ck, recs, 3), 0);
+	ck_assert_int_eq(ckpt_get(ck, "b", 1, get_marks_fn, &marks), 1);
+	ck_assert_uint_eq(marks, CACHE_MARK_KEY_BINARY);
+	ck_assert_int_eq(ckpt_apply(ck, recs + 3, 1), 0);
+	ckpt_close(ck);
+	open_ckpt();
+	s = scan(NULL);
+	ck_assert_uint_eq(s->n, 2);
+	ck_assert_uint_eq(s->marks[find(s, "m")], CACHE_MARK_STALE | CACHE_MARK_WIN_SENT);
+	ck_assert_uint_eq(s->exptime[find(s, "m")], 1900000000u);
+	ck_assert_uint_eq(s->marks[find(s, "b")], 0);
+	free(s);
+}
+END_TEST
+
+/* A checkpoint as format 1 wrote it (items: flags | exptime | cas | value,
+ * no marks byte) opens: its items are read back unmarked and unchanged,
+ * and it takes marked items from then on. */
+START_TEST(test_format1_upgraded)
+{
+	unsigned char item[16 + 5], fmt[8] = {1}, lsn[8] = {3};
+	MDB_val k = {3, "old"}, v = {sizeof(item), item};
+	MDB_val fk = {6, "format"}, fv = {8, fmt}, lk = {11, "applied_lsn"}, lv = {8, lsn};
+	char path[512];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi items, meta;
+	struct wal_record rec;
+	struct scanned *s;
+	uint64_t applied;
+
+	memset(item, 0, sizeof(item));
+	item[0] = 7;                /* flags */
+	item[8] = 42;               /* cas */
+	memcpy(item + 16, "value", 5);
+	snprintf(path, sizeof(path), "%s/lmdb", tmpdir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 4);
+	ck_assert_int_eq(mdb_env_open(env, path, 0, 0644), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "items", MDB_CREATE, &items), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+	ck_assert_int_eq(mdb_put(txn, items, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, meta, &fk, &fv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, meta, &lk, &lv, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	open_ckpt();
+	s = scan(&applied);
+	ck_assert_uint_eq(applied, 3);
+	ck_assert_uint_eq(s->n, 1);
+	ck_assert_str_eq(s->key[0], "old");
+	ck_assert_str_eq(s->value[0], "value");
+	ck_assert_uint_eq(s->flags[0], 7);
+	ck_assert_uint_eq(s->cas[0], 42);
+	ck_assert_uint_eq(s->marks[0], 0);
+	ck_assert_uint_eq(ckpt_max_cas(ck), 42);
+	free(s);
+	rec = rec_set(4, "new", "v", 0, 0, 43);
+	rec.change.marks = CACHE_MARK_STALE;
+	ck_assert_int_eq(ckpt_apply(ck, &rec, 1), 0);
+	ckpt_close(ck);
+	open_ckpt();                /* format 2 now: opened as it is */
+	s = scan(NULL);
+	ck_assert_uint_eq(s->n, 2);
+	ck_assert_str_eq(s->value[find(s, "old")], "value");
+	ck_assert_uint_eq(s->marks[find(s, "new")], CACHE_MARK_STALE);
+	free(s);
+}
+END_TEST
+
 static Suite *
 ckpt_suite(void)
 {
@@ -535,6 +635,8 @@ ckpt_suite(void)
 	tcase_add_test(tc, test_scan_callback_error);
 	tcase_add_test(tc, test_map_growth);
 	tcase_add_test(tc, test_purge_expired);
+	tcase_add_test(tc, test_marks_kept);
+	tcase_add_test(tc, test_format1_upgraded);
 	tcase_add_test(tc, test_garbage_small);
 	tcase_add_test(tc, test_garbage_large);
 	tcase_add_test(tc, test_garbage_over_real_file);

@@ -67,6 +67,7 @@ assert_same_change(const struct cache_change *a, const struct cache_change *b)
 		ck_assert_uint_eq(a->flags, b->flags);
 		ck_assert_uint_eq(a->cas, b->cas);
 		ck_assert_uint_eq(a->nbytes, b->nbytes);
+		ck_assert_uint_eq(a->marks, b->marks);
 		if (a->nbytes > 0)
 			ck_assert_mem_eq(a->value, b->value, a->nbytes);
 	}
@@ -239,7 +240,7 @@ START_TEST(test_roundtrip_every_type)
 {
 	char bigval[3000];
 	char key250[251];
-	struct cache_change chs[8];
+	struct cache_change chs[10];
 	size_t i, n = 0;
 
 	memset(bigval, 'v', sizeof(bigval) - 1);
@@ -255,6 +256,10 @@ START_TEST(test_roundtrip_every_type)
 	chs[n - 1].key = NULL;
 	chs[n - 1].nkey = 0;
 	chs[n++] = mk_keyed(CACHE_CHANGE_EVICT, "evicted", 0);
+	chs[n] = test_set("marked", "v", 3, 4, 5);               /* an MSET */
+	chs[n++].marks = CACHE_MARK_STALE | CACHE_MARK_WIN_SENT;
+	chs[n] = test_set(key250, "", 0, 0, 6);
+	chs[n++].marks = CACHE_MARKS_ALL;
 	for (i = 0; i < n; i++) {
 		struct wal_record rec;
 		size_t size, used = 0;
@@ -316,6 +321,99 @@ START_TEST(test_documented_example)
 	ck_assert_mem_eq(buf + 38, expect_tail, sizeof(expect_tail));
 	ck_assert_uint_eq(get32(buf + 4), (uint32_t)XXH3_64bits(buf + 8, 37));
 	free(buf);
+}
+END_TEST
+
+/* The MSET example of docs/formats.md: the same set, marked stale, is one
+ * byte longer, type 6, the marks byte after nbytes. */
+START_TEST(test_documented_mset_example)
+{
+	struct cache_change ch = test_set("k", "hi", 5, 0, 0x1122334455667788ull);
+	static const unsigned char expect_tail[] = {2, 0, 0, 0, 0x02, 'k', 'h', 'i'};
+	struct wal_record rec;
+	size_t size, used;
+	char *buf;
+
+	ch.marks = CACHE_MARK_STALE;
+	buf = encode(&ch, 1, 1, &size);
+	ck_assert_uint_eq(size, 46);
+	ck_assert_uint_eq(get32(buf), 38);
+	ck_assert_uint_eq((unsigned char)buf[20], 6);
+	ck_assert_mem_eq(buf + 38, expect_tail, sizeof(expect_tail));
+	ck_assert_uint_eq(get32(buf + 4), (uint32_t)XXH3_64bits(buf + 8, 38));
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_OK);
+	ck_assert_int_eq(rec.change.type, CACHE_CHANGE_SET);
+	ck_assert_uint_eq(rec.change.marks, CACHE_MARK_STALE);
+	free(buf);
+}
+END_TEST
+
+/* A SET record as format 1 wrote it, built byte by byte (not by the
+ * encoder, which writes an unmarked item the same way): it decodes to a
+ * SET without marks, and replays as an unmarked item. */
+START_TEST(test_format1_set_decodes)
+{
+	char buf[45] = {0x25, 0, 0, 0, 0, 0, 0, 0,
+	                2, 0, 0, 0, 0, 0, 0, 0,   /* lsn 2 */
+	                1, 0, 0, 0,               /* epoch */
+	                1,                        /* SET */
+	                1,                        /* nkey */
+	                5, 0, 0, 0,               /* flags */
+	                0, 0, 0, 0,               /* exptime */
+	                9, 0, 0, 0, 0, 0, 0, 0,   /* cas */
+	                2, 0, 0, 0,               /* nbytes */
+	                'k', 'h', 'i'};
+	struct cache_config cfg = {.mem_limit = 1 << 20, .item_size_max = 1 << 20,
+	                           .hashpower = 4, .use_cas = true};
+	struct cache_meta_read rd = {0};
+	struct cache_meta_view view;
+	struct cache *c = cache_create(&cfg);
+	struct wal_record rec;
+	struct item *it;
+	size_t used;
+
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, sizeof(buf), &rec, &used), WAL_DECODE_OK);
+	ck_assert_uint_eq(used, sizeof(buf));
+	ck_assert_int_eq(rec.change.type, CACHE_CHANGE_SET);
+	ck_assert_uint_eq(rec.change.marks, 0);
+	ck_assert_uint_eq(rec.change.cas, 9);
+	ck_assert_int_eq(cache_apply(c, &rec.change), CACHE_STORED);
+	it = cache_meta_get(c, "k", 1, &rd, &view, NULL);
+	ck_assert_ptr_nonnull(it);
+	ck_assert(!view.stale && !view.win_sent && !view.key_binary);
+	ck_assert_uint_eq(view.cas, 9);
+	cache_item_put(c, it);
+	cache_destroy(c);
+}
+END_TEST
+
+/* An MSET replays with its marks and CAS, replacing an unmarked item. */
+START_TEST(test_mset_replays_marks)
+{
+	struct cache_config cfg = {.mem_limit = 1 << 20, .item_size_max = 1 << 20,
+	                           .hashpower = 4, .use_cas = true};
+	struct cache_change plain = test_set("k", "v", 0, 0, 3), marked = test_set("k", "v", 0, 0, 4);
+	struct cache_meta_read rd = {0};
+	struct cache_meta_view view;
+	struct cache *c = cache_create(&cfg);
+	struct wal_record rec;
+	struct item *it;
+	size_t size, used;
+	char *buf;
+
+	marked.marks = CACHE_MARK_KEY_BINARY | CACHE_MARK_WIN_SENT;
+	ck_assert_int_eq(cache_apply(c, &plain), CACHE_STORED);
+	buf = encode(&marked, 2, 1, &size);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_OK);
+	ck_assert_int_eq(cache_apply(c, &rec.change), CACHE_STORED);
+	it = cache_meta_get(c, "k", 1, &rd, &view, NULL);
+	ck_assert_ptr_nonnull(it);
+	ck_assert(view.key_binary && view.win_sent && !view.stale);
+	ck_assert_uint_eq(view.cas, 4);
+	cache_item_put(c, it);
+	free(buf);
+	cache_destroy(c);
 }
 END_TEST
 
@@ -441,9 +539,9 @@ START_TEST(test_impossible_fields)
 	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
 	free(buf);
 
-	/* unknown types 0, 6, 255 */
+	/* unknown types 0, 7, 255 */
 	for (int t = 0; t < 3; t++) {
-		static const unsigned char types[] = {0, 6, 255};
+		static const unsigned char types[] = {0, 7, 255};
 
 		buf = encode(&del, 1, 1, &size);
 		buf[20] = (char)types[t];
@@ -471,6 +569,24 @@ START_TEST(test_impossible_fields)
 	free(buf);
 	buf = encode(&set, 1, 1, &size);
 	put32(buf + 21 + 17, UINT32_MAX);
+	reseal(buf);
+	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+	free(buf);
+
+	/* MSET: marks 0 (an unmarked item is a SET), a bit outside 0x07; a
+	 * SET retyped MSET (its sizes no longer add up) */
+	for (int m = 0; m < 2; m++) {
+		struct cache_change ms = test_set("key", "value", 1, 2, 3);
+
+		ms.marks = CACHE_MARK_STALE;
+		buf = encode(&ms, 1, 1, &size);
+		buf[21 + 21] = m == 0 ? 0 : 0x0a;
+		reseal(buf);
+		ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
+		free(buf);
+	}
+	buf = encode(&set, 1, 1, &size);
+	buf[20] = 6;
 	reseal(buf);
 	ck_assert_int_eq(wal_decode(buf, size, &rec, &used), WAL_DECODE_CORRUPT);
 	free(buf);
@@ -1659,6 +1775,9 @@ wal_suite(void)
 	tcase_add_test(codec, test_roundtrip_every_type);
 	tcase_add_test(codec, test_decode_consecutive);
 	tcase_add_test(codec, test_documented_example);
+	tcase_add_test(codec, test_documented_mset_example);
+	tcase_add_test(codec, test_format1_set_decodes);
+	tcase_add_test(codec, test_mset_replays_marks);
 	tcase_add_test(codec, test_bit_flips_detected);
 	tcase_add_test(codec, test_torn_tail_every_offset);
 	tcase_add_test(codec, test_impossible_lengths);

@@ -4,7 +4,7 @@
  *    accepts must re-encode (wal_encode) to exactly the same bytes, and
  *    `used` must be within the input.
  * 2. The input (after a 4-byte prefix) is written as one or two segment
- *    files, each starting with a valid 16-byte header ("CAIRNWAL", version 1,
+ *    files, each starting with a valid 16-byte header ("CAIRNWAL", version 2,
  *    4 zero bytes), into DIR/wal/ of a private temp dir; wal_recover() runs
  *    with a callback that applies each record to a small cache through
  *    cache_apply() (as storage/persist.c's replay does).  Then a second
@@ -166,7 +166,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t hdr[WAL_SEGMENT_HDR_SIZE] = {
-		'C', 'A', 'I', 'R', 'N', 'W', 'A', 'L', 1, 0, 0, 0, 0, 0, 0, 0,
+		'C', 'A', 'I', 'R', 'N', 'W', 'A', 'L', 2, 0, 0, 0, 0, 0, 0, 0,
 	};
 	struct cache_config cfg = {
 		.mem_limit = 2u << 20, .item_size_max = 1u << 20, .hashpower = 4, .use_cas = true,

@@ -83,8 +83,9 @@ apply_like_replica(struct cache *cache, const Cairn__Repl__Frame *f)
 			struct cache_change ch = {.type = CACHE_CHANGE_SET};
 
 			CHECK(it != NULL);
-			if (it->key.len == 0 || it->key.len > CACHE_KEY_MAX)
-				return;  /* "bad key in snapshot" */
+			if (it->key.len == 0 || it->key.len > CACHE_KEY_MAX ||
+			    (it->marks & ~CACHE_MARKS_ALL) != 0)
+				return;  /* "bad item in snapshot" */
 			ch.key = (const char *)it->key.data;
 			ch.nkey = it->key.len;
 			ch.flags = it->flags;
@@ -92,6 +93,7 @@ apply_like_replica(struct cache *cache, const Cairn__Repl__Frame *f)
 			ch.cas = it->cas;
 			ch.value = (const char *)it->value.data;
 			ch.nbytes = (uint32_t)it->value.len;
+			ch.marks = (uint8_t)it->marks;
 			cache_apply(cache, &ch);
 		}
 		break;

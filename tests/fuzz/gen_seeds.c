@@ -213,6 +213,9 @@ wal_records(char *buf, size_t at, uint64_t first_lsn, uint32_t epoch)
 	struct cache_change set2 = {.type = CACHE_CHANGE_SET, .key = "user_info_42", .nkey = 12,
 	                            .flags = 0xdeadbeef, .exptime = 4000000000u, .cas = 1ull << 40,
 	                            .value = "{\"name\":\"x\"}", .nbytes = 12};
+	struct cache_change mset = {.type = CACHE_CHANGE_SET, .key = "k", .nkey = 1, .flags = 5,
+	                            .cas = 8, .value = "hi", .nbytes = 2,
+	                            .marks = CACHE_MARK_STALE | CACHE_MARK_WIN_SENT};
 	struct cache_change touch = {.type = CACHE_CHANGE_TOUCH, .key = "k", .nkey = 1, .exptime = 99};
 	struct cache_change del = {.type = CACHE_CHANGE_DELETE, .key = "k", .nkey = 1};
 	struct cache_change flush = {.type = CACHE_CHANGE_FLUSH, .exptime = 0, .cas = 3};
@@ -222,6 +225,7 @@ wal_records(char *buf, size_t at, uint64_t first_lsn, uint32_t epoch)
 
 	at = add_record(buf, at, &set, lsn++, epoch);
 	at = add_record(buf, at, &set2, lsn++, epoch);
+	at = add_record(buf, at, &mset, lsn++, epoch);
 	at = add_record(buf, at, &touch, lsn++, epoch);
 	at = add_record(buf, at, &del, lsn++, epoch);
 	at = add_record(buf, at, &flush, lsn++, epoch);
@@ -389,6 +393,7 @@ wire_seeds(void)
 		i2.cas = 11;
 		i2.value.data = (uint8_t *)"v";
 		i2.value.len = 1;
+		i2.marks = CACHE_MARK_KEY_BINARY | CACHE_MARK_STALE;
 		sc.n_items = 2;
 		sc.items = items;
 		f.msg_case = CAIRN__REPL__FRAME__MSG_SNAPSHOT_CHUNK;

@@ -164,8 +164,8 @@ START_TEST(test_meta_invalidate_and_win_once)
 	cache_effect_release(cache, &eff);
 	it = cache_meta_get(cache, "k", 1, &rd, &v, NULL);
 	ck_assert(it != NULL && v.stale && !v.win_sent);
-	ck_assert_msg(cache_meta_claim_win(cache, it), "first reader did not win");
-	ck_assert_msg(!cache_meta_claim_win(cache, it), "second reader won too");
+	ck_assert_msg(cache_meta_claim_win(cache, it, NULL), "first reader did not win");
+	ck_assert_msg(!cache_meta_claim_win(cache, it, NULL), "second reader won too");
 	cache_item_put(cache, it);
 	/* A stale store (older CAS, I) keeps the win sent; a plain set clears both. */
 	{
