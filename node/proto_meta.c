@@ -869,6 +869,9 @@ process_me(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	struct item *it;
 	char *end;
 
+	/* memcached 1.6.18's cmd_meta counts me requests (mg, ms, md and ma
+	 * count as gets, sets, deletes and incrs). */
+	STATS_INCR(ps->stats, cmd_meta);
 	if (ntokens < 3 || nkey > CACHE_KEY_MAX) {
 		proto_reply(out, false, ERR_BAD_FORMAT);
 		return;

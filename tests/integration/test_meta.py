@@ -1234,6 +1234,24 @@ class MetaDynamic(harness.SharedServerTest):
         self.c.send(b"mg a h\r\n")
         self.assertEqual(self.c.readline(), b"HD h1\r\n")
 
+    def test_stats_counters(self):
+        # 1.6.18's cmd_meta counts me requests; mg counts as a get, ms as a
+        # set, md as a delete, ma as an incr.
+        names = ("cmd_meta", "cmd_get", "get_hits", "get_misses", "cmd_set",
+                 "delete_hits", "delete_misses", "incr_hits", "incr_misses")
+        before = self.c.stats()
+        self.c.send(b"me zz\r\nme zz\r\nmn\r\nmg zz v\r\nms zz 1\r\nx\r\nmg zz v\r\n"
+                    b"ma zz\r\nmd zz\r\nmd zz\r\nma zz\r\nmn\r\n")
+        self.assertEqual(self.c.read_exact(len(b"EN\r\nEN\r\nMN\r\nEN\r\nHD\r\nVA 1\r\nx\r\n"
+                                               b"CLIENT_ERROR cannot increment or decrement "
+                                               b"non-numeric value\r\nHD\r\nNF\r\nNF\r\nMN\r\n")),
+                         b"EN\r\nEN\r\nMN\r\nEN\r\nHD\r\nVA 1\r\nx\r\n"
+                         b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+                         b"HD\r\nNF\r\nNF\r\nMN\r\n")
+        after = self.c.stats()
+        self.assertEqual([int(after[n]) - int(before[n]) for n in names],
+                         [2, 2, 1, 1, 1, 1, 1, 0, 1], names)
+
     def test_two_clients_one_wins(self):
         with self.server.conn() as other:
             self.req(b"mg k N30 v\r\n", b"VA 0 W\r\n\r\n")
