@@ -774,10 +774,15 @@ process_packet(struct proto_state *ps, const uint8_t *p, size_t avail,
 		*used = refuse_body(ps, out, &rq, ST_UNKNOWN_COMMAND, avail);
 		return STEP_DONE;
 	}
-	if (rq.cmd->shape == SHAPE_SASL &&
-	    (rq.keylen > SASL_MECH_MAX || rq.bodylen - rq.keylen > SASL_BODY_MAX)) {
-		*used = refuse_body(ps, out, &rq,
-		                    rq.keylen > SASL_MECH_MAX ? ST_EINVAL : ST_AUTH_ERROR, avail);
+	if (rq.cmd->shape == SHAPE_SASL && rq.keylen > SASL_MECH_MAX) {
+		*used = refuse_body(ps, out, &rq, ST_EINVAL, avail);
+		return STEP_DONE;
+	}
+	if (rq.cmd->shape == SHAPE_SASL && rq.bodylen - rq.keylen > SASL_BODY_MAX) {
+		/* No PLAIN message is that long: a failed attempt, unbuffered. */
+		STATS_INCR(ps->stats, auth_cmds);
+		STATS_INCR(ps->stats, auth_errors);
+		*used = refuse_body(ps, out, &rq, ST_AUTH_ERROR, avail);
 		return STEP_DONE;
 	}
 	if (rq.cmd->write && proto_writes_paused())
