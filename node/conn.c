@@ -1,6 +1,7 @@
 /* Client connections: read, parse, reply, with backpressure. */
 #include "node/conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "node/proto_binary.h"
 #include "node/proto_text.h"
 #include "node/settings.h"
 #include "node/stats.h"
@@ -342,6 +344,30 @@ parse_batch(struct conn *c, struct evbuffer *dst, size_t *need)
 	return used;
 }
 
+/* Drain the held reply of one write (`len` bytes at the head of `from`)
+ * and append the error that replaces it to `to`: "SERVER_ERROR <why>" on
+ * a text connection, on a binary one an error packet with the held
+ * reply's opcode and opaque. */
+static void
+replace_reply(struct evbuffer *from, bool binary, size_t len, const char *why,
+              const char *msg, struct evbuffer *to)
+{
+	uint8_t header[24];
+
+	if (binary) {
+		/* A held reply is a whole packet: proto_binary never holds less. */
+		ev_ssize_t n = evbuffer_copyout(from, header, sizeof(header));
+
+		assert(len >= sizeof(header) && n == (ev_ssize_t)sizeof(header));
+		(void)n;
+		evbuffer_drain(from, len);
+		proto_binary_wal_failed(header, why, to);
+		return;
+	}
+	evbuffer_drain(from, len);
+	evbuffer_add(to, msg, strlen(msg));
+}
+
 /* The WAL failed while c was parked: replace the held reply of every write
  * that is not durable by SERVER_ERROR (see struct held_write).  Returns
  * false if that cannot be done (then the caller closes the connection). */
@@ -350,14 +376,15 @@ fail_held_writes(struct conn *c, int err)
 {
 	uint64_t durable = persist_durable_lsn(c->persist);
 	size_t len = evbuffer_get_length(c->out), sent, pos = 0, i;
+	bool binary = c->proto.wire == PROTO_WIRE_BINARY;
 	struct evbuffer *rest;
-	char msg[160];
+	char why[128], msg[160];
 
-	snprintf(msg, sizeof(msg), "SERVER_ERROR %s: %s\r\n", WAL_FAILED_TEXT, strerror(err));
+	snprintf(why, sizeof(why), "%s: %s", WAL_FAILED_TEXT, strerror(err));
+	snprintf(msg, sizeof(msg), "SERVER_ERROR %s\r\n", why);
 	if (evbuffer_get_length(c->held) > 0) {
 		/* --sync-replicas: the one write held apart. */
-		evbuffer_drain(c->held, evbuffer_get_length(c->held));
-		evbuffer_add(c->held, msg, strlen(msg));
+		replace_reply(c->held, binary, evbuffer_get_length(c->held), why, msg, c->held);
 	}
 	if (c->hw_lost)
 		return false;
@@ -376,8 +403,7 @@ fail_held_writes(struct conn *c, int err)
 		if (h->start < sent + pos)
 			return evbuffer_free(rest), false;  /* partly sent already */
 		evbuffer_remove_buffer(c->out, rest, h->start - sent - pos);
-		evbuffer_drain(c->out, h->end - h->start);
-		evbuffer_add(rest, msg, strlen(msg));
+		replace_reply(c->out, binary, h->end - h->start, why, msg, rest);
 		pos = h->end - sent;
 	}
 	evbuffer_add_buffer(rest, c->out);

@@ -1,9 +1,10 @@
-/* What the ASCII protocol's two parsers share: node/proto_text.c (the
- * classic commands, the dispatcher) and node/proto_meta.c (the meta
- * commands).  Internal to node/: tokens, memcached's number parsing, the
- * reply and value writers, and the handling of a storage command's data
- * block, so that set and ms frame, refuse and swallow values the same way.
- * All defined in proto_text.c.
+/* What the protocol parsers share: node/proto_text.c (the classic ASCII
+ * commands, the dispatcher), node/proto_meta.c (the meta commands) and
+ * node/proto_binary.c (the binary protocol).  Internal to node/: tokens,
+ * memcached's number parsing, the reply and value writers, the refusals of
+ * writes and of values too large, the stats groups, and the handling of a
+ * storage command's data block, so that set and ms frame, refuse and
+ * swallow values the same way.  All defined in proto_text.c.
  */
 #ifndef CAIRN_NODE_PROTO_SHARED_H
 #define CAIRN_NODE_PROTO_SHARED_H
@@ -12,8 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/stats_report.h"
+
 struct evbuffer;
 struct item;
+struct proto_env;
 struct proto_state;
 
 /* memcached's MAX_TOKENS: a line is split into at most this many tokens,
@@ -49,16 +53,49 @@ bool proto_parse_i32(const char *s, int32_t *out);
  * time; negative, already expired) as an absolute unix time for the cache. */
 uint32_t proto_absolute_exptime(int32_t exptime);
 
+/* The binary protocol's exptime: unsigned, so never "already expired" by
+ * sign; 0xffffffff is 2106. */
+uint32_t proto_absolute_exptime_u32(uint32_t exptime);
+
 /* "<text>\r\n", unless noreply. */
 void proto_reply(struct evbuffer *out, bool noreply, const char *text);
 
-/* On a replica, or when the WAL cannot write: reply with the reason and
- * return true (the change must not be made). */
+/* May this connection change the cache now?  Not on a replica, nor when
+ * the WAL cannot write: then `msg` says why ("readonly replica", ...). */
+enum proto_refusal {
+	PROTO_WRITE_OK,
+	PROTO_REFUSE_REPLICA,
+	PROTO_REFUSE_WAL,
+};
+enum proto_refusal proto_write_refusal(struct proto_state *ps, char *msg, size_t msglen);
+
+/* proto_write_refusal() for the ASCII protocol: reply "SERVER_ERROR <why>"
+ * and return true when the change must not be made. */
 bool proto_refuse_write(struct proto_state *ps, struct evbuffer *out);
 
 /* Append it's value and its "\r\n", and drop the caller's reference to it
  * (large values are sent from the item, without a copy). */
 void proto_add_value(struct proto_state *ps, struct evbuffer *out, struct item *it);
+
+/* The same for the first `len` bytes of the value and its "\r\n" (the
+ * binary protocol sends the value alone). */
+void proto_add_item_bytes(struct proto_state *ps, struct evbuffer *out, struct item *it,
+                          size_t len);
+
+/* `stats <group>` ("" for plain `stats`) through `emit`: the groups both
+ * protocols serve (reset and cachedump are the ASCII parser's).  False,
+ * nothing emitted, for an unknown group. */
+bool proto_stats_group(const struct proto_env *env, const char *group, stats_emit_fn *emit,
+                       void *arg);
+
+/* `stats reset`: clear the counters. */
+void proto_stats_reset(const struct proto_env *env);
+
+/* Is a value of vlen bytes over the item size limit (-I)?  If so count
+ * it, delete the old item if `discard` (memcached drops it so a failed set
+ * leaves no stale data) and return true; the caller refuses it. */
+bool proto_value_too_large(struct proto_state *ps, const char *key, size_t nkey, uint64_t vlen,
+                           uint32_t flags, bool discard);
 
 /* A storage command's value over the item size limit (-I): reply
  * SERVER_ERROR, have its data block swallowed, delete the old item if

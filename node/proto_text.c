@@ -8,9 +8,11 @@
  * which only get/gets use (long multi-key gets).
  */
 #include "node/proto_text.h"
+#include "node/proto_binary.h"
 #include "node/proto_meta.h"
 #include "node/proto_shared.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -136,13 +138,19 @@ proto_parse_i32(const char *s, int32_t *out)
 uint32_t
 proto_absolute_exptime(int32_t exptime)
 {
-	if (exptime == 0)
-		return 0;
 	if (exptime < 0)
 		return 1;  /* long past: expired */
+	return proto_absolute_exptime_u32((uint32_t)exptime);
+}
+
+uint32_t
+proto_absolute_exptime_u32(uint32_t exptime)
+{
+	if (exptime == 0)
+		return 0;
 	if (exptime > REALTIME_MAXDELTA)
-		return (uint32_t)exptime;
-	return cache_now() + (uint32_t)exptime;
+		return exptime;
+	return cache_now() + exptime;
 }
 
 /******** REPLIES ********/
@@ -191,20 +199,27 @@ release_value_ref(const void *data, size_t len, void *arg)
 void
 proto_add_value(struct proto_state *ps, struct evbuffer *out, struct item *it)
 {
-	if (it->nbytes >= VALUE_BY_REFERENCE) {
+	proto_add_item_bytes(ps, out, it, (size_t)it->nbytes + 2);
+}
+
+void
+proto_add_item_bytes(struct proto_state *ps, struct evbuffer *out, struct item *it, size_t len)
+{
+	assert(len <= (size_t)it->nbytes + 2);
+	if (len >= VALUE_BY_REFERENCE) {
 		struct value_ref *ref = malloc(sizeof(*ref));
 
 		/* The item reference is dropped once the bytes have been written. */
 		if (ref != NULL) {
 			ref->cache = ps->env->cache;
 			ref->it = it;
-			if (evbuffer_add_reference(out, item_value(it), (size_t)it->nbytes + 2,
+			if (evbuffer_add_reference(out, item_value(it), len,
 			                           release_value_ref, ref) == 0)
 				return;
 			free(ref);
 		}
 	}
-	evbuffer_add(out, item_value(it), (size_t)it->nbytes + 2);
+	evbuffer_add(out, item_value(it), len);
 	cache_item_put(ps->env->cache, it);
 }
 
@@ -245,20 +260,29 @@ wants_noreply(const struct token *tokens, size_t ntokens)
 /* A replica refuses changes (its primary is the only writer), and so does a
  * node whose WAL cannot write: nothing is acknowledged that is not logged.
  * Reads go on in both cases. */
+enum proto_refusal
+proto_write_refusal(struct proto_state *ps, char *msg, size_t msglen)
+{
+	int err;
+
+	if (repl_is_replica(ps->env->repl)) {
+		snprintf(msg, msglen, "readonly replica");
+		return PROTO_REFUSE_REPLICA;
+	}
+	if (ps->env->persist == NULL || (err = persist_write_error(ps->env->persist)) == 0)
+		return PROTO_WRITE_OK;
+	snprintf(msg, msglen, "write-ahead log unavailable: %s", strerror(err));
+	return PROTO_REFUSE_WAL;
+}
+
 bool
 proto_refuse_write(struct proto_state *ps, struct evbuffer *out)
 {
-	int err;
 	char msg[160];
 
-	if (repl_is_replica(ps->env->repl)) {
-		proto_reply(out, false, "SERVER_ERROR readonly replica");
-		return true;
-	}
-	if (ps->env->persist == NULL || (err = persist_write_error(ps->env->persist)) == 0)
+	if (proto_write_refusal(ps, msg, sizeof(msg)) == PROTO_WRITE_OK)
 		return false;
-	snprintf(msg, sizeof(msg), "SERVER_ERROR write-ahead log unavailable: %s", strerror(err));
-	proto_reply(out, false, msg);
+	evbuffer_add_printf(out, "SERVER_ERROR %s\r\n", msg);
 	return true;
 }
 
@@ -401,16 +425,25 @@ parse_store(struct proto_state *ps, struct token *tokens, size_t ntokens,
 }
 
 bool
+proto_value_too_large(struct proto_state *ps, const char *key, size_t nkey, uint64_t vlen,
+                      uint32_t flags, bool discard)
+{
+	if (vlen <= UINT32_MAX && !cache_item_too_large(ps->env->cache, nkey, (uint32_t)vlen, flags))
+		return false;
+	STATS_INCR(ps->stats, store_too_large);
+	if (discard)
+		store_discard(ps->env->store, key, nkey);
+	return true;
+}
+
+bool
 proto_refuse_too_large(struct proto_state *ps, const char *key, size_t nkey, uint32_t vlen,
                        uint32_t flags, bool discard, bool noreply, struct evbuffer *out)
 {
-	if (!cache_item_too_large(ps->env->cache, nkey, vlen, flags))
+	if (!proto_value_too_large(ps, key, nkey, vlen, flags, discard))
 		return false;
-	STATS_INCR(ps->stats, store_too_large);
 	proto_reply(out, noreply, "SERVER_ERROR object too large for cache");
 	ps->swallow = (uint64_t)vlen + 2;
-	if (discard)
-		store_discard(ps->env->store, key, nkey);
 	return true;
 }
 
@@ -637,18 +670,12 @@ process_verbosity(struct token *tokens, size_t ntokens, struct evbuffer *out)
 
 /******** STATS ********/
 
-static void
-stat_str(struct evbuffer *out, const char *name, const char *v)
-{
-	evbuffer_add_printf(out, "STAT %s %s\r\n", name, v);
-}
-
 /* The stats themselves come from node/stats_report.c, which the metrics
  * endpoint shares: here each pair becomes a "STAT name value" line. */
 static void
 emit_stat(void *arg, const char *name, const char *value)
 {
-	stat_str(arg, name, value);
+	evbuffer_add_printf(arg, "STAT %s %s\r\n", name, value);
 }
 
 static void
@@ -658,34 +685,50 @@ process_stats(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	const char *sub = tokens[1].value;
 
 	if (ntokens == 2) {
-		stats_report_general(ps->env, emit_stat, out);
+		proto_stats_group(ps->env, "", emit_stat, out);
 	} else if (strcmp(sub, "reset") == 0) {
-		stats_reset();
-		cache_reset_stats(ps->env->cache);
+		proto_stats_reset(ps->env);
 		proto_reply(out, false, "RESET");
 		return;
-	} else if (strcmp(sub, "settings") == 0) {
-		stats_report_settings(ps->env, emit_stat, out);
-	} else if (strcmp(sub, "items") == 0) {
-		stats_report_items(ps->env, emit_stat, out);
-	} else if (strcmp(sub, "slabs") == 0) {
-		stats_report_slabs(ps->env, emit_stat, out);
-	} else if (strcmp(sub, "persistence") == 0) {
-		stats_report_persistence(ps->env, emit_stat, out);
 	} else if (strcmp(sub, "cachedump") == 0) {
 		proto_dump_cachedump(ps->env, ntokens > 4 ? tokens[2].value : NULL,
 		                     ntokens > 4 ? tokens[3].value : NULL, out);
 		return;
-	} else if (strcmp(sub, "replication") == 0) {
-		if (ps->env->repl != NULL)
-			repl_write_stats(ps->env->repl, emit_stat, out);
-		else
-			stat_str(out, "role", "none");
-	} else {
+	} else if (!proto_stats_group(ps->env, sub, emit_stat, out)) {
 		proto_reply(out, false, "ERROR");
 		return;
 	}
 	evbuffer_add(out, "END\r\n", 5);
+}
+
+void
+proto_stats_reset(const struct proto_env *env)
+{
+	stats_reset();
+	cache_reset_stats(env->cache);
+}
+
+bool
+proto_stats_group(const struct proto_env *env, const char *group, stats_emit_fn *emit,
+                  void *arg)
+{
+	if (group[0] == '\0')
+		stats_report_general(env, emit, arg);
+	else if (strcmp(group, "settings") == 0)
+		stats_report_settings(env, emit, arg);
+	else if (strcmp(group, "items") == 0)
+		stats_report_items(env, emit, arg);
+	else if (strcmp(group, "slabs") == 0)
+		stats_report_slabs(env, emit, arg);
+	else if (strcmp(group, "persistence") == 0)
+		stats_report_persistence(env, emit, arg);
+	else if (strcmp(group, "replication") != 0)
+		return false;
+	else if (env->repl != NULL)
+		repl_write_stats(env->repl, emit, arg);
+	else
+		emit(arg, "role", "none");
+	return true;
 }
 
 /******** ADMIN: promote, replicaof, pause_writes ********/
@@ -1043,6 +1086,13 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 
 	*need = 0;
 	ps->paused = false;
+	if (ps->wire == PROTO_WIRE_UNDECIDED) {
+		if (len == 0)
+			return 0;
+		ps->wire = proto_binary_wire(ps->env->settings->protocol, (uint8_t)buf[0]);
+	}
+	if (ps->wire == PROTO_WIRE_BINARY)
+		return proto_binary_process(ps, (const uint8_t *)buf, len, out, out_limit, need);
 	/* A metadump goes out whole before the next request is read. */
 	if (ps->dump.active && proto_dump_continue(ps->env, &ps->dump, out, out_limit))
 		return 0;

@@ -1,5 +1,7 @@
 /* memcache ASCII protocol: parse requests, run them against the cache, and
- * write the replies, byte for byte as memcached 1.6 does.
+ * write the replies, byte for byte as memcached 1.6 does.  proto_process()
+ * is also the entry point of the binary protocol (node/proto_binary.h): a
+ * connection's first byte picks one of the two.
  *
  * The parser is a pure function of the bytes it is given: the connection
  * layer (node/conn.c) hands it everything read so far, it consumes every
@@ -44,6 +46,23 @@ struct proto_env {
 	int worker_threads;        /* for `stats threads` */
 };
 
+/* Which protocol a connection speaks: chosen by its first byte (-B auto)
+ * or by -B, once. */
+enum proto_wire {
+	PROTO_WIRE_UNDECIDED,
+	PROTO_WIRE_ASCII,
+	PROTO_WIRE_BINARY,
+};
+
+/* A binary error reply owed once the body of its request has been
+ * swallowed (node/proto_binary.c): replies stay in request order. */
+struct proto_binary_owed {
+	bool active;
+	uint8_t opcode;
+	uint16_t status;
+	uint32_t opaque;
+};
+
 /* One connection's protocol state. */
 struct proto_state {
 	const struct proto_env *env;
@@ -54,6 +73,9 @@ struct proto_state {
 	                              * paused (pause_writes): call again later */
 	bool close;                  /* close once the replies are written */
 	bool authenticated;          /* with env->auth: this client has */
+	enum proto_wire wire;        /* ASCII or binary, once the first byte came */
+	bool sasl_started;           /* binary: an empty SASL AUTH awaits its STEP */
+	struct proto_binary_owed owed; /* binary: answered after ps->swallow */
 	uint64_t role_ticket;        /* a promote/replicaof being carried out:
 	                              * its reply is owed (proto_role_reply), and
 	                              * no request after it is read until then */

@@ -33,6 +33,7 @@ Run: /usr/bin/python3 test_disk_faults.py --bin build/cairn --shim build/tests/f
 
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -236,6 +237,36 @@ class DiskFaults(unittest.TestCase):
 
     def test_wal_fsync_eio_fsync_everysec(self):
         self.wal_fault("everysec", "wal:EIO:fsync", EIO_TEXT, "wal fsync EIO fsync=everysec")
+
+    def test_wal_fault_answers_a_binary_client_in_binary(self):
+        # The write under way when the fsync fails was held for it: its
+        # reply is replaced by an error (conn.c), which on a binary
+        # connection must be a binary packet with the request's opcode and
+        # opaque, not SERVER_ERROR text in the middle of the stream.
+        node = self.node("binary_held", ["--fsync", "always"]).start()
+        with harness.Conn(harness.HOST, node.port) as s:
+            def binary_set(key, opaque):
+                extras = struct.pack(">II", 0, 0)
+                s.send(struct.pack(">BBHBBHIIQ", 0x80, 0x01, len(key), 8, 0, 0,
+                                   8 + len(key) + 1, opaque, 0) + extras + key + b"v")
+                head = s.read_exact(24, timeout=15)
+                magic, op, keylen, extlen, _, status, bodylen, got_opaque, cas = \
+                    struct.unpack(">BBHBBHIIQ", head)
+                body = s.read_exact(bodylen, timeout=15)
+                self.assertEqual((magic, op, keylen, extlen, got_opaque), (0x81, 0x01, 0, 0, opaque),
+                                 "not a binary reply to the SET: %r" % (head + body))
+                return status, body
+            self.assertEqual(binary_set(b"before", 1), (0, b""))
+            node.set_fault("wal:EIO:fsync")
+            status, body = binary_set(b"held", 0x1234)
+            self.assertTrue(node.injected(), "the shim injected nothing")
+            self.assertEqual(status, 0x84, body)
+            self.assertTrue(body.startswith(b"write-ahead log failed before this write was durable: "),
+                            body)
+            self.assertIn(EIO_TEXT.encode(), body)
+            # The stream is still in step: the next request is answered.
+            s.send(struct.pack(">BBHBBHIIQ", 0x80, 0x0a, 0, 0, 0, 0, 0, 7, 0))
+            self.assertEqual(s.read_exact(24, timeout=15)[:2], b"\x81\x0a")
 
     # -- stopped while the disk still fails --------------------------------
     def stop_during_fault(self, policy, spec, label):

@@ -1,4 +1,5 @@
-/* libFuzzer target: the memcache text protocol (node/proto_text.c).
+/* libFuzzer target: the memcache protocols (node/proto_text.c, and
+ * node/proto_binary.c for a stream whose first byte is 0x80).
  *
  * The input is a client's request stream.  It is fed to proto_process() in
  * pieces, against a real (small) cache, with the exact buffer discipline of
@@ -15,7 +16,8 @@
  *            bits 1-2: output limit (4 MiB as conn.c, 1 KiB, 64 B, 0)
  *            bits 3-4: -I (item_size_max): 1 MiB, 64 KiB, 2 KiB, 300 B
  *            bit 5: -C (no CAS)   bit 6: -F (flush_all disabled)
- *   byte 2.. the request stream
+ *   byte 2.. the request stream (binary when it starts with 0x80, as a
+ *            connection's first byte decides)
  *
  * Invariants checked (abort() on violation, besides ASan/UBSan/LSan):
  *   - consumed <= bytes given
@@ -23,10 +25,12 @@
  *     incomplete) and is bounded by what conn.c would allocate
  *   - liveness: when nothing is consumed, nothing is needed, the output is
  *     under its limit, the connection stays open and writes are not paused,
- *     the unconsumed bytes hold no complete line (else conn.c would wait
- *     for a read that the client, waiting for a reply, never sends)
+ *     the unconsumed bytes hold no complete line, or for binary not even a
+ *     header (else conn.c would wait for a read that the client, waiting
+ *     for a reply, never sends)
  *   - with max_requests = 1, at most one request's worth is consumed per call
- *     (checked as: the call consumed at most one line and its data block)
+ *     (checked as: the call consumed at most one line and its data block,
+ *     or one packet's header and body)
  */
 #include <event2/buffer.h>
 #include <stdbool.h>
@@ -37,6 +41,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "node/proto_binary.h"
 #include "node/proto_text.h"
 #include "node/settings.h"
 #include "node/stats.h"
@@ -50,6 +55,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define CONN_OUTPUT_LIMIT_REAL (4 * 1024 * 1024)  /* node/conn.h */
 #define RBUF_INITIAL 16384                        /* node/conn.c */
 #define MAX_ROUNDS 100000
+#define BINARY_HEADER 24                          /* node/proto_binary.c */
 
 static struct thread_stats tstats;
 
@@ -119,6 +125,18 @@ first_line(const char *buf, size_t len)
 	return nl == NULL ? 0 : (size_t)(nl - buf) + 1;
 }
 
+/* The size of the binary packet whose header starts buf, or 0 when the
+ * header has not all arrived. */
+static size_t
+first_packet(const char *buf, size_t len)
+{
+	const uint8_t *p = (const uint8_t *)buf;
+
+	if (len < BINARY_HEADER)
+		return 0;
+	return BINARY_HEADER + ((size_t)p[8] << 24 | (size_t)p[9] << 16 | (size_t)p[10] << 8 | p[11]);
+}
+
 static bool
 rbuf_resize(struct conn_sim *c, size_t size)
 {
@@ -151,7 +169,15 @@ conn_process(struct conn_sim *c, const struct proto_env *env)
 			CHECK(need > before - used);
 			CHECK(need <= c->rbuf_max + env->settings->item_size_max + 2);
 		}
-		if (c->one_at_a_time && used > 0 && swallow_before == 0) {
+		bool binary = c->ps.wire == PROTO_WIRE_BINARY;
+
+		if (c->one_at_a_time && used > 0 && swallow_before == 0 && binary) {
+			/* One packet, or its header and what came of a body
+			 * that is being swallowed. */
+			size_t p = first_packet(c->rbuf, before);
+
+			CHECK(p != 0 && used <= p);
+		} else if (c->one_at_a_time && used > 0 && swallow_before == 0) {
 			/* One request: its line, plus a data block or a swallowed
 			 * value.  The first line must be inside what was used. */
 			size_t l = first_line(c->rbuf, before);
@@ -161,8 +187,11 @@ conn_process(struct conn_sim *c, const struct proto_env *env)
 		if (used == 0 && need == 0 && !c->ps.close && !c->ps.paused && !c->ps.dump.active &&
 		    out_before <= c->out_limit && c->rlen > 0 && c->ps.swallow == 0) {
 			/* The parser made no progress: the input must hold no
-			 * complete line. */
-			CHECK(memchr(c->rbuf, '\n', c->rlen) == NULL);
+			 * complete line (binary: no complete header). */
+			if (binary)
+				CHECK(c->rlen < BINARY_HEADER);
+			else
+				CHECK(memchr(c->rbuf, '\n', c->rlen) == NULL);
 		}
 		if (used > 0) {
 			c->rlen -= used;

@@ -181,6 +181,25 @@ proto_seeds(void)
 	           "lru_crawler disable\r\n"
 	           "lru_crawler mgdump all\r\n"
 	           "lru_crawler\r\n");
+	proto_seed("meta", 0, 0,
+	           "ms a 3 T0 F5 c k O1\r\n"
+	           "abc\r\n"
+	           "mg a v c f t s k h l O2\r\n"
+	           "mg a b\r\n"
+	           "mg YQ== b k v\r\n"
+	           "md a I T30 q\r\n"
+	           "mg a v\r\n"
+	           "mg a R30 N30 t\r\n"
+	           "ms a 1 C1 I c\r\n"
+	           "x\r\n"
+	           "ms bWVvdw== 1 b MA\r\n"
+	           "y\r\n"
+	           "ma n N0 J7 v t T30 c\r\n"
+	           "ma n MD D3 v\r\n"
+	           "me a\r\n"
+	           "me YQ== b\r\n"
+	           "mg zz q\r\n"
+	           "mn\r\n");
 	proto_seed("partial", 1, 0x01,
 	           "set x 0 0 10\r\n01234");
 	proto_seed("noreply_pipeline", 4, 0x20,
@@ -194,6 +213,134 @@ proto_seeds(void)
 	           "delete a noreply\r\n"
 	           "flush_all noreply\r\n"
 	           "gets a\r\n");
+}
+
+/* One binary request packet (node/proto_binary.c's layout) appended to b. */
+static void
+bin_packet(struct evbuffer *b, uint8_t opcode, const void *ext, uint8_t extlen,
+           const char *key, const void *value, size_t nvalue, uint32_t opaque, uint64_t cas)
+{
+	size_t nkey = strlen(key);
+	uint32_t body = (uint32_t)(extlen + nkey + nvalue);
+	uint8_t h[24] = {0x80, opcode, (uint8_t)(nkey >> 8), (uint8_t)nkey, extlen};
+
+	for (int i = 0; i < 4; i++) {
+		h[8 + i] = (uint8_t)(body >> (24 - 8 * i));
+		h[12 + i] = (uint8_t)(opaque >> (24 - 8 * i));
+	}
+	for (int i = 0; i < 8; i++)
+		h[16 + i] = (uint8_t)(cas >> (56 - 8 * i));
+	evbuffer_add(b, h, sizeof(h));
+	evbuffer_add(b, ext, extlen);
+	evbuffer_add(b, key, nkey);
+	evbuffer_add(b, value, nvalue);
+}
+
+/* A binary request with no extras and no value. */
+static void
+bin_simple(struct evbuffer *b, uint8_t opcode, const char *key)
+{
+	bin_packet(b, opcode, NULL, 0, key, NULL, 0, opcode, 0);
+}
+
+static void
+bin_store(struct evbuffer *b, uint8_t opcode, const char *key, const char *value, uint64_t cas)
+{
+	static const uint8_t ext[8] = {0, 0, 0, 7, 0, 0, 0, 0};  /* flags 7, no exptime */
+
+	bin_packet(b, opcode, ext, opcode <= 0x03 || (opcode >= 0x11 && opcode <= 0x13) ? 8 : 0,
+	           key, value, strlen(value), opcode, cas);
+}
+
+static void
+bin_arith(struct evbuffer *b, uint8_t opcode, const char *key, uint8_t delta, uint8_t initial,
+          uint8_t exptime)
+{
+	uint8_t ext[20] = {0};
+
+	ext[7] = delta;
+	ext[15] = initial;
+	ext[19] = exptime;
+	bin_packet(b, opcode, ext, sizeof(ext), key, NULL, 0, opcode, 0);
+}
+
+static void
+bin_seed(const char *name, uint8_t chunking, uint8_t opts, struct evbuffer *b)
+{
+	size_t n = evbuffer_get_length(b);
+	uint8_t *buf = malloc(n + 2);
+
+	buf[0] = chunking;
+	buf[1] = opts;
+	evbuffer_remove(b, buf + 2, n);
+	put_file("fuzz_proto", name, buf, n + 2);
+	free(buf);
+	evbuffer_free(b);
+}
+
+/* Binary streams (first byte 0x80): every opcode, the quiet pipeline a
+ * client sends, and the malformed packets the parser refuses. */
+static void
+binary_seeds(void)
+{
+	static const uint8_t exp4[4] = {0, 0, 0, 100}, delay[4] = {0, 0, 0, 2};
+	/* SET, key "a", 8 extras, a body length of 4 GB */
+	static const uint8_t oversize[24 + 8 + 1] = {0x80, 0x01, 0, 1, 8, 0, 0, 0,
+	                                             0xff, 0xff, 0xff, 0xff, [32] = 'a'};
+	struct evbuffer *b = evbuffer_new();
+	char key[8];
+
+	bin_store(b, 0x01, "a", "hello", 0);          /* SET */
+	bin_simple(b, 0x00, "a");                     /* GET */
+	bin_simple(b, 0x0c, "zz");                    /* GETK miss */
+	bin_store(b, 0x02, "a", "x", 0);              /* ADD: exists */
+	bin_store(b, 0x03, "a", "r", 0);              /* REPLACE */
+	bin_store(b, 0x01, "a", "c", 1);              /* SET with a CAS */
+	bin_store(b, 0x0e, "a", "+", 0);              /* APPEND */
+	bin_store(b, 0x0f, "a", "-", 0);              /* PREPEND */
+	bin_arith(b, 0x05, "n", 1, 5, 0);             /* INCR creates */
+	bin_arith(b, 0x06, "n", 9, 0, 0);             /* DECR */
+	bin_arith(b, 0x05, "m", 1, 0, 0xff);          /* INCR: exptime 0xff.. low byte */
+	bin_packet(b, 0x1c, exp4, 4, "a", NULL, 0, 1, 0);  /* TOUCH */
+	bin_packet(b, 0x1d, exp4, 4, "a", NULL, 0, 2, 0);  /* GAT */
+	bin_packet(b, 0x24, exp4, 4, "a", NULL, 0, 3, 0);  /* GATKQ */
+	bin_simple(b, 0x04, "a");                     /* DELETE */
+	bin_simple(b, 0x10, "");                      /* STAT */
+	bin_simple(b, 0x10, "settings");
+	bin_simple(b, 0x10, "reset");
+	bin_simple(b, 0x10, "bogus");
+	bin_packet(b, 0x08, delay, 4, "", NULL, 0, 4, 0);  /* FLUSH with a delay */
+	bin_simple(b, 0x08, "");                      /* FLUSH */
+	bin_simple(b, 0x0b, "");                      /* VERSION */
+	bin_simple(b, 0x0a, "");                      /* NOOP */
+	bin_simple(b, 0x07, "");                      /* QUIT */
+	bin_seed("binary_commands", 0, 0, b);
+
+	b = evbuffer_new();
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "p%d", i);
+		bin_store(b, 0x11, key, "v", 0);      /* SETQ */
+	}
+	for (int i = 0; i < 25; i++) {
+		snprintf(key, sizeof(key), "p%d", i);
+		bin_simple(b, i % 2 ? 0x0d : 0x09, key);  /* GETKQ, GETQ */
+	}
+	bin_simple(b, 0x0a, "");
+	bin_simple(b, 0x17, "");                      /* QUITQ */
+	bin_seed("binary_quiet_pipeline", 3, 0x01, b);
+
+	b = evbuffer_new();
+	bin_packet(b, 0x44, NULL, 0, "k", "body", 4, 1, 0);  /* unknown opcode */
+	bin_packet(b, 0x21, NULL, 0, "PLAIN", "\0u\0p", 4, 2, 0);  /* SASL without -S */
+	bin_simple(b, 0x20, "");                      /* SASL_LIST_MECHS */
+	bin_store(b, 0x01, "big", "0123456789012345678901234567890123456789", 0);
+	evbuffer_add(b, oversize, sizeof(oversize));
+	bin_seed("binary_errors", 2, 0x18, b);        /* -I 300: "big" too large */
+
+	b = evbuffer_new();
+	bin_simple(b, 0x0a, "");
+	bin_packet(b, 0x00, exp4, 4, "a", NULL, 0, 5, 0);  /* GET with extras: closes */
+	bin_seed("binary_einval", 1, 0, b);
 }
 
 /******** fuzz_wal: 4 prefix bytes, then records ********/
@@ -464,6 +611,7 @@ main(int argc, char **argv)
 	}
 	root = argv[1];
 	proto_seeds();
+	binary_seeds();
 	wal_seeds();
 	wire_seeds();
 	return 0;

@@ -1,4 +1,5 @@
-/* Unit tests for node/proto_text.c: proto_process() driven directly with a
+/* Unit tests for node/proto_text.c (and a few of node/proto_binary.c):
+ * proto_process() driven directly with a
  * real cache and a real evbuffer, asserting the exact reply bytes of every
  * command and every malformed-input path, and the framing contract
  * (consumed count, *need, out_limit, ps.close). */
@@ -1366,6 +1367,97 @@ START_TEST(test_stream_fed_one_byte_at_a_time_gives_the_same_replies)
 }
 END_TEST
 
+/******** BINARY PROTOCOL (node/proto_binary.c) ********/
+
+/* A binary packet (request magic 0x80, or reply 0x81 with `status`) at p;
+ * returns its length. */
+static size_t
+bin_packet(uint8_t *p, uint8_t magic, uint8_t opcode, uint16_t status, const char *ext,
+           size_t next, const char *key, const char *value, uint32_t opaque, uint64_t cas)
+{
+	size_t nkey = strlen(key), nvalue = strlen(value), body = next + nkey + nvalue;
+
+	memset(p, 0, 24);
+	p[0] = magic;
+	p[1] = opcode;
+	p[3] = (uint8_t)nkey;
+	p[4] = (uint8_t)next;
+	p[6] = (uint8_t)(status >> 8);
+	p[7] = (uint8_t)status;
+	p[11] = (uint8_t)body;
+	p[15] = (uint8_t)opaque;
+	for (int i = 0; i < 8; i++)
+		p[16 + i] = (uint8_t)(cas >> (56 - 8 * i));
+	memcpy(p + 24, ext, next);
+	memcpy(p + 24 + next, key, nkey);
+	memcpy(p + 24 + next + nkey, value, nvalue);
+	return 24 + body;
+}
+
+#define FLAGS_7 "\0\0\0\x07"
+
+START_TEST(test_binary_packet_split_waits_with_need)
+{
+	uint8_t set[64], want[64];
+	size_t n = bin_packet(set, 0x80, 0x01, 0, FLAGS_7 "\0\0\0\0", 8, "k", "value", 9, 0);
+	size_t wn, gotlen;
+	char *got;
+
+	ck_assert_uint_eq(feed((char *)set, 10), 0);       /* a partial header */
+	ck_assert_uint_eq(last_need, 0);
+	ck_assert_uint_eq(feed((char *)set, 30), 0);       /* header, part of the extras */
+	ck_assert_uint_eq(last_need, 24 + 8 + 1);          /* first extras and key (size check) */
+	ck_assert_uint_eq(feed((char *)set, 34), 0);       /* and part of the value */
+	ck_assert_uint_eq(last_need, n);
+	ck_assert_uint_eq(evbuffer_get_length(out), 0);
+	ck_assert_uint_eq(feed((char *)set, n), n);
+	got = take_output(&gotlen);
+	wn = bin_packet(want, 0x81, 0x01, 0, "", 0, "", "", 9, 1);
+	ck_assert_msg(gotlen == wn && memcmp(got, want, wn) == 0, "SET reply '%s'",
+	              esc(got, gotlen));
+	free(got);
+}
+END_TEST
+
+/* Quiet gets and their NOOP, pipelined: every reply lands in `out` from
+ * one call (conn.c writes it once), the misses say nothing. */
+START_TEST(test_binary_pipelined_quiet_gets_and_noop_in_one_buffer)
+{
+	uint8_t in[512], want[512];
+	size_t n = 0, wn = 0, gotlen;
+	char *got;
+
+	n += bin_packet(in + n, 0x80, 0x11, 0, FLAGS_7 "\0\0\0\0", 8, "a", "x", 1, 0); /* SETQ */
+	n += bin_packet(in + n, 0x80, 0x09, 0, "", 0, "a", "", 2, 0);    /* GETQ hit */
+	n += bin_packet(in + n, 0x80, 0x09, 0, "", 0, "zz", "", 3, 0);   /* GETQ miss */
+	n += bin_packet(in + n, 0x80, 0x0d, 0, "", 0, "a", "", 4, 0);    /* GETKQ hit */
+	n += bin_packet(in + n, 0x80, 0x0d, 0, "", 0, "zz", "", 5, 0);   /* GETKQ miss */
+	n += bin_packet(in + n, 0x80, 0x0a, 0, "", 0, "", "", 6, 0);     /* NOOP */
+	wn += bin_packet(want + wn, 0x81, 0x09, 0, FLAGS_7, 4, "", "x", 2, 1);
+	wn += bin_packet(want + wn, 0x81, 0x0d, 0, FLAGS_7, 4, "a", "x", 4, 1);
+	wn += bin_packet(want + wn, 0x81, 0x0a, 0, "", 0, "", "", 6, 0);
+	ck_assert_uint_eq(feed((char *)in, n), n);
+	ck_assert_uint_eq(last_need, 0);
+	got = take_output(&gotlen);
+	ck_assert_msg(gotlen == wn && memcmp(got, want, wn) == 0, "replies '%s'\nexpected '%s'",
+	              esc(got, gotlen), esc((char *)want, wn));
+	free(got);
+	ck_assert(!ps.close);
+}
+END_TEST
+
+START_TEST(test_binary_bad_magic_closes_silently)
+{
+	uint8_t in[64];
+	size_t n = bin_packet(in, 0x80, 0x0a, 0, "", 0, "", "", 1, 0);
+
+	n += bin_packet(in + n, 0x81, 0x0a, 0, "", 0, "", "", 2, 0);
+	ck_assert_uint_eq(feed((char *)in, n), 24);
+	ck_assert(ps.close);
+	ck_assert_uint_eq(evbuffer_get_length(out), 24);  /* the first NOOP's reply */
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -1449,6 +1541,13 @@ proto_suite(void)
 	tcase_add_test(tc, test_one_shot_stream_gives_the_expected_replies);
 	tcase_add_test(tc, test_stream_split_at_every_byte_boundary_gives_the_same_replies);
 	tcase_add_test(tc, test_stream_fed_one_byte_at_a_time_gives_the_same_replies);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("binary");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_binary_packet_split_waits_with_need);
+	tcase_add_test(tc, test_binary_pipelined_quiet_gets_and_noop_in_one_buffer);
+	tcase_add_test(tc, test_binary_bad_magic_closes_silently);
 	suite_add_tcase(s, tc);
 	return s;
 }
