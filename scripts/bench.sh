@@ -3,9 +3,9 @@
 # run, and (sections replication, failover, restart; run by
 # scripts/bench_cluster.sh) cairn's replication, failover and warm restart.
 #
-# Sections: BENCH_SECTIONS="memcached replication failover restart" (the
-# default; "all" is the same). The memcached section (about 11.5 min at the
-# defaults; the estimate is printed first) is:
+# Sections: BENCH_SECTIONS="memcached protocols replication failover restart"
+# (the default; "all" is the same). The memcached section (about 11.5 min at
+# the defaults; the estimate is printed first) is:
 #
 # Servers, each started once, on free ports on 127.0.0.1, all pinned to the
 # same CPU set (taskset), each in its own fresh working directory:
@@ -29,8 +29,20 @@
 # footprint (lmdb/data.mdb + wal/*.log) once its checkpoint has caught up.
 # See docs/benchmarks.md.
 #
+# The protocols section (about 2.5 min at the defaults) compares, on a fresh
+# memcached and a fresh cairn --ephemeral (the same flags as above), gets of
+# 100-byte values (cairn-load --ratio 1:0 --preload, BENCH_CONNS connections)
+# over the classic ASCII protocol ("get"), the meta protocol ("mg <key> v
+# f") at 1 and 16 in flight, and the binary protocol (GET packets) at 16 in
+# flight, and prints the targets: cairn mg / cairn get >= 1 at 1 and at 16
+# in flight; cairn binary get / memcached binary get >= 3 at 16 in flight
+# (memcached answers pipelined binary gets with one write each). Whether
+# cairn serves the binary protocol is probed once (a binary NOOP must get a
+# binary reply); if not, its binary rows are skipped with a line saying so.
+# Only these rows: BENCH_SECTIONS=protocols scripts/bench.sh
+#
 # Environment (all optional):
-#   BENCH_SECTIONS="memcached replication failover restart"  what to run
+#   BENCH_SECTIONS="memcached protocols replication failover restart"  what to run
 #   BENCH_SECONDS=5        seconds per measurement
 #   BENCH_ROUNDS=3         rounds (medians are over rounds)
 #   BENCH_THREADS=2        server worker threads (-t; memcached and cairn)
@@ -147,15 +159,17 @@ done
 [[ $BENCH_REDIS == [01] ]] || { echo "bench.sh: BENCH_REDIS must be 0 or 1 (got '$BENCH_REDIS')" >&2; exit 2; }
 read -r -a CAIRN_EXTRA <<<"$CAIRN_ARGS"
 read -r -a REDIS_EXTRA <<<"$REDIS_ARGS"
-[[ $BENCH_SECTIONS == all ]] && BENCH_SECTIONS="memcached replication failover restart"
+[[ $BENCH_SECTIONS == all ]] && BENCH_SECTIONS="memcached protocols replication failover restart"
 RUN_MEMCACHED=0
+RUN_PROTOCOLS=0
 CLUSTER_SECTIONS=()
 for s in $BENCH_SECTIONS; do
     case $s in
     memcached) RUN_MEMCACHED=1 ;;
+    protocols) RUN_PROTOCOLS=1 ;;
     persistence | replication | failover | restart) CLUSTER_SECTIONS+=("$s") ;;
     *)
-        echo "bench.sh: unknown section '$s' in BENCH_SECTIONS (memcached replication failover restart persistence, or all)" >&2
+        echo "bench.sh: unknown section '$s' in BENCH_SECTIONS (memcached protocols replication failover restart persistence, or all)" >&2
         exit 2
         ;;
     esac
@@ -261,8 +275,10 @@ fi
 CAIRN_IS_MEMCACHED=0
 [[ $(basename "$CAIRN_BIN") == memcached* ]] && CAIRN_IS_MEMCACHED=1
 
-if ((RUN_MEMCACHED)); then
+if ((RUN_MEMCACHED || RUN_PROTOCOLS)); then
     [[ -x $MEMCACHED_BIN ]] || { echo "bench.sh: memcached binary '$MEMCACHED_BIN' not found" >&2; exit 1; }
+fi
+if ((RUN_MEMCACHED)); then
     command -v "$MEMCASLAP_BIN" >/dev/null 2>&1 ||
         { echo "bench.sh: memcaslap ('$MEMCASLAP_BIN') not found (apt-get install libmemcached-tools)" >&2; exit 1; }
     if ((BENCH_REDIS)) && ! command -v "$REDIS_BIN" >/dev/null 2>&1; then
@@ -996,6 +1012,154 @@ memcached_section() {
 
 if ((RUN_MEMCACHED)); then
     memcached_section
+fi
+
+# --------------------------------------------------------------------------
+# meta and binary protocols
+
+# binary_served PORT: does the server on PORT answer a binary NOOP (24-byte
+# request header, magic 0x80, opcode 0x0a) with a binary reply (magic 0x81,
+# opcode 0x0a)? A server without the binary protocol answers ERROR, closes,
+# or says nothing (the read is bounded by timeout).
+binary_served() {
+    local reply
+    # shellcheck disable=SC2016 # $1 is expanded by the inner bash
+    reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00" >&3
+        head -c 24 <&3 | od -An -tx1' _ "$1" 2>/dev/null | tr -d ' \n') || true
+    [[ $reply == 810a* ]]
+}
+
+protocols_section() {
+    declare -A P_OPS=() P_P50=() P_P99=()
+    local -a servers=(memcached cairn-ephemeral) rows=(get_p1 mg_p1 get_p16 mg_p16 bget_p16)
+    declare -A TITLE=(
+        [get_p1]="get (ASCII), 1 in flight" [mg_p1]="mg <key> v f (meta), 1 in flight"
+        [get_p16]="get (ASCII), 16 in flight" [mg_p16]="mg <key> v f (meta), 16 in flight"
+        [bget_p16]="binary GET, 16 in flight"
+    )
+    declare -A ARGS=(
+        [get_p1]="--protocol memcache -P 1" [mg_p1]="--protocol meta -P 1"
+        [get_p16]="--protocol memcache -P 16" [mg_p16]="--protocol meta -P 16"
+        [bget_p16]="--protocol binary -P 16"
+    )
+    local n=$((${#rows[@]} * ${#servers[@]}))
+    say ""
+    say "== meta and binary protocols: $BENCH_ROUNDS rounds x ${BENCH_SECONDS}s per measurement," \
+        "$n measurements per round (gets only, 100 B values, $BENCH_CONNS connections, preloaded)"
+    say "   estimated time: about $(awk -v s="$((BENCH_ROUNDS * n * (BENCH_SECONDS + 1) + 4))" \
+        'BEGIN {printf "%.1f", s / 60}') min"
+    local server
+    for server in "${servers[@]}"; do
+        start_server "$server"
+    done
+    local cairn_binary=1
+    if ! binary_served "${SERVER_PORT[cairn-ephemeral]}"; then
+        cairn_binary=0
+        say "   binary protocol not served by this cairn ($CAIRN_BIN: no binary reply to a binary NOOP);" \
+            "its binary rows are skipped"
+    fi
+    binary_served "${SERVER_PORT[memcached]}" ||
+        say "   warning: memcached did not answer a binary NOOP; its binary row will fail"
+
+    local round row res ops p50 p99 rot
+    local -a args on
+    for ((round = 1; round <= BENCH_ROUNDS; round++)); do
+        say "== protocols round $round/$BENCH_ROUNDS"
+        for row in "${rows[@]}"; do
+            on=("${servers[@]}")
+            rot=$(((round - 1) % ${#on[@]}))
+            on=("${on[@]:rot}" "${on[@]:0:rot}")
+            for server in "${on[@]}"; do
+                if [[ $row == bget_* && $server == cairn-* ]] && ((!cairn_binary)); then
+                    continue
+                fi
+                if ! kill -0 "${SERVER_PID[$server]}" 2>/dev/null; then
+                    say "error: $server is no longer running; its log:"
+                    tail -n 10 "$OUT/$server.server.log" || true
+                    exit 1
+                fi
+                read -r -a args <<<"${ARGS[$row]}"
+                RUN_TAG=protocols-round$round-$row
+                res=$(run_load "$server" -t 1 -T "$BENCH_SECONDS" -k "$BENCH_KEYS" -q -c "$BENCH_CONNS" \
+                    --ratio 1:0 -d 100 --preload "${args[@]}")
+                if [[ $res == ERR ]]; then
+                    FAILURES=$((FAILURES + 1))
+                    say "   $row $server: ERROR"
+                    continue
+                fi
+                read -r ops p50 p99 <<<"$res"
+                P_OPS[$row.$server]+="$ops "
+                P_P50[$row.$server]+="$p50 "
+                P_P99[$row.$server]+="$p99 "
+                say "   $row $server: $ops ops/s  p50 ${p50} us  p99 ${p99} us"
+            done
+        done
+    done
+    for server in "${servers[@]}"; do
+        stop_server "$server"
+    done
+
+    declare -A M=()
+    say ""
+    say "== protocols: medians of $BENCH_ROUNDS rounds, ${BENCH_SECONDS}s each, server -t $BENCH_THREADS," \
+        "$BENCH_CONNS connections, gets of 100 B values (all hits)"
+    say ""
+    md_row 36 20 "gets (cairn-load)" "memcached op/s" "cairn eph op/s" "cairn/mc" "mc p50/p99 us" "cairn p50/p99 us"
+    md_sep 6
+    for row in "${rows[@]}"; do
+        local -a cells=("${TITLE[$row]}")
+        for server in "${servers[@]}"; do
+            M[$row.$server]=$(med P_OPS "$row.$server")
+            if [[ $row == bget_* && $server == cairn-* ]] && ((!cairn_binary)); then
+                cells+=("not served")
+            else
+                cells+=("$(fmt_int "${M[$row.$server]}")")
+            fi
+        done
+        cells+=("$(ratio "${M[$row.cairn-ephemeral]}" "${M[$row.memcached]}")")
+        for server in "${servers[@]}"; do
+            if [[ -z ${P_P50[$row.$server]:-} ]]; then
+                cells+=("-")
+            else
+                cells+=("$(med P_P50 "$row.$server") / $(med P_P99 "$row.$server")")
+            fi
+        done
+        md_row 36 20 "${cells[@]}"
+    done
+    say ""
+    say "Targets:"
+    say ""
+    md_row 62 34 target measured "met?"
+    md_sep 3
+    local num den
+    for n in 1 16; do
+        num=${M[mg_p$n.cairn-ephemeral]}
+        den=${M[get_p$n.cairn-ephemeral]}
+        md_row 62 34 "cairn mg / cairn get >= 1.0, $n in flight" \
+            "$(fmt_int "$num") / $(fmt_int "$den") = $(ratio "$num" "$den")" \
+            "$(verdict "$(ratio "$num" "$den")" ">=" 1.0)"
+    done
+    den=${M[bget_p16.memcached]}
+    if ((cairn_binary)); then
+        num=${M[bget_p16.cairn-ephemeral]}
+        md_row 62 34 "cairn binary get / memcached binary get >= 3, 16 in flight" \
+            "$(fmt_int "$num") / $(fmt_int "$den") = $(ratio "$num" "$den")" \
+            "$(verdict "$(ratio "$num" "$den")" ">=" 3)"
+    else
+        md_row 62 34 "cairn binary get / memcached binary get >= 3, 16 in flight" \
+            "- / $(fmt_int "$den") (binary not served)" "pending"
+    fi
+    for n in 1 16; do
+        num=${M[mg_p$n.memcached]}
+        den=${M[get_p$n.memcached]}
+        md_row 62 34 "for reference: memcached mg / memcached get, $n in flight" \
+            "$(fmt_int "$num") / $(fmt_int "$den") = $(ratio "$num" "$den")" "-"
+    done
+}
+
+if ((RUN_PROTOCOLS)); then
+    protocols_section
 fi
 
 # --------------------------------------------------------------------------

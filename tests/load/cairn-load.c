@@ -1,23 +1,29 @@
 /*
  * cairn-load: a small pipelining load generator for the memcache ASCII
- * protocol, and for Redis (RESP) with --protocol redis (modelled on
- * redis-benchmark).
+ * protocol, for memcache's meta protocol (--protocol meta: mg/ms), for the
+ * memcache binary protocol (--protocol binary: GET/SET packets), and for
+ * Redis (RESP) with --protocol redis (modelled on redis-benchmark).
  *
  * Every request targets a key "key:%08u" drawn from a fixed key space, and the
  * value (and, for memcache, the flags) stored under a key are a pure function
  * of the key number (and --vseed), so every reply can be validated:
- *   - a set must answer exactly "STORED" (memcache) or "+OK" (redis);
+ *   - a set must answer exactly "STORED" (memcache), "HD" (meta), status 0
+ *     with an empty body (binary) or "+OK" (redis);
  *   - a get hit must return exactly the expected key, flags and bytes
- *     (redis: "$<len>" and the expected bytes);
- *   - a get miss ("END" / "$-1") is counted, and is an error when --preload
- *     was given.
+ *     (meta: "VA <len> f<flags>", no key; binary: status 0, 4 bytes of
+ *     extras holding the flags, no key; redis: "$<len>", no flags);
+ *   - a get miss ("END" / "EN" / status 1 / "$-1") is counted, and is an
+ *     error when --preload was given;
+ *   - binary replies must carry the opcode and the opaque (a per-connection
+ *     sequence number) of the request they answer, in order.
  * Anything else (protocol error, error reply, unexpected or garbage reply,
  * connection closed while requests are in flight, timeout) counts as an
  * error, and the exit status is 1 when errors > 0.
  *
- * The two protocols differ only in how a request is encoded and how the
- * header line of a reply is read (struct protocol); pipelining, validation
- * of the value bytes and the statistics are shared.
+ * The text protocols differ only in how a request is encoded and how the
+ * header line of a reply is read (struct protocol); the binary protocol
+ * parses whole packets (parse_one_binary). Pipelining, validation of the
+ * value bytes and the statistics are shared.
  *
  * Pipelining: each connection keeps up to -P requests in flight. The first
  * P requests go out in one write(); replies are parsed as they arrive (a
@@ -234,9 +240,10 @@ struct reply_head {
 
 struct protocol {
     const char *name;
-    /* Write the request (get or set of key k) at dst; returns its length,
-     * at most REQ_OVERHEAD + cfg.value_size. */
-    size_t (*encode)(char *dst, uint32_t k, int is_get);
+    /* Write the request (get or set of key k; opaque: the request's
+     * per-connection sequence number, used by the binary protocol) at dst;
+     * returns its length, at most REQ_OVERHEAD + cfg.value_size. */
+    size_t (*encode)(char *dst, uint32_t k, int is_get, uint32_t opaque);
     /* Read the header line (ll bytes, CRLF excluded, ll < MAX_LINE) of the
      * reply to a get or set of key k. Returns 0, or -1 with a message for the
      * error report in err (the reply is invalid). */
@@ -245,12 +252,14 @@ struct protocol {
     const char *hit_trailer; /* bytes after a get hit's value */
     size_t hit_trailer_len;
     const char *hit_trailer_name; /* printable, for error messages */
+    int binary;                   /* replies are binary packets: parse_head unused */
 };
 
 /* memcache ASCII: "get <key>", "set <key> <flags> 0 <bytes>"; replies
  * "STORED", "END" (miss), "VALUE <key> <flags> <bytes>[ <cas>]" + data + "END" */
-static size_t mc_encode(char *dst, uint32_t k, int is_get)
+static size_t mc_encode(char *dst, uint32_t k, int is_get, uint32_t opaque)
 {
+    (void)opaque;
     char *p = dst;
     uint32_t d = cfg.value_size;
     memcpy(p, is_get ? "get " : "set ", 4);
@@ -333,8 +342,9 @@ static int mc_parse_head(uint32_t k, int is_get, const char *p, size_t ll, struc
 /* Redis (RESP2): requests are arrays of bulk strings, "SET <key> <value>" and
  * "GET <key>"; replies "+OK", "$-1" (miss), "$<len>" + data + CRLF, or an
  * error "-ERR ..." */
-static size_t resp_encode(char *dst, uint32_t k, int is_get)
+static size_t resp_encode(char *dst, uint32_t k, int is_get, uint32_t opaque)
 {
+    (void)opaque;
     char key[32];
     size_t kl = format_key(k, key);
     char *p = dst;
@@ -382,9 +392,141 @@ static int resp_parse_head(uint32_t k, int is_get, const char *p, size_t ll, str
     return 0;
 }
 
+/* memcache meta: "mg <key> v f" (v: return the value, f: return the
+ * client flags; a hit is "VA <bytes> f<flags>" + data + CRLF, a miss "EN":
+ * the same information as a classic get's "VALUE <key> <flags> <bytes>"
+ * but the key, which an in-order reply does not need); "ms <key> <bytes>
+ * T0 F<flags>" + data, answered "HD". */
+static size_t meta_encode(char *dst, uint32_t k, int is_get, uint32_t opaque)
+{
+    (void)opaque;
+    char *p = dst;
+    uint32_t d = cfg.value_size;
+    memcpy(p, is_get ? "mg " : "ms ", 3);
+    p += 3;
+    p += format_key(k, p);
+    if (is_get) {
+        memcpy(p, " v f", 4);
+        p += 4;
+    } else {
+        p += sprintf(p, " %" PRIu32 " T0 F%" PRIu32 "\r\n", d, expected_flags(k));
+        write_value(k, p);
+        p += d;
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    return (size_t)(p - dst);
+}
+
+static int meta_parse_head(uint32_t k, int is_get, const char *p, size_t ll, struct reply_head *h,
+                           char *err, size_t errsz)
+{
+    char ex[160];
+    if (!is_get)
+        return expect_stored(k, "HD", p, ll, h, err, errsz);
+    if (ll == 2 && memcmp(p, "EN", 2) == 0) {
+        h->kind = RK_MISS;
+        return 0;
+    }
+    /* VA <bytes> f<flags>: exactly these two tokens */
+    char line[MAX_LINE + 1];
+    memcpy(line, p, ll);
+    line[ll] = 0;
+    char *end = line;
+    errno = 0;
+    unsigned long long bytes = 0, flags = 0;
+    int ok = ll > 3 && memcmp(line, "VA ", 3) == 0 && line[3] >= '0' && line[3] <= '9';
+    if (ok) {
+        bytes = strtoull(line + 3, &end, 10);
+        ok = !errno && end[0] == ' ' && end[1] == 'f' && end[2] >= '0' && end[2] <= '9';
+    }
+    if (ok) {
+        flags = strtoull(end + 2, &end, 10);
+        ok = !errno && *end == 0;
+    }
+    if (!ok) {
+        snprintf(err, errsz, "mg key:%08" PRIu32 ": unexpected reply '%s' (expected VA <bytes> f<flags>)",
+                 k, excerpt(p, ll, ex, sizeof ex));
+        return -1;
+    }
+    if (flags != expected_flags(k)) {
+        snprintf(err, errsz, "mg key:%08" PRIu32 ": flags %llu, expected %" PRIu32, k, flags,
+                 expected_flags(k));
+        return -1;
+    }
+    h->kind = RK_HIT;
+    h->value_len = bytes;
+    return 0;
+}
+
+/* memcache binary: 24-byte header, big-endian. GET (0x00): key only; SET
+ * (0x01): 8 bytes of extras (flags, exptime 0), key, value. Replies (magic
+ * 0x81) are parsed whole by parse_one_binary. */
+#define BIN_REQ 0x80
+#define BIN_RES 0x81
+#define BIN_GET 0x00
+#define BIN_SET 0x01
+#define BIN_HDR 24u
+
+static void put_be16(char *p, uint16_t v)
+{
+    p[0] = (char)(v >> 8);
+    p[1] = (char)v;
+}
+
+static void put_be32(char *p, uint32_t v)
+{
+    p[0] = (char)(v >> 24);
+    p[1] = (char)(v >> 16);
+    p[2] = (char)(v >> 8);
+    p[3] = (char)v;
+}
+
+static uint16_t get_be16(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    return (uint16_t)(u[0] << 8 | u[1]);
+}
+
+static uint32_t get_be32(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+static size_t bin_encode(char *dst, uint32_t k, int is_get, uint32_t opaque)
+{
+    char key[32];
+    size_t kl = format_key(k, key);
+    uint8_t extlen = is_get ? 0 : 8;
+    uint32_t vlen = is_get ? 0 : cfg.value_size;
+    memset(dst, 0, BIN_HDR);
+    dst[0] = (char)BIN_REQ;
+    dst[1] = is_get ? BIN_GET : BIN_SET;
+    put_be16(dst + 2, (uint16_t)kl);
+    dst[4] = (char)extlen;
+    put_be32(dst + 8, (uint32_t)(extlen + kl + vlen));
+    put_be32(dst + 12, opaque);
+    char *p = dst + BIN_HDR;
+    if (!is_get) {
+        put_be32(p, expected_flags(k));
+        put_be32(p + 4, 0);
+        p += 8;
+    }
+    memcpy(p, key, kl);
+    p += kl;
+    if (!is_get) {
+        write_value(k, p);
+        p += vlen;
+    }
+    return (size_t)(p - dst);
+}
+
 static const struct protocol protocols[] = {
-    {"memcache", mc_encode, mc_parse_head, "\r\nEND\r\n", 7, "\\r\\nEND\\r\\n"},
-    {"redis", resp_encode, resp_parse_head, "\r\n", 2, "\\r\\n"},
+    {"memcache", mc_encode, mc_parse_head, "\r\nEND\r\n", 7, "\\r\\nEND\\r\\n", 0},
+    {"meta", meta_encode, meta_parse_head, "\r\n", 2, "\\r\\n", 0},
+    {"binary", bin_encode, NULL, "", 0, "", 1},
+    {"redis", resp_encode, resp_parse_head, "\r\n", 2, "\\r\\n", 0},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -425,6 +567,7 @@ struct stats {
 struct req {
     uint64_t t_send;
     uint32_t key;
+    uint32_t opaque;        /* binary protocol: the request's sequence number */
     uint8_t is_get;
 };
 
@@ -440,6 +583,7 @@ struct conn {
     unsigned ring_cap, head, count;
     uint64_t rng;
     uint32_t pl_next, pl_end; /* preload range [next, end) */
+    uint32_t seq;             /* next opaque (binary protocol) */
 };
 
 enum phase { PH_PRELOAD, PH_MEASURE };
@@ -640,8 +784,9 @@ static void conn_issue(struct thread_ctx *t, struct conn *c)
                 t->budget--;
             t->issued++;
         }
-        c->wlen += cfg.proto->encode(c->wbuf + c->wlen, k, is_get);
         struct req *r = &c->ring[(c->head + c->count) % c->ring_cap];
+        r->opaque = c->seq++;
+        c->wlen += cfg.proto->encode(c->wbuf + c->wlen, k, is_get, r->opaque);
         r->key = k;
         r->is_get = (uint8_t)is_get;
         r->t_send = now;
@@ -678,6 +823,78 @@ static const char *find_crlf(const char *p, size_t n)
 
 enum parse_res { P_NEED_MORE, P_DONE, P_FAILED };
 
+/* Parse the binary reply packet of the oldest in-flight request. */
+static enum parse_res parse_one_binary(struct thread_ctx *t, struct conn *c, uint64_t now)
+{
+    const char *p = c->rbuf + c->rpos;
+    size_t avail = c->rlen - c->rpos;
+    struct req *r = &c->ring[c->head];
+    struct stats *s = cur_stats(t);
+    const char *op = r->is_get ? "get" : "set";
+    unsigned want_op = r->is_get ? BIN_GET : BIN_SET;
+    if (avail < BIN_HDR)
+        return P_NEED_MORE;
+    unsigned magic = (unsigned char)p[0], opcode = (unsigned char)p[1];
+    unsigned keylen = get_be16(p + 2), extlen = (unsigned char)p[4], status = get_be16(p + 6);
+    uint32_t bodylen = get_be32(p + 8), opaque = get_be32(p + 12);
+    if (magic != BIN_RES) {
+        char ex[160];
+        conn_fail(t, c, "%s key:%08" PRIu32 ": reply magic 0x%02x, expected 0x81: '%s'", op, r->key,
+                  magic, excerpt(p, avail < 24 ? avail : 24, ex, sizeof ex));
+        return P_FAILED;
+    }
+    if (opcode != want_op || opaque != r->opaque) {
+        conn_fail(t, c, "%s key:%08" PRIu32 ": reply opcode 0x%02x opaque %" PRIu32
+                  ", expected 0x%02x opaque %" PRIu32, op, r->key, opcode, opaque, want_op, r->opaque);
+        return P_FAILED;
+    }
+    if (bodylen > (uint32_t)cfg.value_size + 1024u || extlen + keylen > bodylen) {
+        conn_fail(t, c, "%s key:%08" PRIu32 ": bad reply lengths (body %" PRIu32 ", extras %u, key %u)",
+                  op, r->key, bodylen, extlen, keylen);
+        return P_FAILED;
+    }
+    if (avail < BIN_HDR + (size_t)bodylen)
+        return P_NEED_MORE;
+    const char *body = p + BIN_HDR;
+    if (!r->is_get) {
+        if (status != 0 || bodylen != 0) {
+            conn_fail(t, c, "set key:%08" PRIu32 ": status 0x%04x, body %" PRIu32
+                      " bytes, expected status 0 and no body", r->key, status, bodylen);
+            return P_FAILED;
+        }
+        s->sets++;
+    } else if (status == 1) { /* key not found */
+        if (cfg.preload) {
+            conn_fail(t, c, "get key:%08" PRIu32 ": miss, but the key space was preloaded", r->key);
+            return P_FAILED;
+        }
+        s->gets++;
+        s->misses++;
+    } else {
+        if (status != 0 || extlen != 4 || keylen != 0) {
+            conn_fail(t, c, "get key:%08" PRIu32 ": status 0x%04x, extras %u, key %u;"
+                      " expected status 0, 4 bytes of flags, no key", r->key, status, extlen, keylen);
+            return P_FAILED;
+        }
+        uint32_t flags = get_be32(body), vlen = bodylen - 4;
+        if (flags != expected_flags(r->key)) {
+            conn_fail(t, c, "get key:%08" PRIu32 ": flags %" PRIu32 ", expected %" PRIu32, r->key,
+                      flags, expected_flags(r->key));
+            return P_FAILED;
+        }
+        if (vlen != cfg.value_size || !value_matches(r->key, body + 4)) {
+            conn_fail(t, c, "get key:%08" PRIu32 ": %" PRIu32 " value bytes%s, expected %" PRIu32,
+                      r->key, vlen, vlen == cfg.value_size ? " that differ" : "", cfg.value_size);
+            return P_FAILED;
+        }
+        s->gets++;
+        s->hits++;
+    }
+    c->rpos += BIN_HDR + (size_t)bodylen;
+    complete(t, c, now);
+    return P_DONE;
+}
+
 /* Parse the reply of the oldest in-flight request: the protocol reads the
  * header line; the value bytes and what a miss means are checked here. */
 static enum parse_res parse_one(struct thread_ctx *t, struct conn *c, uint64_t now)
@@ -688,6 +905,8 @@ static enum parse_res parse_one(struct thread_ctx *t, struct conn *c, uint64_t n
     struct stats *s = cur_stats(t);
     const struct protocol *pr = cfg.proto;
     char ex[160];
+    if (pr->binary)
+        return parse_one_binary(t, c, now);
     const char *eol = find_crlf(p, avail < MAX_LINE ? avail : MAX_LINE);
     if (eol == (const char *)-1) {
         conn_fail(t, c, "reply line ends with a bare LF");
@@ -921,9 +1140,11 @@ static void usage(FILE *f)
             "usage: " PROG " [options]\n"
             "       " PROG " --fsync-probe DIR [-T SECONDS | -n COUNT] [-d BYTES] [-q]\n"
             "  -s, --server HOST:PORT   server address (default 127.0.0.1:11211)\n"
-            "      --protocol NAME      memcache (ASCII: get/set, the default) or redis\n"
-            "                           (RESP: GET/SET; same keys, values, pipelining and\n"
-            "                           validation, without flags)\n"
+            "      --protocol NAME      memcache (ASCII: get/set, the default), meta\n"
+            "                           (mg <key> v f / ms <key> <bytes> T0 F<flags>), binary\n"
+            "                           (GET/SET packets, opaque checked) or redis (RESP:\n"
+            "                           GET/SET, without flags); same keys, values,\n"
+            "                           pipelining (-P) and validation\n"
             "  -t, --threads N          client threads (default 1)\n"
             "  -c, --connections N      connections in total, split over threads (default 16)\n"
             "  -P, --pipeline N         requests in flight per connection; 1 = request/response\n"
@@ -1094,7 +1315,7 @@ static void parse_args(int argc, char **argv)
                 if (strcmp(optarg, protocols[i].name) == 0)
                     found = &protocols[i];
             if (!found)
-                die_usage("unknown --protocol '%s' (memcache or redis)", optarg);
+                die_usage("unknown --protocol '%s' (memcache, meta, binary or redis)", optarg);
             cfg.proto = found;
             break;
         }

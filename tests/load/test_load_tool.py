@@ -9,6 +9,18 @@ test_redis_protocol
     Against Debian's redis-server (--protocol redis: SET/GET over RESP):
     the same mix, no error, every get a hit.  This is how bench.sh drives
     Redis beside cairn and memcached.
+test_meta_protocol
+    --protocol meta (mg <key> v f / ms) against Debian's memcached and
+    against cairn: the same mix, no error, every get a hit.
+test_binary_protocol
+    --protocol binary (GET/SET packets, 16 in flight, opaque checked)
+    against Debian's memcached: the same mix, no error, every get a hit.
+test_meta_and_binary_misses
+    Gets of keys never set, against memcached: counted as misses, not
+    errors (meta "EN", binary status 1).
+test_binary_reply_is_validated
+    Binary gets of values written with another --vseed: the flags differ,
+    which is an error with exit status 1 (the packets really are checked).
 test_wrong_protocol_is_an_error
     RESP sent to cairn gets memcache replies: every one is counted as an
     error and the exit status is 1 (the replies really are checked).
@@ -88,6 +100,44 @@ class LoadTool(unittest.TestCase):
         self.assertEqual(s["errors"], "0", out)
         self.assertGreater(int(s["gets"]), 0, out)
         self.assertEqual(s["hits"], s["gets"], out)
+
+    def check_mix(self, srv, protocol):
+        # the mix with 16 in flight (a later -P wins)
+        rc, s, out = run_load(["-s", srv.addr_str, "--protocol", protocol] + MIX + ["-P", "16"])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(s["errors"], "0", out)
+        self.assertGreater(int(s["gets"]), 0, out)
+        self.assertGreater(int(s["sets"]), 0, out)
+        self.assertEqual(s["hits"], s["gets"], out)
+
+    def test_meta_protocol(self):
+        with harness.Server(["--ephemeral"]) as srv:
+            self.check_mix(srv, "meta")
+        with harness.Server(bin=harness.memcached_bin(), external=False) as srv:
+            self.check_mix(srv, "meta")
+
+    def test_binary_protocol(self):
+        with harness.Server(bin=harness.memcached_bin(), external=False) as srv:
+            self.check_mix(srv, "binary")
+
+    def test_meta_and_binary_misses(self):
+        with harness.Server(bin=harness.memcached_bin(), external=False) as srv:
+            for protocol in ("meta", "binary"):
+                rc, s, out = run_load(["-s", srv.addr_str, "--protocol", protocol, "-c", "2",
+                                       "-P", "4", "-n", "400", "--ratio", "1:0", "-q"])
+                self.assertEqual(rc, 0, out)
+                self.assertEqual(s["errors"], "0", out)
+                self.assertEqual((s["gets"], s["misses"], s["hits"]), ("400", "400", "0"), out)
+
+    def test_binary_reply_is_validated(self):
+        with harness.Server(bin=harness.memcached_bin(), external=False) as srv:
+            rc, s, out = run_load(["-s", srv.addr_str, "--protocol", "binary", "-c", "1",
+                                   "-k", "5", "-n", "0", "--preload", "-q"])
+            self.assertEqual(rc, 0, out)
+            rc, s, out = run_load(["-s", srv.addr_str, "--protocol", "binary", "--vseed", "9",
+                                   "-c", "1", "-k", "5", "-n", "10", "--ratio", "1:0", "-q"])
+        self.assertEqual(rc, 1, out)
+        self.assertIn("flags", out)
 
     def test_wrong_protocol_is_an_error(self):
         with harness.Server(["--ephemeral"]) as srv:
