@@ -307,25 +307,11 @@ process_get(struct proto_state *ps, struct evbuffer *out, const struct request *
 	bool with_key = base == OP_GETK || base == OP_GATK;
 	struct item *it;
 
-	if (touch) {
-		if (refuse_write(ps, out, rq))
-			return;
-		it = store_get_and_touch(ps->env->store, rq->key, rq->keylen,
-		                         proto_absolute_exptime_u32(get32(rq->ext)));
-		/* memcached counts a binary GAT as a touch, not a get. */
-		STATS_INCR(ps->stats, cmd_touch);
-		if (it != NULL)
-			STATS_INCR(ps->stats, touch_hits);
-		else
-			STATS_INCR(ps->stats, touch_misses);
-	} else {
-		it = store_get(ps->env->store, rq->key, rq->keylen);
-		STATS_INCR(ps->stats, cmd_get);
-		if (it != NULL)
-			STATS_INCR(ps->stats, get_hits);
-		else
-			STATS_INCR(ps->stats, get_misses);
-	}
+	if (touch && refuse_write(ps, out, rq))
+		return;
+	/* memcached counts a binary GAT as a touch, not a get. */
+	it = proto_fetch(ps, rq->key, rq->keylen, touch,
+	                 touch ? proto_absolute_exptime_u32(get32(rq->ext)) : 0);
 	if (it != NULL)
 		reply_item(ps, out, rq, it, with_key, base != OP_TOUCH);
 	else if (rq->cmd->quiet)

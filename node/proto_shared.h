@@ -73,6 +73,13 @@ enum proto_refusal proto_write_refusal(struct proto_state *ps, char *msg, size_t
  * and return true when the change must not be made. */
 bool proto_refuse_write(struct proto_state *ps, struct evbuffer *out);
 
+/* One key of a get (or, with `touch`, a get-and-touch to `exptime`): the
+ * item with a reference for the caller, or NULL; counted as memcached
+ * counts it (cmd_get/get_hits/get_misses, or for a touch cmd_touch/
+ * touch_hits/touch_misses). */
+struct item *proto_fetch(struct proto_state *ps, const char *key, size_t nkey, bool touch,
+                         uint32_t exptime);
+
 /* Append it's value and its "\r\n", and drop the caller's reference to it
  * (large values are sent from the item, without a copy). */
 void proto_add_value(struct proto_state *ps, struct evbuffer *out, struct item *it);

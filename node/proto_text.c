@@ -223,6 +223,29 @@ proto_add_item_bytes(struct proto_state *ps, struct evbuffer *out, struct item *
 	cache_item_put(ps->env->cache, it);
 }
 
+struct item *
+proto_fetch(struct proto_state *ps, const char *key, size_t nkey, bool touch, uint32_t exptime)
+{
+	struct item *it;
+
+	if (touch) {
+		it = store_get_and_touch(ps->env->store, key, nkey, exptime);
+		STATS_INCR(ps->stats, cmd_touch);
+		if (it != NULL)
+			STATS_INCR(ps->stats, touch_hits);
+		else
+			STATS_INCR(ps->stats, touch_misses);
+	} else {
+		it = store_get(ps->env->store, key, nkey);
+		STATS_INCR(ps->stats, cmd_get);
+		if (it != NULL)
+			STATS_INCR(ps->stats, get_hits);
+		else
+			STATS_INCR(ps->stats, get_misses);
+	}
+	return it;
+}
+
 /* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<value>\r\n" */
 static void
 reply_value(struct proto_state *ps, struct evbuffer *out, struct item *it,
@@ -338,23 +361,8 @@ process_get(struct proto_state *ps, struct token *tokens, struct evbuffer *out,
 	}
 	for (;;) {
 		for (; key->length != 0; key++) {
-			struct item *it = touch
-			    ? store_get_and_touch(ps->env->store, key->value, key->length, exptime)
-			    : store_get(ps->env->store, key->value, key->length);
+			struct item *it = proto_fetch(ps, key->value, key->length, touch, exptime);
 
-			if (touch) {
-				STATS_INCR(ps->stats, cmd_touch);
-				if (it != NULL)
-					STATS_INCR(ps->stats, touch_hits);
-				else
-					STATS_INCR(ps->stats, touch_misses);
-			} else {
-				STATS_INCR(ps->stats, cmd_get);
-				if (it != NULL)
-					STATS_INCR(ps->stats, get_hits);
-				else
-					STATS_INCR(ps->stats, get_misses);
-			}
 			if (it != NULL)
 				reply_value(ps, out, it, with_cas);
 		}

@@ -841,17 +841,18 @@ CAIRN_TABLE = {
 }
 
 
-class BinaryTable(unittest.TestCase):
-    """One test method per TABLE entry (generated below)."""
+class _SharedBinaryServer(harness.SharedServerTest):
+    """One server for the class, and its version string (VERSION replies
+    are compared with it)."""
 
     @classmethod
     def setUpClass(cls):
-        cls.server = harness.Server().start()
+        super().setUpClass()
         cls.version = server_version(cls.server)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+
+class BinaryTable(_SharedBinaryServer):
+    """One test method per TABLE entry (generated below)."""
 
     def setUp(self):
         with self.server.conn() as c:
@@ -917,17 +918,8 @@ class _ServerCase(unittest.TestCase):
         return srv
 
 
-class BinaryDynamic(_ServerCase):
+class BinaryDynamic(_SharedBinaryServer, _ServerCase):
     """Cases that need computed bytes, several connections or the clock."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = harness.Server().start()
-        cls.version = server_version(cls.server)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
 
     def setUp(self):
         self.k = Checker(self, self.server.conn(), self.version)
