@@ -16,7 +16,7 @@ struct credential {
 };
 
 struct client_auth {
-	char *text;                 /* the file, NULs written over ':' and '\n' */
+	char *text;                 /* the file's bytes, which creds point into */
 	struct credential *creds;
 	size_t ncreds;
 };
@@ -87,6 +87,13 @@ client_auth_load(const char *path, struct client_auth **out, char *err, size_t e
 		                                                         : "read error");
 	}
 	fclose(f);
+	if (len < AUTH_FILE_MAX) {
+		/* Kept for the process's life: only what the file holds. */
+		char *shrunk = realloc(a->text, len + 1);
+
+		if (shrunk != NULL)
+			a->text = shrunk;
+	}
 	for (size_t i = 0; i < len; i++)
 		lines += a->text[i] == '\n';
 	a->creds = calloc(lines, sizeof(*a->creds));

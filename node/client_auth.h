@@ -3,9 +3,10 @@
  * (node/proto_text.c) and by the binary protocol's SASL PLAIN.
  *
  * The file is read once at startup; the loaded table is read-only after, so
- * any worker thread may check against it without a lock.  Passwords are
- * compared in constant time (OpenSSL's CRYPTO_memcmp), so the time a wrong
- * guess takes says nothing about how much of it was right.
+ * any worker thread may check against it without a lock.  Passwords of
+ * the right length are compared in constant time (OpenSSL's CRYPTO_memcmp),
+ * so the time a wrong guess takes says nothing about how much of it was
+ * right (only, as with any length check, whether its length was).
  *
  * No Cyrus SASL: the only mechanism memcached's clients use is PLAIN
  * (RFC 4616), three NUL-separated fields; libsasl2 would add its sasldb,

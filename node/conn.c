@@ -43,13 +43,16 @@
  * keeps the record to rewrite once the disk recovers, so it may yet become
  * durable.  It says "not acknowledged", not "not done".
  * Positions are noted relative to the end of the batch in `out`, since
- * nothing is added to `out` while parked.  A noreply write has an empty reply
- * and gets nothing.  If the notes cannot be kept (out of memory) the
+ * nothing is added to `out` while parked.  An ASCII noreply write has an
+ * empty reply and gets nothing; a binary quiet write also answered nothing,
+ * but a quiet request promises an answer to every failure, so it gets its
+ * error packet at its place (the request it was is noted with it).  If the notes cannot be kept (out of memory) the
  * connection is closed instead, as before: never a false STORED. */
 #define WAL_FAILED_TEXT "write-ahead log failed before this write was durable"
 struct held_write {
 	size_t start, end;         /* reply bytes in `out` when the batch was parsed */
 	uint64_t lsn;              /* last WAL record the request appended */
+	struct proto_quiet_write quiet; /* a binary quiet write's silence */
 };
 
 struct conn {
@@ -69,6 +72,8 @@ struct conn {
 	uint64_t wait_lsn;         /* last LSN our writes produced */
 	struct persist *persist;   /* NULL with --ephemeral */
 	struct repl *repl;         /* NULL with --ephemeral */
+	struct proto_quiet_write held_quiet; /* --sync-replicas: the held write
+	                           * was binary quiet (its reply is empty) */
 	struct evbuffer *held;     /* --sync-replicas: the reply of the write
 	                            * waiting for replicas */
 	struct event *timeout_ev;  /* --sync-timeout-ms for that write */
@@ -274,6 +279,38 @@ park(struct conn *c)
 	}
 }
 
+/* Drain the held reply of one write (`len` bytes at the head of `from`)
+ * and append the error that replaces it to `to`: "SERVER_ERROR <why>" on
+ * a text connection (nothing for noreply), on a binary one an error packet
+ * with the held reply's opcode and opaque, or the quiet request's. */
+static void
+replace_reply(const struct conn *c, struct evbuffer *from, size_t len,
+              const struct proto_quiet_write *quiet, const char *why, const char *msg,
+              struct evbuffer *to)
+{
+	uint8_t header[24];
+
+	if (c->proto.wire != PROTO_WIRE_BINARY) {
+		evbuffer_drain(from, len);
+		if (len > 0)
+			evbuffer_add(to, msg, strlen(msg));
+		return;
+	}
+	if (len == 0) {
+		if (quiet->valid)
+			proto_binary_write_failed(NULL, quiet, why, to);
+		return;
+	}
+	/* A held reply is a whole packet: proto_binary never holds less. */
+	if (evbuffer_copyout(from, header, sizeof(header)) != (ev_ssize_t)sizeof(header)) {
+		assert(!"a held binary reply shorter than its header");
+		evbuffer_drain(from, len);
+		return;
+	}
+	evbuffer_drain(from, len);
+	proto_binary_write_failed(header, NULL, why, to);
+}
+
 /* Parked no more: the held reply (if any) goes out with the others. */
 static void
 resume(struct conn *c, bool timed_out)
@@ -282,13 +319,14 @@ resume(struct conn *c, bool timed_out)
 	event_del(c->timeout_ev);
 	if (timed_out) {
 		/* Stop waiting for that write; later requests do not inherit it.
-		 * A noreply write held nothing and gets nothing. */
+		 * An ASCII noreply write held nothing and gets nothing. */
 		c->wait_lsn = 0;
-		if (evbuffer_get_length(c->held) > 0)
-			evbuffer_add(c->out, REPLICATION_TIMEOUT, strlen(REPLICATION_TIMEOUT));
-		evbuffer_drain(c->held, evbuffer_get_length(c->held));
+		replace_reply(c, c->held, evbuffer_get_length(c->held), &c->held_quiet,
+		              "replication timeout", REPLICATION_TIMEOUT, c->out);
+		c->held_quiet.valid = false;
 	} else {
 		evbuffer_add_buffer(c->out, c->held);
+		c->held_quiet.valid = false;  /* it made it: no error owed */
 	}
 	if (!c->reading) {
 		event_add(c->read_ev, NULL);
@@ -297,7 +335,8 @@ resume(struct conn *c, bool timed_out)
 }
 
 static void
-note_write(struct conn *c, size_t start, size_t end, uint64_t lsn)
+note_write(struct conn *c, size_t start, size_t end, uint64_t lsn,
+           const struct proto_quiet_write *quiet)
 {
 	if (c->nhw == c->hw_cap) {
 		size_t cap = c->hw_cap ? c->hw_cap * 2 : 16;
@@ -310,7 +349,7 @@ note_write(struct conn *c, size_t start, size_t end, uint64_t lsn)
 		c->hw = p;
 		c->hw_cap = cap;
 	}
-	c->hw[c->nhw++] = (struct held_write){start, end, lsn};
+	c->hw[c->nhw++] = (struct held_write){start, end, lsn, *quiet};
 }
 
 /* proto_process() one request at a time, so that each write's reply and
@@ -322,18 +361,23 @@ parse_batch(struct conn *c, struct evbuffer *dst, size_t *need)
 
 	c->nhw = 0;
 	c->hw_lost = false;
-	if (c->persist == NULL || dst != c->out)  /* --sync-replicas: one write, in held */
-		return proto_process(&c->proto, c->rbuf, c->rlen, dst, CONN_OUTPUT_LIMIT, need);
+	c->proto.quiet_write.valid = false;
+	if (c->persist == NULL || dst != c->out) {  /* --sync-replicas: one write, in held */
+		n = proto_process(&c->proto, c->rbuf, c->rlen, dst, CONN_OUTPUT_LIMIT, need);
+		c->held_quiet = c->proto.quiet_write;
+		return n;
+	}
 	c->proto.max_requests = 1;
 	do {
 		size_t start = evbuffer_get_length(dst);
 		uint64_t lsn;
 
+		c->proto.quiet_write.valid = false;
 		n = proto_process(&c->proto, c->rbuf + used, c->rlen - used, dst, CONN_OUTPUT_LIMIT, need);
 		used += n;
 		lsn = store_take_thread_lsn();
 		if (lsn > 0) {
-			note_write(c, start, evbuffer_get_length(dst), lsn);
+			note_write(c, start, evbuffer_get_length(dst), lsn, &c->proto.quiet_write);
 			if (lsn > c->wait_lsn)
 				c->wait_lsn = lsn;
 		}
@@ -344,30 +388,6 @@ parse_batch(struct conn *c, struct evbuffer *dst, size_t *need)
 	return used;
 }
 
-/* Drain the held reply of one write (`len` bytes at the head of `from`)
- * and append the error that replaces it to `to`: "SERVER_ERROR <why>" on
- * a text connection, on a binary one an error packet with the held
- * reply's opcode and opaque. */
-static void
-replace_reply(struct evbuffer *from, bool binary, size_t len, const char *why,
-              const char *msg, struct evbuffer *to)
-{
-	uint8_t header[24];
-
-	if (binary) {
-		/* A held reply is a whole packet: proto_binary never holds less. */
-		ev_ssize_t n = evbuffer_copyout(from, header, sizeof(header));
-
-		assert(len >= sizeof(header) && n == (ev_ssize_t)sizeof(header));
-		(void)n;
-		evbuffer_drain(from, len);
-		proto_binary_wal_failed(header, why, to);
-		return;
-	}
-	evbuffer_drain(from, len);
-	evbuffer_add(to, msg, strlen(msg));
-}
-
 /* The WAL failed while c was parked: replace the held reply of every write
  * that is not durable by SERVER_ERROR (see struct held_write).  Returns
  * false if that cannot be done (then the caller closes the connection). */
@@ -376,15 +396,22 @@ fail_held_writes(struct conn *c, int err)
 {
 	uint64_t durable = persist_durable_lsn(c->persist);
 	size_t len = evbuffer_get_length(c->out), sent, pos = 0, i;
-	bool binary = c->proto.wire == PROTO_WIRE_BINARY;
 	struct evbuffer *rest;
 	char why[128], msg[160];
 
 	snprintf(why, sizeof(why), "%s: %s", WAL_FAILED_TEXT, strerror(err));
 	snprintf(msg, sizeof(msg), "SERVER_ERROR %s\r\n", why);
-	if (evbuffer_get_length(c->held) > 0) {
+	if (evbuffer_get_length(c->held) > 0 || c->held_quiet.valid) {
 		/* --sync-replicas: the one write held apart. */
-		replace_reply(c->held, binary, evbuffer_get_length(c->held), why, msg, c->held);
+		struct evbuffer *failed = evbuffer_new();
+
+		if (failed == NULL)
+			return false;
+		replace_reply(c, c->held, evbuffer_get_length(c->held), &c->held_quiet, why, msg,
+		              failed);
+		evbuffer_add_buffer(c->held, failed);
+		evbuffer_free(failed);
+		c->held_quiet.valid = false;
 	}
 	if (c->hw_lost)
 		return false;
@@ -398,12 +425,12 @@ fail_held_writes(struct conn *c, int err)
 	for (i = 0; i < c->nhw; i++) {
 		const struct held_write *h = &c->hw[i];
 
-		if (h->lsn <= durable || h->start == h->end)
+		if (h->lsn <= durable || (h->start == h->end && !h->quiet.valid))
 			continue;
 		if (h->start < sent + pos)
 			return evbuffer_free(rest), false;  /* partly sent already */
 		evbuffer_remove_buffer(c->out, rest, h->start - sent - pos);
-		replace_reply(c->out, binary, h->end - h->start, why, msg, rest);
+		replace_reply(c, c->out, h->end - h->start, &h->quiet, why, msg, rest);
 		pos = h->end - sent;
 	}
 	evbuffer_add_buffer(rest, c->out);

@@ -234,12 +234,15 @@ reply_error(struct evbuffer *out, const struct request *rq, uint16_t status)
 	reply(out, rq, status, NULL, 0, text, strlen(text), 0);
 }
 
-/* Success, with a CAS: nothing for a quiet request. */
+/* Success, with a CAS: nothing for a quiet request (which node/conn.c is
+ * told of: a write whose durability then fails still owes an error). */
 static void
 reply_ok(struct proto_state *ps, struct evbuffer *out, const struct request *rq,
          const void *value, size_t nvalue, uint64_t cas)
 {
-	if (!rq->cmd->quiet)
+	if (rq->cmd->quiet)
+		ps->quiet_write = (struct proto_quiet_write){true, rq->opcode, rq->opaque};
+	else
 		reply(out, rq, ST_OK, NULL, 0, value, nvalue,
 		      ps->env->settings->use_cas ? cas : 0);
 }
@@ -267,10 +270,14 @@ refuse_write(struct proto_state *ps, struct evbuffer *out, const struct request 
 }
 
 void
-proto_binary_wal_failed(const uint8_t *held, const char *why, struct evbuffer *out)
+proto_binary_write_failed(const uint8_t *held, const struct proto_quiet_write *quiet,
+                          const char *why, struct evbuffer *out)
 {
-	struct request rq = {.opcode = held[1], .opaque = get32(held + 12)};
+	struct request rq = held != NULL
+	    ? (struct request){.opcode = held[1], .opaque = get32(held + 12)}
+	    : (struct request){.opcode = quiet->opcode, .opaque = quiet->opaque};
 
+	assert(held != NULL || quiet->valid);
 	reply(out, &rq, ST_EINTERNAL, NULL, 0, why, strlen(why), 0);
 }
 
@@ -470,6 +477,7 @@ process_arith(struct proto_state *ps, struct evbuffer *out, const struct request
 	                        .compare = rq->cas != 0, .cas = request_cas(ps, rq)};
 	struct cache_arith_result r;
 	enum cache_status status;
+	bool created = false;
 	uint8_t value[8];
 
 	if (refuse_write(ps, out, rq))
@@ -481,12 +489,15 @@ process_arith(struct proto_state *ps, struct evbuffer *out, const struct request
 		status = store_arith(ps->env->store, rq->key, rq->keylen, &a, &r);
 		if (status != CACHE_NOT_FOUND)
 			break;
-		if (incr)
-			STATS_INCR(ps->stats, incr_misses);
-		else
-			STATS_INCR(ps->stats, decr_misses);
-		if (exptime == NO_CREATE)
+		/* As memcached counts: a miss only when nothing is created, and
+		 * a created key neither a miss nor a hit. */
+		if (exptime == NO_CREATE) {
+			if (incr)
+				STATS_INCR(ps->stats, incr_misses);
+			else
+				STATS_INCR(ps->stats, decr_misses);
 			break;
+		}
 		it = cache_item_create(ps->env->cache, rq->key, rq->keylen, 0,
 		                       proto_absolute_exptime_u32(exptime),
 		                       (uint32_t)(proto_format_u64(digits, initial) - digits));
@@ -498,6 +509,7 @@ process_arith(struct proto_state *ps, struct evbuffer *out, const struct request
 		status = store_store(ps->env->store, it, CACHE_ADD, 0, &r.cas);
 		cache_item_put(ps->env->cache, it);
 		r.value = initial;
+		created = status == CACHE_STORED;
 		/* Not stored: another client created the key meanwhile; count
 		 * on what it stored. */
 		if (status != CACHE_NOT_STORED)
@@ -505,9 +517,9 @@ process_arith(struct proto_state *ps, struct evbuffer *out, const struct request
 	}
 	switch (status) {
 	case CACHE_STORED:
-		if (incr)
+		if (!created && incr)
 			STATS_INCR(ps->stats, incr_hits);
-		else
+		else if (!created)
 			STATS_INCR(ps->stats, decr_hits);
 		put64(value, r.value);
 		reply_ok(ps, out, rq, value, sizeof(value), r.cas);

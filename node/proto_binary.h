@@ -38,10 +38,13 @@ enum proto_wire proto_binary_wire(enum client_protocol protocol, uint8_t first);
 size_t proto_binary_process(struct proto_state *ps, const uint8_t *buf, size_t len,
                             struct evbuffer *out, size_t out_limit, size_t *need);
 
-/* The reply that replaces `held`, the reply packet (at least its 24-byte
- * header) of a write whose WAL record failed before it became durable
- * (node/conn.c): the same opcode and opaque, status Internal error and
- * `why` as its body, as a write refused when the log is down gets. */
-void proto_binary_wal_failed(const uint8_t *held, const char *why, struct evbuffer *out);
+/* The error that replaces the reply to a write whose WAL record failed
+ * before it was durable, or that its replicas did not confirm in time
+ * (node/conn.c): `held` is the reply packet produced (at least its 24-byte
+ * header), or NULL for a quiet write that answered nothing, which `quiet`
+ * then names.  The same opcode and opaque, status Internal error, `why` as
+ * the body. */
+void proto_binary_write_failed(const uint8_t *held, const struct proto_quiet_write *quiet,
+                               const char *why, struct evbuffer *out);
 
 #endif

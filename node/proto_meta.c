@@ -22,6 +22,8 @@
 /* memcached's MFLAG_MAX_OPT_LENGTH: at most this many tokens (command, key,
  * ms's length, flags, and the terminal token). */
 #define META_MAX_TOKENS 20
+/* The largest CAS a client may choose with E (2^63 - 1). */
+#define META_EXPLICIT_CAS_MAX (UINT64_MAX >> 1)
 /* memcached's MFLAG_MAX_OPAQUE_LENGTH: an O token, the O included. */
 #define META_MAX_OPAQUE 32
 /* A reply line without the value: at most one base64 key (4/3 of 250
@@ -208,8 +210,11 @@ meta_parse(struct token *tokens, size_t first, size_t ntokens, struct meta_req *
 		case 'E':
 			/* Later than 1.6.18 (protocol.txt): the client picks the
 			 * CAS of what the command stores, e.g. a version number
-			 * shared by several caches. */
-			if (!proto_parse_u64(arg, &r->new_cas)) {
+			 * shared by several caches.  Later uniques continue above
+			 * it, so it is bounded: near 2^64 the counter would wrap
+			 * and repeat old uniques (or, after a flush_all, make
+			 * every new item dead). */
+			if (!proto_parse_u64(arg, &r->new_cas) || r->new_cas > META_EXPLICIT_CAS_MAX) {
 				*err = ERR_BAD_TOKEN;
 				bad = true;
 			}
@@ -513,7 +518,10 @@ process_mg(struct proto_state *ps, struct token *tokens, size_t ntokens,
 	/* A stale item's first reader wins too: it refreshes the value. */
 	if (view.stale && !view.win_sent)
 		may_win = true;
-	if (may_win)
+	/* Claiming a win is logged (store.h).  While writes are paused (a
+	 * planned failover) nothing may reach the log: the reader is told
+	 * another won (Z), and the win stays to take once writes resume. */
+	if (may_win && !proto_writes_paused())
 		won = store_meta_claim_win(ps->env->store, it);
 	if (view.win_sent || (may_win && !won))
 		line_flag(&l, 'Z');

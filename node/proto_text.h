@@ -63,6 +63,15 @@ struct proto_binary_owed {
 	uint32_t opaque;
 };
 
+/* A binary quiet write that succeeded answers nothing; should its WAL
+ * record or its replicas fail it afterwards, node/conn.c must still send
+ * an error, and this says for which request (opcode and opaque). */
+struct proto_quiet_write {
+	bool valid;
+	uint8_t opcode;
+	uint32_t opaque;
+};
+
 /* One connection's protocol state. */
 struct proto_state {
 	const struct proto_env *env;
@@ -76,6 +85,9 @@ struct proto_state {
 	enum proto_wire wire;        /* ASCII or binary, once the first byte came */
 	bool sasl_started;           /* binary: an empty SASL AUTH awaits its STEP */
 	struct proto_binary_owed owed; /* binary: answered after ps->swallow */
+	struct proto_quiet_write quiet_write; /* binary: set when a request was a
+	                              * quiet write answered with silence (the
+	                              * caller clears it before each request) */
 	uint64_t role_ticket;        /* a promote/replicaof being carried out:
 	                              * its reply is owed (proto_role_reply), and
 	                              * no request after it is read until then */

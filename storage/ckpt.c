@@ -183,6 +183,7 @@ static int
 add_marks_byte(MDB_txn *txn, struct ckpt *ck)
 {
 	const size_t old_hdr = CKPT_ITEM_HDR - 1;
+	char key[CACHE_KEY_MAX];
 	unsigned char *buf = NULL;
 	size_t cap = 0;
 	MDB_cursor *cur;
@@ -207,7 +208,15 @@ add_marks_byte(MDB_txn *txn, struct ckpt *ck)
 			buf = p;
 			cap = v.mv_size + 1;
 		}
-		/* Copied out first: v points into the page being rewritten. */
+		/* Key and value copied out first: both point into the page being
+		 * rewritten, and a longer value moves its other entries (the
+		 * put deletes, then inserts from the moved bytes). */
+		if (k.mv_size > sizeof(key)) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(key, k.mv_data, k.mv_size);
+		k.mv_data = key;
 		memcpy(buf, v.mv_data, old_hdr);
 		buf[CKPT_OFF_MARKS] = 0;
 		memcpy(buf + CKPT_ITEM_HDR, (unsigned char *)v.mv_data + old_hdr, v.mv_size - old_hdr);
@@ -242,6 +251,7 @@ static int
 open_env(struct ckpt *ck, size_t map_size)
 {
 	MDB_envinfo info;
+	MDB_stat stat;
 	MDB_txn *txn;
 	uint64_t format = 0;
 	int rc;
@@ -256,6 +266,16 @@ open_env(struct ckpt *ck, size_t map_size)
 	if ((rc = mdb_env_open(ck->env, ck->path, MDB_NOTLS, 0644)) != 0)
 		goto fail;
 	mdb_env_info(ck->env, &info);
+	/* Room to rewrite every page once: a format upgrade (add_marks_byte)
+	 * changes every item in one transaction, and LMDB frees the old pages
+	 * only at its commit.  The map is address space, not disk. */
+	if (mdb_env_stat(ck->env, &stat) == 0) {
+		size_t used = (size_t)(info.me_last_pgno + 1) * stat.ms_psize;
+
+		if (info.me_mapsize < 2 * used + CKPT_MAP_INITIAL &&
+		    mdb_env_set_mapsize(ck->env, 2 * used + CKPT_MAP_INITIAL) == 0)
+			mdb_env_info(ck->env, &info);
+	}
 	ck->map_size = info.me_mapsize;
 	if ((rc = begin_txn(ck, 0, &txn)) != 0)
 		goto fail;

@@ -349,6 +349,8 @@ store_meta_delete(struct store *s, const char *key, size_t nkey,
 	st = cache_meta_delete(s->cache, key, nkey, d, &eff);
 	log_effect(s, &eff);
 	pthread_mutex_unlock(lock);
+	if (d->remove_value)
+		log_evictions(s);  /* md x allocates its emptied item */
 	return st;
 }
 

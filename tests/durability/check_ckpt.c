@@ -620,6 +620,94 @@ START_TEST(test_format1_upgraded)
 }
 END_TEST
 
+/* The upgrade of a full-sized format 1 checkpoint: many items to a page
+ * (each rewritten item moves the page's other entries) and values on
+ * overflow pages.  Item i: key "k%05u", flags i, CAS i + 1, a value of
+ * upgrade_size(i) bytes of upgrade_byte(i, j). */
+#define UPGRADE_ITEMS 3000
+
+static size_t
+upgrade_size(unsigned i)
+{
+	return i % 7 == 0 ? 3000 + i : 10 + i % 50;
+}
+
+static char
+upgrade_byte(unsigned i, size_t j)
+{
+	return (char)('a' + (i + j) % 26);
+}
+
+struct upgrade_check {
+	unsigned seen;
+	unsigned bad;
+};
+
+static int
+upgrade_scan_fn(void *arg, const struct cache_change *set)
+{
+	struct upgrade_check *u = arg;
+	unsigned i = u->seen++;
+	char key[16];
+	bool ok;
+
+	snprintf(key, sizeof(key), "k%05u", i);
+	ok = set->nkey == strlen(key) && memcmp(set->key, key, set->nkey) == 0 &&
+	     set->flags == i && set->cas == (uint64_t)i + 1 && set->marks == 0 &&
+	     set->nbytes == upgrade_size(i);
+	for (size_t j = 0; ok && j < set->nbytes; j++)
+		ok = set->value[j] == upgrade_byte(i, j);
+	u->bad += !ok;
+	return 0;
+}
+
+START_TEST(test_format1_upgrade_of_many_items)
+{
+	unsigned char fmt[8] = {1}, *item = malloc(16 + 3000 + UPGRADE_ITEMS);
+	MDB_val fk = {6, "format"}, fv = {8, fmt};
+	struct upgrade_check u = {0, 0};
+	char path[512], key[16];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi items, meta;
+
+	ck_assert_ptr_nonnull(item);
+	snprintf(path, sizeof(path), "%s/lmdb", tmpdir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 4);
+	mdb_env_set_mapsize(env, (size_t)64 << 20);
+	ck_assert_int_eq(mdb_env_open(env, path, 0, 0644), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "items", MDB_CREATE, &items), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+	for (unsigned i = 0; i < UPGRADE_ITEMS; i++) {
+		size_t n = upgrade_size(i);
+		MDB_val k = {0, key}, v = {16 + n, item};
+
+		k.mv_size = (size_t)snprintf(key, sizeof(key), "k%05u", i);
+		memset(item, 0, 16);
+		item[0] = (unsigned char)i;           /* flags, little-endian */
+		item[1] = (unsigned char)(i >> 8);
+		item[8] = (unsigned char)(i + 1);     /* cas */
+		item[9] = (unsigned char)((i + 1) >> 8);
+		for (size_t j = 0; j < n; j++)
+			item[16 + j] = (unsigned char)upgrade_byte(i, j);
+		ck_assert_int_eq(mdb_put(txn, items, &k, &v, 0), 0);
+	}
+	ck_assert_int_eq(mdb_put(txn, meta, &fk, &fv, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	free(item);
+
+	open_ckpt();
+	ck_assert_int_eq(ckpt_scan(ck, upgrade_scan_fn, &u, NULL), 0);
+	ck_assert_uint_eq(u.seen, UPGRADE_ITEMS);
+	ck_assert_msg(u.bad == 0, "%u of %u items changed by the upgrade", u.bad, u.seen);
+	ck_assert_uint_eq(ckpt_max_cas(ck), UPGRADE_ITEMS);
+}
+END_TEST
+
 static Suite *
 ckpt_suite(void)
 {
@@ -637,6 +725,7 @@ ckpt_suite(void)
 	tcase_add_test(tc, test_purge_expired);
 	tcase_add_test(tc, test_marks_kept);
 	tcase_add_test(tc, test_format1_upgraded);
+	tcase_add_test(tc, test_format1_upgrade_of_many_items);
 	tcase_add_test(tc, test_garbage_small);
 	tcase_add_test(tc, test_garbage_large);
 	tcase_add_test(tc, test_garbage_over_real_file);

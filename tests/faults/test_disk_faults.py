@@ -238,35 +238,50 @@ class DiskFaults(unittest.TestCase):
     def test_wal_fsync_eio_fsync_everysec(self):
         self.wal_fault("everysec", "wal:EIO:fsync", EIO_TEXT, "wal fsync EIO fsync=everysec")
 
-    def test_wal_fault_answers_a_binary_client_in_binary(self):
-        # The write under way when the fsync fails was held for it: its
-        # reply is replaced by an error (conn.c), which on a binary
-        # connection must be a binary packet with the request's opcode and
-        # opaque, not SERVER_ERROR text in the middle of the stream.
-        node = self.node("binary_held", ["--fsync", "always"]).start()
-        with harness.Conn(harness.HOST, node.port) as s:
-            def binary_set(key, opaque):
-                extras = struct.pack(">II", 0, 0)
-                s.send(struct.pack(">BBHBBHIIQ", 0x80, 0x01, len(key), 8, 0, 0,
-                                   8 + len(key) + 1, opaque, 0) + extras + key + b"v")
-                head = s.read_exact(24, timeout=15)
-                magic, op, keylen, extlen, _, status, bodylen, got_opaque, cas = \
-                    struct.unpack(">BBHBBHIIQ", head)
-                body = s.read_exact(bodylen, timeout=15)
-                self.assertEqual((magic, op, keylen, extlen, got_opaque), (0x81, 0x01, 0, 0, opaque),
-                                 "not a binary reply to the SET: %r" % (head + body))
-                return status, body
-            self.assertEqual(binary_set(b"before", 1), (0, b""))
+    # -- a binary client during a WAL fault --------------------------------
+    def binary_reply(self, c):
+        """One binary reply packet: (opcode, opaque, status, body)."""
+        head = c.read_exact(24, timeout=15)
+        magic, op, keylen, extlen, _, status, bodylen, opaque, _ = struct.unpack(">BBHBBHIIQ", head)
+        self.assertEqual((magic, keylen, extlen), (0x81, 0, 0), "not a binary reply: %r" % head)
+        return op, opaque, status, c.read_exact(bodylen, timeout=15) if bodylen else b""
+
+    @staticmethod
+    def binary_set(op, key, opaque):
+        extras = struct.pack(">II", 0, 0)
+        return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), 8, 0, 0, 8 + len(key) + 1,
+                           opaque, 0) + extras + key + b"v"
+
+    @staticmethod
+    def binary_noop(opaque):
+        return struct.pack(">BBHBBHIIQ", 0x80, 0x0a, 0, 0, 0, 0, 0, opaque, 0)
+
+    def held_binary_write_fails(self, name, op):
+        """The write under way when the fsync fails was held for it: its
+        reply is replaced by an error (conn.c), which on a binary connection
+        must be a binary packet with the request's opcode and opaque, not
+        SERVER_ERROR text in the middle of the stream; a quiet write, which
+        answers only failures, must get it too."""
+        node = self.node(name, ["--fsync", "always"]).start()
+        with harness.Conn(harness.HOST, node.port) as c:
+            c.send(self.binary_set(0x01, b"before", 1))
+            self.assertEqual(self.binary_reply(c), (0x01, 1, 0, b""))
             node.set_fault("wal:EIO:fsync")
-            status, body = binary_set(b"held", 0x1234)
+            c.send(self.binary_set(op, b"held", 0x1234) + self.binary_noop(7))
+            got_op, opaque, status, body = self.binary_reply(c)
             self.assertTrue(node.injected(), "the shim injected nothing")
-            self.assertEqual(status, 0x84, body)
+            self.assertEqual((got_op, opaque, status), (op, 0x1234, 0x84), body)
             self.assertTrue(body.startswith(b"write-ahead log failed before this write was durable: "),
                             body)
             self.assertIn(EIO_TEXT.encode(), body)
-            # The stream is still in step: the next request is answered.
-            s.send(struct.pack(">BBHBBHIIQ", 0x80, 0x0a, 0, 0, 0, 0, 0, 7, 0))
-            self.assertEqual(s.read_exact(24, timeout=15)[:2], b"\x81\x0a")
+            # The stream is still in step: the NOOP behind it is answered.
+            self.assertEqual(self.binary_reply(c), (0x0a, 7, 0, b""))
+
+    def test_wal_fault_answers_a_binary_write_in_binary(self):
+        self.held_binary_write_fails("binary_held", 0x01)
+
+    def test_wal_fault_answers_a_binary_quiet_write(self):
+        self.held_binary_write_fails("binary_quiet_held", 0x11)
 
     # -- stopped while the disk still fails --------------------------------
     def stop_during_fault(self, policy, spec, label):

@@ -1162,11 +1162,11 @@ class BinaryStats(_ServerCase):
             ([set_(b"a", b"1"), get_(b"a"), get_(b"zz"), get_(b"a", op=GETK),
               get_(b"zz", op=GETQ), touch_(b"a", 0), touch_(b"a", 0, op=GAT),
               touch_(b"zz", 0, op=GAT), incr_(b"a", 1), incr_(b"q", 1, 0, exp=NO_CREATE),
-              rq(DELETE, key=b"zz"), set_(b"a", b"1", cas=BAD_CAS)],
+              incr_(b"made", 1, 10), rq(DELETE, key=b"zz"), set_(b"a", b"1", cas=BAD_CAS)],
              [ok(SET, "c1"), hit(GET, b"1", 0, "c1"), err(GET, ENOENT),
               hit(GETK, b"1", 0, "c1", key=b"a"), touched(0, "c1"), hit(GAT, b"1", 0, "c1"),
-              err(GAT, ENOENT), num(INCR, 2, "c2"), err(INCR, ENOENT), err(DELETE, ENOENT),
-              err(SET, EEXISTS)])])
+              err(GAT, ENOENT), num(INCR, 2, "c2"), err(INCR, ENOENT), num(INCR, 10, "c3"),
+              err(DELETE, ENOENT), err(SET, EEXISTS)])])
         st = self.names_match_ascii(srv, k, b"")
         for name in (b"pid", b"uptime", b"time", b"version", b"curr_connections",
                      b"total_connections", b"cmd_get", b"cmd_set", b"get_hits", b"get_misses",
@@ -1179,8 +1179,9 @@ class BinaryStats(_ServerCase):
         # binary GAT counts as a touch only, not as a get
         expect = {b"cmd_get": b"4", b"get_hits": b"2", b"get_misses": b"2", b"cmd_set": b"2",
                   b"cmd_touch": b"3", b"touch_hits": b"2", b"touch_misses": b"1",
+                  # an INCR that creates its key is neither a hit nor a miss
                   b"incr_hits": b"1", b"incr_misses": b"1", b"delete_misses": b"1",
-                  b"cas_badval": b"1", b"cas_misses": b"0", b"curr_items": b"1",
+                  b"cas_badval": b"1", b"cas_misses": b"0", b"curr_items": b"2",
                   b"cmd_flush": b"0", b"limit_maxbytes": b"33554432",
                   b"max_connections": b"500", b"threads": b"4"}
         self.assertEqual({n: st[n] for n in expect}, expect)

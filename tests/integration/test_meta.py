@@ -605,7 +605,11 @@ TABLE = {
          NEWER(INVALID_FLAG, b"HD c" + CASIS("B", 2000) + b"\r\n")),
         (b"gets a\r\n", NEWER(b"END\r\n",
                                 b"VALUE a 0 2 " + CASIS("B", 2000) + b"\r\nyz\r\nEND\r\n")),
-        (b"ms a 1 S5\r\ny\r\n", INVALID_FLAG)],
+        (b"ms a 1 S5\r\ny\r\n", INVALID_FLAG),
+        # cairn bounds E at 2^63 - 1: later uniques continue above it, and
+        # near 2^64 the counter would wrap
+        (b"ms a 1 E9223372036854775808\r\ny\r\n", NEWER(INVALID_FLAG, BAD_TOKEN)),
+        (b"mg a v\r\n", NEWER(b"EN\r\n", b"VA 2\r\nyz\r\n"))],
     # 1.6.18 ignores ms s (the stored size) and N (append/prepend vivify)
     "ms_s_and_N_added_after_1_6_18": [
         (b"ms a 1 s\r\ny\r\n", NEWER(b"HD\r\n", b"HD s1\r\n")),

@@ -5,6 +5,7 @@
 # about --sync-timeout-ms and stays applied on the primary; after SIGCONT
 # writes are STORED again; noreply writes get no reply either way.
 
+import struct
 import unittest
 
 import cluster
@@ -81,6 +82,43 @@ class SyncReplicasTest(unittest.TestCase):
                 self.assertTrue(cluster.wait_until(lambda: rc.get(k) == v, cluster.POLL_TIMEOUT),
                                 k)
             self.assertIsNone(rc.get(b"before"))
+
+    def test_binary_timeout_is_a_binary_error(self):
+        # A binary write's timeout is an error packet with its opcode and
+        # opaque (not SERVER_ERROR text in the stream), and a quiet write,
+        # which answers only failures, gets one too.
+        def packet(op, opaque, key=b"", extras=b"", value=b""):
+            return struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0,
+                               len(extras) + len(key) + len(value), opaque, 0) + \
+                extras + key + value
+
+        def read_reply(c):
+            head = c.read_exact(24, timeout=15)
+            magic, op, keylen, extlen, _, status, bodylen, opaque, _ = \
+                struct.unpack(">BBHBBHIIQ", head)
+            self.assertEqual(magic, 0x81, head)
+            return op, opaque, status, c.read_exact(bodylen, timeout=15) if bodylen else b""
+
+        p, r = self.p, self.r
+        flags_ttl = struct.pack(">II", 0, 0)
+        with p.conn(timeout=15.0) as pc:
+            pc.send(packet(0x01, 1, b"bin-before", flags_ttl, b"1"))
+            self.assertEqual(read_reply(pc)[:3], (0x01, 1, 0))
+            r.sigstop()
+            try:
+                pc.send(packet(0x01, 2, b"bin-frozen", flags_ttl, b"2"))
+                self.assertEqual(read_reply(pc), (0x01, 2, 0x84, b"replication timeout"))
+                pc.send(packet(0x11, 3, b"bin-quiet", flags_ttl, b"3") + packet(0x0a, 4))
+                self.assertEqual(read_reply(pc), (0x11, 3, 0x84, b"replication timeout"))
+                self.assertEqual(read_reply(pc), (0x0a, 4, 0, b""))
+                with p.conn() as other:  # applied, as any timed-out write
+                    self.assertEqual(other.get(b"bin-quiet"), b"3")
+            finally:
+                r.sigcont()
+            wait_caught_up(p, [r])
+            wait_streaming(p, 1)
+            pc.send(packet(0x11, 5, b"bin-thawed", flags_ttl, b"4") + packet(0x0a, 6))
+            self.assertEqual(read_reply(pc), (0x0a, 6, 0, b""))
 
 
 if __name__ == "__main__":

@@ -878,6 +878,20 @@ START_TEST(test_meta_invalidate_then_one_winner)
 }
 END_TEST
 
+/* A win claimed is a logged change: while writes are paused none is
+ * handed out (Z), and the win is still there to take after. */
+START_TEST(test_meta_no_win_while_writes_are_paused)
+{
+	EXPECT("ms k 1\r\nx\r\n", "HD\r\n");
+	EXPECT("md k I\r\n", "HD\r\n");
+	EXPECT("pause_writes 60000\r\n", "OK\r\n");
+	EXPECT("mg k\r\n", "HD Z X\r\n");
+	EXPECT("resume_writes\r\n", "OK\r\n");
+	EXPECT("mg k\r\n", "HD X W\r\n");
+	EXPECT("mg k\r\n", "HD Z X\r\n");
+}
+END_TEST
+
 START_TEST(test_meta_base64_keys)
 {
 	EXPECT("ms AAEC/w== 2 b k\r\nbb\r\n", "HD kAAEC/w== b\r\n");
@@ -1497,6 +1511,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_mn_and_shutdown);
 	tcase_add_test(tc, test_meta_ms_waits_for_its_data_block_like_set);
 	tcase_add_test(tc, test_meta_invalidate_then_one_winner);
+	tcase_add_test(tc, test_meta_no_win_while_writes_are_paused);
 	tcase_add_test(tc, test_meta_base64_keys);
 	tcase_add_test(tc, test_stats_replies);
 	tcase_add_test(tc, test_get_counters_follow_hits_and_misses);
