@@ -732,7 +732,7 @@ refuse_body(struct proto_state *ps, struct evbuffer *out, const struct request *
 
 	if (body >= rq->bodylen) {
 		reply_error(out, rq, status);
-		return HEADER_LEN + rq->bodylen;
+		return HEADER_LEN + (size_t)rq->bodylen;
 	}
 	ps->swallow = rq->bodylen - body;
 	ps->owed = (struct proto_binary_owed){true, rq->opcode, status, rq->opaque};

@@ -1120,7 +1120,10 @@ proto_process(struct proto_state *ps, char *buf, size_t len,
 		}
 		nl = memchr(buf + pos, '\n', rest);
 		if (nl == NULL) {
-			if (!line_may_grow(buf + pos, rest))
+			/* Before authenticating no line may grow long, get's neither:
+			 * an unauthenticated client makes us buffer little. */
+			if (!line_may_grow(buf + pos, rest) ||
+			    (ps->env->auth != NULL && !ps->authenticated && rest > PROTO_LINE_MAX))
 				ps->close = true;
 			break;
 		}

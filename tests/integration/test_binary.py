@@ -1630,6 +1630,10 @@ class AsciiAuthFile(_ServerCase):
     def test_long_line_without_newline_closes(self):
         self.talk([(b"x" * 3000, None)])
 
+    def test_long_get_line_before_auth_closes(self):
+        # get's long key lists are no exception before authenticating
+        self.talk([(b"get " + b"k " * 1500, None)])
+
     def test_binary_packet_is_not_understood(self):
         # -Y forces ASCII: a binary NOOP's opcode 0x0a ends a text line
         self.talk([(rq(NOOP).raw(), UNAUTH)])
