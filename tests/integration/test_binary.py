@@ -841,6 +841,40 @@ CAIRN_TABLE = {
 }
 
 
+class _ServerCase(unittest.TestCase):
+    """Helpers for cases that start their own server."""
+
+    def run_steps(self, steps):
+        """Steps on a fresh connection to the class's server (self.server,
+        self.version)."""
+        c = self.server.conn()
+        try:
+            Checker(self, c, self.version).run(steps)
+        finally:
+            c.close()
+
+    def checker(self, server, version=None):
+        c = server.conn()
+        self.addCleanup(c.close)
+        return Checker(self, c, version if version is not None else server_version(server))
+
+    def own_server(self, args=(), env=None):
+        old = {}
+        for k, v in (env or {}).items():
+            old[k] = os.environ.get(k)
+            os.environ[k] = v
+        try:
+            srv = harness.Server(list(args), external=False).start()
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.addCleanup(srv.stop)
+        return srv
+
+
 class _SharedBinaryServer(harness.SharedServerTest):
     """One server for the class, and its version string (VERSION replies
     are compared with it)."""
@@ -851,7 +885,7 @@ class _SharedBinaryServer(harness.SharedServerTest):
         cls.version = server_version(cls.server)
 
 
-class BinaryTable(_SharedBinaryServer):
+class BinaryTable(_SharedBinaryServer, _ServerCase):
     """One test method per TABLE entry (generated below)."""
 
     def setUp(self):
@@ -859,12 +893,6 @@ class BinaryTable(_SharedBinaryServer):
             c.send(rq(FLUSH).raw())
             self.assertEqual(read_packet(c), ok(FLUSH).render(0))
 
-    def run_steps(self, steps):
-        c = self.server.conn()
-        try:
-            Checker(self, c, self.version).run(steps)
-        finally:
-            c.close()
 
 
 def _make(name):
@@ -891,31 +919,6 @@ def server_version(server):
     body = pkt[24:]
     assert VERSION_RE.match(body), body
     return body
-
-
-class _ServerCase(unittest.TestCase):
-    """Helpers for cases that start their own server."""
-
-    def checker(self, server, version=None):
-        c = server.conn()
-        self.addCleanup(c.close)
-        return Checker(self, c, version if version is not None else server_version(server))
-
-    def own_server(self, args=(), env=None):
-        old = {}
-        for k, v in (env or {}).items():
-            old[k] = os.environ.get(k)
-            os.environ[k] = v
-        try:
-            srv = harness.Server(list(args), external=False).start()
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        self.addCleanup(srv.stop)
-        return srv
 
 
 class BinaryDynamic(_SharedBinaryServer, _ServerCase):
@@ -1383,12 +1386,6 @@ class BinarySasl(_ServerCase):
         cls.server.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def run_steps(self, steps):
-        c = self.server.conn()
-        try:
-            Checker(self, c, self.version).run(steps)
-        finally:
-            c.close()
 
     def test_list_mechs_before_auth(self):
         self.run_steps([(rq(SASL_LIST, opaque=1), [ok(SASL_LIST, opaque=1, val=b"PLAIN")])])
@@ -1680,12 +1677,6 @@ class AuthFileBothProtocols(_ServerCase):
         cls.server.stop()
         os.unlink(cls.path)
 
-    def run_steps(self, steps):
-        c = self.server.conn()
-        try:
-            Checker(self, c, self.version).run(steps)
-        finally:
-            c.close()
 
     def test_binary_before_auth_is_refused(self):
         for req in (get_(b"a", opaque=4), set_(b"a", b"x"), rq(NOOP), rq(STAT), rq(FLUSH)):
