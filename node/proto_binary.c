@@ -406,16 +406,7 @@ process_store(struct proto_state *ps, struct evbuffer *out, const struct request
 	it = request_item(ps, out, rq, get32(rq->ext), get32(rq->ext + 4));
 	if (it == NULL)
 		return;
-	status = store_store(ps->env->store, it, mode, cas, &new_cas);
-	cache_item_put(ps->env->cache, it);
-	if (mode == CACHE_CAS) {
-		if (status == CACHE_STORED)
-			STATS_INCR(ps->stats, cas_hits);
-		else if (status == CACHE_EXISTS)
-			STATS_INCR(ps->stats, cas_badval);
-		else if (status == CACHE_NOT_FOUND)
-			STATS_INCR(ps->stats, cas_misses);
-	}
+	status = proto_store(ps, it, mode, cas, &new_cas);
 	reply_store(ps, out, rq, status, new_cas);
 }
 

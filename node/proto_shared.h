@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage/cache.h"
+
 #include "node/stats_report.h"
 
 struct evbuffer;
@@ -72,6 +74,12 @@ enum proto_refusal proto_write_refusal(struct proto_state *ps, char *msg, size_t
 /* proto_write_refusal() for the ASCII protocol: reply "SERVER_ERROR <why>"
  * and return true when the change must not be made. */
 bool proto_refuse_write(struct proto_state *ps, struct evbuffer *out);
+
+/* Store `it` (store_store()) and drop the caller's reference; a
+ * compare-and-swap is counted as memcached counts it (cas_hits, cas_badval,
+ * cas_misses). */
+enum cache_status proto_store(struct proto_state *ps, struct item *it,
+                              enum cache_store_mode mode, uint64_t cas, uint64_t *cas_out);
 
 /* One key of a get (or, with `touch`, a get-and-touch to `exptime`): the
  * item with a reference for the caller, or NULL; counted as memcached

@@ -487,12 +487,29 @@ proto_data_item(struct proto_state *ps, const char *key, size_t nkey, uint32_t f
 	return it;
 }
 
+enum cache_status
+proto_store(struct proto_state *ps, struct item *it, enum cache_store_mode mode, uint64_t cas,
+            uint64_t *cas_out)
+{
+	enum cache_status status = store_store(ps->env->store, it, mode, cas, cas_out);
+
+	cache_item_put(ps->env->cache, it);
+	if (mode == CACHE_CAS) {
+		if (status == CACHE_STORED)
+			STATS_INCR(ps->stats, cas_hits);
+		else if (status == CACHE_EXISTS)
+			STATS_INCR(ps->stats, cas_badval);
+		else if (status == CACHE_NOT_FOUND)
+			STATS_INCR(ps->stats, cas_misses);
+	}
+	return status;
+}
+
 /* Store a value whose data block `data` (vlen + 2 bytes) has arrived. */
 static void
 complete_store(struct proto_state *ps, const struct store_request *req,
                const char *data, struct evbuffer *out)
 {
-	struct cache *c = ps->env->cache;
 	enum cache_status status;
 	struct item *it;
 
@@ -501,16 +518,7 @@ complete_store(struct proto_state *ps, const struct store_request *req,
 	                     req->vlen, req->noreply, req->mode == CACHE_SET, out);
 	if (it == NULL)
 		return;
-	status = store_store(ps->env->store, it, req->mode, req->cas, NULL);
-	cache_item_put(c, it);
-	if (req->mode == CACHE_CAS) {
-		if (status == CACHE_STORED)
-			STATS_INCR(ps->stats, cas_hits);
-		else if (status == CACHE_EXISTS)
-			STATS_INCR(ps->stats, cas_badval);
-		else if (status == CACHE_NOT_FOUND)
-			STATS_INCR(ps->stats, cas_misses);
-	}
+	status = proto_store(ps, it, req->mode, req->cas, NULL);
 	switch (status) {
 	case CACHE_STORED:
 		proto_reply(out, req->noreply, "STORED");

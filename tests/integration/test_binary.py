@@ -841,6 +841,21 @@ CAIRN_TABLE = {
 }
 
 
+def start_server(args=(), env=None):
+    """A started server (stop it yourself) with `env` added to its
+    environment (SASL_CONF_PATH, MEMCACHED_SASL_PWDB), ours left as it was."""
+    old = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        return harness.Server(list(args), external=False).start()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 class _ServerCase(unittest.TestCase):
     """Helpers for cases that start their own server."""
 
@@ -859,18 +874,7 @@ class _ServerCase(unittest.TestCase):
         return Checker(self, c, version if version is not None else server_version(server))
 
     def own_server(self, args=(), env=None):
-        old = {}
-        for k, v in (env or {}).items():
-            old[k] = os.environ.get(k)
-            os.environ[k] = v
-        try:
-            srv = harness.Server(list(args), external=False).start()
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        srv = start_server(args, env)
         self.addCleanup(srv.stop)
         return srv
 
@@ -1367,18 +1371,8 @@ class BinarySasl(_ServerCase):
         cls.dir = make_sasl_dir()
         if cls.dir is None:
             raise unittest.SkipTest("dbm.ndbm (Berkeley DB) not available to make a sasldb")
-        env = {"SASL_CONF_PATH": cls.dir,
-               "MEMCACHED_SASL_PWDB": os.path.join(cls.dir, "pwdb")}
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            cls.server = harness.Server(["-S"], external=False).start()
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        cls.server = start_server(["-S"], {"SASL_CONF_PATH": cls.dir,
+                                           "MEMCACHED_SASL_PWDB": os.path.join(cls.dir, "pwdb")})
         cls.version = server_version(cls.server)
 
     @classmethod
